@@ -1,0 +1,7 @@
+"""`python -m patchcheck`."""
+
+import sys
+
+from patchcheck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,52 @@
+"""`patchcheck bugs list | show ID | validate`."""
+
+from __future__ import annotations
+
+import argparse
+
+from tabulate import tabulate
+
+from patchcheck.bugs import Bug
+from patchcheck.commands.common import bugset
+
+
+def _show(b: Bug) -> str:
+    lines = [f"{b.id}: {b.title}",
+             f"  severity:   {b.severity}",
+             f"  subsystem:  {b.subsystem or '-'}",
+             f"  cves:       {', '.join(b.cves) or '-'}",
+             f"  affects:    {', '.join(b.affects) or '-'}",
+             f"  file:       {b.path}"]
+    for r in b.references:
+        lines.append(f"  reference:  {r}")
+    if b.signature:
+        lines.append(f"  signature:  {' <- '.join(b.signature.functions) or '-'}"
+                     + (f" / {b.signature.message!r}" if b.signature.message else ""))
+    for i, f in enumerate(b.fixes, 1):
+        kind = "optional" if f.optional else "required"
+        lines.append(f"  fix {i} ({kind}): {f.label}")
+        if f.patches:
+            lines.append(f"      patches:  {', '.join(map(str, f.patches))}")
+        if f.revision:
+            lines.append(f"      revision: v{f.revision}")
+        if f.upstream:
+            lines.append(f"      upstream: {', '.join(f.upstream)}")
+        if f.introduced_by:
+            lines.append(f"      introduced_by: {', '.join(f.introduced_by)}")
+        if f.note:
+            lines.append(f"      note:     {f.note}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    bugs = bugset(args)  # loading validates strictly: the first bad file raises (exit 2)
+    if args.bugs_verb == "list":
+        rows = [(b.id, b.severity, b.subsystem, ", ".join(b.cves) or "-",
+                 f"{len(b.required_fixes)}+{len(b.fixes) - len(b.required_fixes)}", b.title)
+                for b in bugs.all()]
+        print(tabulate(rows, headers=["id", "severity", "subsystem", "cves", "fixes", "title"]))
+    elif args.bugs_verb == "show":
+        print(_show(bugs.get(args.id)))
+    else:
+        print(f"{len(bugs.bugs)} known-bug file(s) in {bugs.directory}: all valid")
+    return 0

@@ -1,0 +1,56 @@
+"""Helpers shared by the verbs: resolving options into the pipeline's objects."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from patchcheck import config
+from patchcheck.bugs import SEVERITY_RANK, Bug, BugSet, load_bugs
+from patchcheck.errors import BadInput
+
+if TYPE_CHECKING:
+    from patchcheck.lore import Fetcher
+
+
+def bugset(args: argparse.Namespace) -> BugSet:
+    return load_bugs(config.bugs_dir(args.bugs_dir))
+
+
+def cache_dir(args: argparse.Namespace) -> Path:
+    return config.cache_dir(args.cache_dir)
+
+
+def select_bugs(args: argparse.Namespace, bugs: BugSet) -> list[Bug]:
+    """--bug / --all, then the --subsystem / --severity / --cve filters."""
+    ids: list[str] = args.bug
+    if ids and args.all:
+        raise BadInput("give either --bug ID ... or --all, not both")
+    if ids:
+        chosen = bugs.select(dict.fromkeys(ids))
+    elif args.all or not args.need_selection or args.subsystem or args.severity or args.cve:
+        chosen = bugs.all()
+    else:
+        raise BadInput("which bugs? give --bug ID (repeatable) or --all")
+    if args.subsystem:
+        chosen = [b for b in chosen if b.subsystem in args.subsystem]
+    if args.severity:
+        chosen = [b for b in chosen if b.severity in args.severity]
+    if args.cve:
+        want = {c.upper() for c in args.cve}
+        chosen = [b for b in chosen if want & set(b.cves)]
+    if not chosen:
+        raise BadInput("no known bug matches the given filters")
+    return chosen
+
+
+def at_least(bug: Bug, min_severity: str) -> bool:
+    return SEVERITY_RANK[bug.severity] >= SEVERITY_RANK[min_severity]
+
+
+def make_fetcher(args: argparse.Namespace) -> Fetcher:
+    from patchcheck.lore import Fetcher
+
+    return Fetcher(cache_dir(args), config.lore_url(args.lore_url), offline=args.offline,
+                   timeout=args.timeout)

@@ -1,0 +1,39 @@
+"""Where things live: options first, then environment variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from patchcheck.bugs import default_bugs_dir
+
+DEFAULT_LORE_URL = "https://lore.kernel.org"
+
+
+def _env_path(name: str) -> Path | None:
+    v = os.environ.get(name)
+    return Path(v) if v else None
+
+
+def bugs_dir(opt: Path | None) -> Path:
+    return opt or _env_path("PATCHCHECK_BUGS_DIR") or default_bugs_dir()
+
+
+def cache_dir(opt: Path | None) -> Path:
+    """``cache/`` of the current checkout if there is one, else the XDG cache."""
+    explicit = opt or _env_path("PATCHCHECK_CACHE_DIR")
+    if explicit:
+        return explicit
+    here = Path.cwd() / "cache"
+    if here.is_dir():
+        return here
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "patchcheck"
+
+
+def lore_url(opt: str | None) -> str:
+    return (opt or os.environ.get("PATCHCHECK_LORE_URL") or DEFAULT_LORE_URL).rstrip("/")
+
+
+def trees_file(opt: Path | None) -> Path | None:
+    return opt or _env_path("PATCHCHECK_TREES")

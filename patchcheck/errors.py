@@ -1,0 +1,46 @@
+"""Exception types and the exit codes they map to.
+
+Every failure a user can cause or meet is one of these; ``cli.main`` is the single
+boundary that prints them as one line and exits with ``exit_code``.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_BAD_INPUT = 2
+EXIT_NO_SERIES = 3
+
+
+class PatchcheckError(Exception):
+    """Base class: ``str(err)`` is the one-line message shown to the user."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class BadInput(PatchcheckError):
+    """Bad option, unknown bug id, unreadable file: exit 2."""
+
+
+class BugFileError(BadInput):
+    """A known-bug file is malformed; the message names file, key and expectation."""
+
+    def __init__(self, path: object, key: str | None, expected: str) -> None:
+        where = f"{path}: {key}" if key else f"{path}"
+        super().__init__(f"{where}: {expected}")
+        self.path = path
+        self.key = key
+
+
+class TreeError(BadInput):
+    """A tree is missing, unreadable or not a kernel tree: exit 2."""
+
+
+class SeriesError(PatchcheckError):
+    """A fix series could not be obtained (network, 404, corrupt, offline miss): exit 3."""
+
+    exit_code = EXIT_NO_SERIES
+
+
+class ToolError(PatchcheckError):
+    """An external tool (git, patch, rpmbuild...) failed in a way we cannot interpret."""

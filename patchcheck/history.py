@@ -1,0 +1,586 @@
+"""Presence evidence from a tree's git history and from distro changelogs.
+
+``History`` indexes one tree's history with a single streamed ``git log`` pass (shas,
+normalised subjects, backport trailers, reverts), memoised per process and cached on disk
+per HEAD, so checking many bugs against one tree costs one pass. ``changelog_match`` looks
+a fix up in a Debian/Ubuntu changelog or an RPM ``%changelog``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import subprocess
+import tempfile
+import threading
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Generic, TypeVar
+
+from patchcheck import proc
+from patchcheck.errors import ToolError
+from patchcheck.git import git
+
+LOG_TIMEOUT = 600.0
+PATCH_ID_LIMIT = 3000  # newest commits per path set whose patch-ids are compared
+CACHE_FORMAT = 1
+MIN_SUBJECT_WORDS = 3
+_QUOTE_MAX = 200
+
+_FULL_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a fix counts as present, in words a report can show."""
+
+    method: str  # "history" or "changelog"
+    detail: str
+    commit: str | None = None  # the local commit that matched, if any
+
+
+# ---- subjects ---------------------------------------------------------------------------
+
+# Mail prefixes ("[PATCH v2 3/5]", "[RFC PATCH net]") and Android-style backport tags are
+# not part of the change's identity; a subject bracket without these words ("[media]") is.
+_SUBJECT_PREFIX_RE = re.compile(
+    r"^\s*(?:\[[^\]]*\b(?:patch|rfc|resend)\b[^\]]*\]\s*"
+    r"|(?:upstream|backport|fromgit|fromlist)\s*:\s*)+",
+    re.IGNORECASE,
+)
+
+
+def normalise_subject(subject: str) -> str:
+    """Comparable form of a subject: no mail prefix, one space, no final period, casefolded."""
+    s = _SUBJECT_PREFIX_RE.sub("", subject)
+    s = " ".join(s.split()).rstrip(". ")
+    return s.casefold()
+
+
+def _specific(norm: str) -> bool:
+    # "fix typo" or "update defconfig" name many commits; only longer subjects identify one.
+    return len(norm.split()) >= MIN_SUBJECT_WORDS
+
+
+# ---- backport trailers ------------------------------------------------------------------
+
+# Each alternative is one way a backport names its upstream commit. Matching runs on raw
+# bytes so bodies are never decoded: only subjects are.
+_TRAILER_RE = re.compile(
+    rb"""
+    ^[ \t]*commit[ \t]+(?P<stable>[0-9a-f]{12,40})[ \t]+upstream\b
+  | \[[ \t]*upstream[ \t]+commit[ \t]+(?P<bracket>[0-9a-f]{12,40})[ \t]*\]
+  | ^[ \t]*upstream[ \t]+commit[ \t]+(?P<plain>[0-9a-f]{12,40})\b
+  | \(cherry[ -]picked[ \t]+from[ \t]+commit[ \t]+(?P<cherry>[0-9a-f]{12,40})\b
+  | \(backported[ \t]+from[ \t]+commit[ \t]+(?P<backported>[0-9a-f]{12,40})\b
+  | ^[ \t]*[\w-]+[ \t]+inclusion[ \t]*\r?\n(?:[ \t]*from[ \t][^\n]*\n)?
+        [ \t]*commit[ \t]+(?P<inclusion>[0-9a-f]{12,40})\b
+    """,
+    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
+)
+TRAILER_FORMS = {
+    "stable": "commit ... upstream",
+    "bracket": "[ Upstream commit ... ]",
+    "plain": "Upstream commit ...",
+    "cherry": "(cherry picked from commit ...)",
+    "backported": "(backported from commit ...)",
+    "inclusion": "mainline inclusion / commit ...",
+}
+_REVERTS_RE = re.compile(rb"^[ \t]*This reverts commit ([0-9a-f]{40})\b", re.I | re.M)
+
+
+def _trailers(body: bytes) -> Iterator[tuple[str, str]]:
+    """(upstream sha, form) for every backport trailer in a commit body."""
+    if b"ommit" not in body and b"OMMIT" not in body:  # cheap filter: most bodies have none
+        return
+    for m in _TRAILER_RE.finditer(body):
+        form = m.lastgroup
+        if form is not None:
+            yield m.group(form).decode("ascii").lower(), form
+
+
+V = TypeVar("V")
+
+
+class _PrefixMap(Generic[V]):
+    """A sha-keyed dict that also answers for abbreviations, in either direction.
+
+    A query may be shorter than the stored key (bug file gives 12 hex, trailer 40) or
+    longer (trailer gives 12 hex, bug file 40).
+    """
+
+    def __init__(self, items: dict[str, V]) -> None:
+        self.items = items
+        self._keys = sorted(items)
+        self._min = min((len(k) for k in items), default=40)
+
+    def get(self, sha: str) -> tuple[str, V] | None:
+        hit = self.items.get(sha)
+        if hit is not None:
+            return sha, hit
+        i = bisect_left(self._keys, sha)
+        if i < len(self._keys) and self._keys[i].startswith(sha):
+            key = self._keys[i]
+            return key, self.items[key]
+        for n in range(len(sha) - 1, self._min - 1, -1):
+            hit = self.items.get(sha[:n])
+            if hit is not None:
+                return sha[:n], hit
+        return None
+
+
+# ---- the log pass -------------------------------------------------------------------------
+
+
+class _Builder:
+    """Accumulates the index while the log streams by, newest commit first."""
+
+    def __init__(self) -> None:
+        self.commits: list[str] = []
+        self.subjects: dict[str, str] = {}
+        self.backports: dict[str, tuple[str, str]] = {}
+        self.reverted: dict[str, str] = {}
+
+    def add(self, record: bytes) -> None:
+        parts = record.split(b"\x1f", 2)
+        if len(parts) != 3:
+            return
+        raw_sha, raw_subject, body = parts
+        sha = raw_sha.strip().decode("ascii", "replace")
+        if not _FULL_SHA_RE.match(sha):
+            return
+        self.commits.append(sha)
+        subject = raw_subject.decode("utf-8", "replace")
+        # Newest first, so the first commit seen with a subject is the one that counts.
+        self.subjects.setdefault(normalise_subject(subject), sha)
+        reverts = _REVERTS_RE.search(body) if b"reverts" in body else None
+        if reverts is not None or subject.startswith("Revert "):
+            # A revert quotes its target's message ("which is commit X upstream."): its
+            # trailers name what it undid, not what it brought in.
+            target = reverts.group(1).decode("ascii") if reverts else None
+            # A revert that a newer commit reverted again undoes nothing.
+            if target and sha not in self.reverted:
+                self.reverted.setdefault(target, sha)
+            return
+        for upstream, form in _trailers(body):
+            self.backports.setdefault(upstream, (sha, form))
+
+
+def _parse_stream(stream: IO[bytes], builder: _Builder, chunk: int = 1 << 20) -> None:
+    """Feed NUL-separated log records to ``builder`` without holding the whole output."""
+    rest = b""
+    while True:
+        data = stream.read(chunk)
+        if not data:
+            break
+        records = (rest + data).split(b"\0")
+        rest = records.pop()
+        for rec in records:
+            if rec:
+                builder.add(rec)
+    if rest.strip():
+        builder.add(rest)
+
+
+def _git_argv(git_dir: Path, args: Sequence[str]) -> list[str]:
+    # Same neutral prefix as patchcheck.git.git; that helper buffers stdout, which a
+    # million-commit log cannot afford, so the log pass streams through Popen instead.
+    return ["git", "-c", "core.quotepath=off", "--git-dir", str(git_dir), *args]
+
+
+def _read_log(git_dir: Path, head: str, timeout: float = LOG_TIMEOUT) -> _Builder:
+    """One ``git log`` over HEAD's history, parsed as it streams."""
+    argv = _git_argv(git_dir, [
+        "log", "-z", "--no-color", "--no-show-signature", "--encoding=UTF-8",
+        "--format=%H%x1f%s%x1f%b", head, "--",
+    ])
+    env = {**os.environ, **proc._NEUTRAL_ENV}
+    builder = _Builder()
+    expired = threading.Event()
+    with tempfile.TemporaryFile() as err:
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=err, env=env)
+        except OSError as e:
+            raise ToolError(f"git: {e.strerror or e}") from e
+
+        def expire() -> None:
+            expired.set()
+            p.kill()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        done = False
+        try:
+            assert p.stdout is not None
+            _parse_stream(p.stdout, builder)
+            done = True
+        finally:
+            timer.cancel()
+            if not done:  # parsing failed: do not leave git writing into a closed pipe
+                p.kill()
+            with contextlib.suppress(OSError):
+                if p.stdout:
+                    p.stdout.close()
+            rc = p.wait()
+        if expired.is_set():
+            raise ToolError(f"git log {head[:12]}: timed out after {timeout:.0f}s")
+        if rc != 0:
+            err.seek(0)
+            lines = err.read().decode("utf-8", "replace").strip().splitlines()
+            raise ToolError(f"git log {head[:12]} failed: {lines[-1] if lines else f'exit {rc}'}")
+    return builder
+
+
+def _resolve_head(git_dir: Path, head: str) -> str:
+    head = head.strip()
+    if _FULL_SHA_RE.match(head):
+        return head
+    res = git(["rev-parse", "--verify", "--quiet", f"{head}^{{commit}}"], git_dir=git_dir)
+    sha = res.out().strip()
+    if not res.ok or not _FULL_SHA_RE.match(sha):
+        raise ToolError(f"{git_dir}: cannot resolve {head!r} to a commit")
+    return sha
+
+
+# ---- on-disk cache ------------------------------------------------------------------------
+# cache_dir/history/<head>.json holds the parsed index, shas written once: the other tables
+# point into the sorted "commits" list by position.
+
+
+def _cache_path(cache_dir: Path, head: str) -> Path:
+    return cache_dir / "history" / f"{head}.json"
+
+
+def _write_cache(path: Path, hist: History) -> None:
+    pos = {sha: i for i, sha in enumerate(hist._commits)}
+    doc = {
+        "format": CACHE_FORMAT,
+        "head": hist.head,
+        "commits": hist._commits,
+        "subjects": {s: pos[c] for s, c in hist._subjects.items()},
+        "backports": {u: [pos[c], f] for u, (c, f) in hist._backports.items.items()},
+        "reverted": {t: pos[c] for t, c in hist._reverted.items.items()},
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, path)  # readers see the old file or the whole new one
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+    except OSError:
+        pass  # the cache only saves time; a read-only cache dir must not fail the run
+
+
+def _read_cache(path: Path, git_dir: Path, head: str) -> History | None:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc: Any = json.load(fh)
+        if doc.get("format") != CACHE_FORMAT or doc.get("head") != head:
+            return None
+        commits: list[str] = doc["commits"]
+        return History(
+            git_dir, head, commits,
+            subjects={s: commits[i] for s, i in doc["subjects"].items()},
+            backports={u: (commits[i], f) for u, (i, f) in doc["backports"].items()},
+            reverted={t: commits[i] for t, i in doc["reverted"].items()},
+            presorted=True,
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None  # missing or damaged: rebuild
+
+
+# ---- History ------------------------------------------------------------------------------
+
+_MEMO: dict[tuple[str, str], History] = {}
+_MEMO_LOCK = threading.Lock()
+_KEY_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+
+
+def clear_memo() -> None:
+    """Forget in-process histories (tests; long-lived processes after a tree changed)."""
+    with _MEMO_LOCK:
+        _MEMO.clear()
+        _KEY_LOCKS.clear()
+
+
+class History:
+    """What one HEAD's history says about commits, subjects and backports."""
+
+    def __init__(
+        self,
+        git_dir: Path,
+        head: str,
+        commits: list[str],
+        *,
+        subjects: dict[str, str],
+        backports: dict[str, tuple[str, str]],
+        reverted: dict[str, str],
+        presorted: bool = False,
+    ) -> None:
+        self.git_dir = git_dir
+        self.head = head
+        self._commits = commits if presorted else sorted(commits)
+        self._subjects = subjects
+        self._backports = _PrefixMap(backports)
+        self._reverted = _PrefixMap(reverted)
+        self._pid_lock = threading.Lock()
+        self._pid_locks: dict[tuple[str, ...], threading.Lock] = {}
+        self._pid_cache: dict[tuple[str, ...], dict[str, str]] = {}
+
+    def __len__(self) -> int:
+        return len(self._commits)
+
+    @classmethod
+    def load(cls, git_dir: Path, head: str, cache_dir: Path | None) -> History:
+        """The history of ``head``: from this process, else the disk cache, else git log."""
+        git_dir = Path(os.path.realpath(git_dir))
+        head = _resolve_head(git_dir, head)
+        key = (str(git_dir), head)
+        with _MEMO_LOCK:
+            hist = _MEMO.get(key)
+            if hist is not None:
+                return hist
+            lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+        with lock:  # one pass per key; other trees are not held up
+            hist = _MEMO.get(key)
+            if hist is not None:
+                return hist
+            path = _cache_path(cache_dir, head) if cache_dir is not None else None
+            hist = _read_cache(path, git_dir, head) if path is not None else None
+            if hist is None:
+                b = _read_log(git_dir, head)
+                hist = cls(git_dir, head, b.commits, subjects=b.subjects,
+                           backports=b.backports, reverted=b.reverted)
+                if path is not None:
+                    _write_cache(path, hist)
+            with _MEMO_LOCK:
+                _MEMO[key] = hist
+            return hist
+
+    # -- lookups --
+
+    def reachable(self, sha: str) -> str | None:
+        """The full sha of the commit reachable from HEAD that ``sha`` abbreviates."""
+        sha = sha.strip().lower()
+        if not _SHA_RE.match(sha):
+            return None
+        i = bisect_left(self._commits, sha)
+        if i < len(self._commits) and self._commits[i].startswith(sha):
+            return self._commits[i]
+        return None
+
+    def backport_of(self, sha: str) -> tuple[str, str] | None:
+        """(local commit, trailer form) of a backport whose trailer names ``sha``."""
+        sha = sha.strip().lower()
+        if not _SHA_RE.match(sha):
+            return None
+        hit = self._backports.get(sha)
+        return hit[1] if hit else None
+
+    def reverted_by(self, sha: str) -> str | None:
+        """The local commit that reverted ``sha`` (and was not itself reverted)."""
+        hit = self._reverted.get(sha.strip().lower())
+        return hit[1] if hit else None
+
+    def has_commit(self, sha: str) -> bool:
+        """``sha`` is reachable from HEAD, or a backport trailer names it.
+
+        Reverts are deliberately ignored: this answers "is the introducing commit here",
+        and a wrong "no" would hide a real bug as not-applicable.
+        """
+        return self.reachable(sha) is not None or self.backport_of(sha) is not None
+
+    def find_fix(
+        self, *, upstream: Sequence[str], subject: str, diff: bytes, paths: Sequence[str]
+    ) -> Evidence | None:
+        """The strongest history evidence that the fix is in the tree, or None.
+
+        Order: upstream sha reachable > backport trailer naming it > patch-id > subject.
+        Evidence pointing at a commit that was later reverted does not count.
+        """
+        ups = [u.strip().lower() for u in upstream if _SHA_RE.match(u.strip().lower())]
+        for u in ups:
+            local = self.reachable(u)
+            if local and not self.reverted_by(local):
+                return Evidence("history", f"upstream commit {u[:12]} is an ancestor of HEAD",
+                                local)
+        for u in ups:
+            bp = self.backport_of(u)
+            if bp and not self.reverted_by(bp[0]) and not self.reverted_by(u):
+                local, form = bp
+                return Evidence(
+                    "history",
+                    f"backport {local[:12]} names upstream {u[:12]} ({TRAILER_FORMS[form]})",
+                    local,
+                )
+        if diff.strip() and paths:
+            local = self._patch_id_match(diff, paths)
+            if local:
+                return Evidence("history", f"patch-id matches commit {local[:12]}", local)
+        norm = normalise_subject(subject)
+        if _specific(norm):
+            local = self._subjects.get(norm)
+            if local and not self.reverted_by(local):
+                return Evidence("history", f"subject matches commit {local[:12]}", local)
+        return None
+
+    # -- patch-id --
+
+    def _patch_id_match(self, diff: bytes, paths: Sequence[str]) -> str | None:
+        res = git(["patch-id", "--stable"], git_dir=self.git_dir, input=diff)
+        fields = res.out().split()
+        if not res.ok or not fields:
+            return None
+        return self._path_patch_ids(paths).get(fields[0])
+
+    def _path_patch_ids(self, paths: Sequence[str]) -> dict[str, str]:
+        """patch-id -> newest commit, over the last PATCH_ID_LIMIT commits touching paths."""
+        key = tuple(sorted(set(paths)))
+        with self._pid_lock:
+            hit = self._pid_cache.get(key)
+            if hit is not None:
+                return hit
+            lock = self._pid_locks.setdefault(key, threading.Lock())
+        with lock:
+            hit = self._pid_cache.get(key)
+            if hit is not None:
+                return hit
+            ids = self._compute_patch_ids(key)
+            with self._pid_lock:
+                self._pid_cache[key] = ids
+            return ids
+
+    def _compute_patch_ids(self, paths: Sequence[str]) -> dict[str, str]:
+        # Pin the diff options a repository's own config could change, so hunks come out
+        # as format-patch made them upstream; the diff is limited to ``paths``, which is
+        # what the fix touches.
+        log = git(
+            ["log", "-p", "--no-merges", "--no-color", "--no-ext-diff", "--no-textconv",
+             "--no-show-signature", "-U3", "--src-prefix=a/", "--dst-prefix=b/",
+             f"-n{PATCH_ID_LIMIT}", "--format=commit %H", self.head, "--", *paths],
+            git_dir=self.git_dir, timeout=LOG_TIMEOUT, env={"GIT_LITERAL_PATHSPECS": "1"},
+        )
+        if not log.ok or not log.stdout.strip():
+            return {}
+        res = git(["patch-id", "--stable"], git_dir=self.git_dir, input=log.stdout,
+                  timeout=LOG_TIMEOUT)
+        if not res.ok:
+            return {}
+        out: dict[str, str] = {}
+        for line in res.stdout.splitlines():
+            f = line.split()
+            if len(f) == 2:
+                out.setdefault(f[0].decode("ascii"), f[1].decode("ascii"))
+        return out
+
+
+# ---- distro changelogs --------------------------------------------------------------------
+
+_BULLET_RE = re.compile(r"^([ \t]*)[-*+][ \t]+(\S.*)$")
+_PR_NUMBER_RE = re.compile(r"^!\d+\s+")  # openEuler: "- !1234 subject" (the merge request)
+_LEAD_BRACKETS_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")  # Debian "[x86]", RHEL "[fs]"
+# Annotations a changelog appends to a subject: "(CVE-...)", "(Jeff Layton)", "[RHEL-1]"...
+_TRAIL_ANNOT_RE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})\s*\.?$")
+_CVE_RE = re.compile(r"(?<![\w-])CVE-\d{4}-\d{4,}(?!\d)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _ChangelogIndex:
+    subjects: dict[str, str]  # a normalised entry (or an entry minus annotations) -> quote
+    cves: dict[str, str]  # CVE id (upper case) -> quote of the first line naming it
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTE_MAX else text[: _QUOTE_MAX - 3] + "..."
+
+
+def _entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(entry text, quote) per bullet, a wrapped entry's continuation lines joined."""
+    cur_indent = -1
+    cur: list[str] = []
+    quote = ""
+    for line in lines:
+        m = _BULLET_RE.match(line)
+        indent = len(line) - len(line.lstrip())
+        if m is None and cur and line.strip() and indent > cur_indent \
+                and not line.lstrip().startswith(("[ ", "-- ")):
+            cur.append(line.strip())
+            quote += " " + line.strip()
+            continue
+        if cur:
+            yield " ".join(cur), quote
+            cur = []
+        if m is not None:
+            cur_indent = len(m.group(1).expandtabs())
+            cur = [m.group(2)]
+            quote = line.strip()
+    if cur:
+        yield " ".join(cur), quote
+
+
+def _variants(entry: str) -> Iterator[str]:
+    """The forms of an entry a subject may equal: as written, and minus decorations."""
+    entry = _PR_NUMBER_RE.sub("", entry.strip())
+    bases = [entry]
+    stripped = _LEAD_BRACKETS_RE.sub("", entry)
+    if stripped != entry:
+        bases.append(stripped)
+    for base in bases:
+        s = normalise_subject(base)
+        yield s
+        while True:
+            shorter = _TRAIL_ANNOT_RE.sub("", s).rstrip(". ")
+            if shorter == s or not shorter:
+                break
+            s = shorter
+            yield s
+
+
+@functools.lru_cache(maxsize=8)
+def _changelog_index(text: str) -> _ChangelogIndex:
+    # A Debian kernel changelog runs to megabytes and is asked about once per patch.
+    subjects: dict[str, str] = {}
+    cves: dict[str, str] = {}
+    lines = text.splitlines()
+    for entry, quote in _entries(lines):
+        for v in _variants(entry):
+            subjects.setdefault(v, _quote(quote))
+    for line in lines:
+        if "cve-" not in line.lower():
+            continue
+        body = line.strip().lstrip("-*+ ")
+        if body.lower().startswith("revert"):
+            continue  # 'Revert "fix" (CVE-...)' takes the fix out
+        for m in _CVE_RE.finditer(line):
+            cves.setdefault(m.group(0).upper(), _quote(line))
+    return _ChangelogIndex(subjects, cves)
+
+
+def changelog_match(text: str, *, subject: str, cves: Sequence[str]) -> Evidence | None:
+    """Evidence that a distro changelog lists the fix by its whole subject or a CVE id."""
+    if not text:
+        return None
+    idx = _changelog_index(text)
+    norm = normalise_subject(subject)
+    if _specific(norm):
+        quote = idx.subjects.get(norm)
+        if quote is not None:
+            return Evidence("changelog", f"changelog: '{quote}'")
+    for cve in cves:
+        quote = idx.cves.get(cve.strip().upper())
+        if quote is not None:
+            return Evidence("changelog", f"changelog names {cve.strip().upper()}: '{quote}'")
+    return None

@@ -1,0 +1,92 @@
+"""JSON report: interface.md's schema, plus added keys (never renamed or removed ones).
+
+Named json_report, not json, so nothing in this package can shadow the standard module.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from patchcheck.report._common import verdict_counts
+from patchcheck.trees.base import TreeInfo
+from patchcheck.verdict import BugResult, HunkResult, PatchResult
+
+if TYPE_CHECKING:
+    from patchcheck.report import Report
+
+
+def tree_dict(t: TreeInfo) -> dict[str, Any]:
+    return {
+        "name": t.name,
+        "source": t.source,
+        "kind": t.kind,
+        "version": t.version,
+        "distro": t.distro,
+        "release": t.release,
+        "labels": dict(t.labels),
+        "notes": list(t.notes),
+    }
+
+
+def hunk_dict(h: HunkResult) -> dict[str, Any]:
+    return {
+        # interface.md keys
+        "file": h.file,
+        "status": h.status,
+        "offset": h.offset,
+        "fuzz": h.fuzz,
+        "line": h.line,
+        "reason": h.reason,
+        # additions
+        "index": h.index,
+        "near": h.near,
+    }
+
+
+def patch_dict(p: PatchResult) -> dict[str, Any]:
+    return {
+        "msgid": p.msgid,
+        "subject": p.subject,
+        "upstream": p.upstream,
+        "verdict": p.verdict,
+        "method": p.method,
+        "evidence": p.evidence,
+        "hunks": [hunk_dict(h) for h in p.hunks],
+        "optional": p.optional,
+        "note": p.note,
+        "error": p.error,
+    }
+
+
+def result_dict(r: BugResult) -> dict[str, Any]:
+    b = r.bug
+    return {
+        "bug": b.id,
+        "tree": r.tree.name,
+        "verdict": r.verdict,
+        "method": r.method,
+        "error": r.error,
+        "patches": [patch_dict(p) for p in r.patches],
+        "title": b.title,
+        "severity": b.severity,
+        "subsystem": b.subsystem,
+        "cves": list(b.cves),
+        "references": list(b.references),
+        "tree_info": tree_dict(r.tree),
+    }
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    return {
+        "patchcheck": report.version,
+        "generated": report.generated,
+        "trees": [tree_dict(t) for t in report.trees],
+        "summary": verdict_counts(report.results),
+        "results": [result_dict(r) for r in report.results],
+    }
+
+
+def render_json(report: Report) -> str:
+    # ensure_ascii=False keeps maintainers' names readable; the output is UTF-8 anyway.
+    return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,108 @@
+"""JUnit XML for CI dashboards (GitLab/GitHub/Jenkins): a suite per tree, a case per bug.
+
+present -> pass, not-applicable -> skipped, backportable/conflicting/partially-present ->
+failure (type = verdict), error -> error.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+from patchcheck.report._common import (
+    FINDING_VERDICTS,
+    clean,
+    hunk_text,
+    label,
+    matrix,
+    one_line,
+    problem_hunks,
+    result_error,
+)
+from patchcheck.verdict import ERROR, NOT_APPLICABLE, PRESENT, BugResult
+
+if TYPE_CHECKING:
+    from patchcheck.report import Report
+
+
+_COUNTER = {"failure": "failures", "error": "errors", "skipped": "skipped"}
+
+
+def _details(r: BugResult) -> str:
+    """The body of a failure/error: each patch's verdict and evidence, then its failed hunks."""
+    lines = [f"{r.bug.id}: {one_line(r.bug.title)} [{r.bug.severity}]",
+             f"tree {r.tree.name}: {label(r.verdict, r.method)}"]
+    if r.verdict == ERROR:
+        lines.append(f"error: {result_error(r)}")
+    for p in r.patches:
+        opt = " (optional)" if p.optional else ""
+        lines.append(f"- {one_line(p.subject) or p.msgid}{opt} <{p.msgid}>: "
+                     f"{label(p.verdict, p.method)}")
+        if p.evidence:
+            lines.append(f"    {one_line(p.evidence)}")
+        if p.note:
+            lines.append(f"    note: {one_line(p.note)}")
+        for h in problem_hunks(p):
+            lines.append(f"    {h.status} hunk #{h.index}: {hunk_text(h)}")
+            if h.near:
+                lines.extend("      " + ln for ln in clean(h.near).rstrip("\n").split("\n"))
+    return clean("\n".join(lines)) + "\n"
+
+
+def _testcase(suite: ET.Element, r: BugResult) -> str:
+    """Add one <testcase>; return its outcome: pass | failure | error | skipped."""
+    case = ET.SubElement(suite, "testcase", {
+        "classname": f"patchcheck.{clean(r.tree.name)}",
+        "name": r.bug.id,
+        "time": "0",
+    })
+    if r.verdict == ERROR:
+        el = ET.SubElement(case, "error", {"message": one_line(result_error(r)), "type": ERROR})
+        el.text = _details(r)
+        return "error"
+    if r.verdict == NOT_APPLICABLE:
+        ET.SubElement(case, "skipped", {"message": NOT_APPLICABLE})
+        return "skipped"
+    if r.verdict in FINDING_VERDICTS:
+        msg = f"{label(r.verdict, r.method)}: {one_line(r.bug.title)} [{r.bug.severity}]"
+        el = ET.SubElement(case, "failure", {"message": msg, "type": r.verdict})
+        el.text = _details(r)
+        return "failure"
+    if r.verdict != PRESENT:
+        # A verdict this renderer does not know is not a pass; report it as an error.
+        el = ET.SubElement(case, "error", {"message": f"unknown verdict {r.verdict!r}",
+                                           "type": clean(r.verdict)})
+        el.text = _details(r)
+        return "error"
+    out = ET.SubElement(case, "system-out")
+    out.text = _details(r)
+    return "pass"
+
+
+def render_junit(report: Report) -> str:
+    m = matrix(report)
+    root = ET.Element("testsuites", {"name": "patchcheck"})
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for t in m.trees:
+        suite = ET.SubElement(root, "testsuite", {"name": clean(t.name)})
+        props = ET.SubElement(suite, "properties")
+        for key, val in (("kind", t.kind), ("source", t.source), ("version", t.version),
+                         ("distro", t.distro), ("release", t.release),
+                         ("patchcheck", report.version)):
+            if val:
+                ET.SubElement(props, "property", {"name": key, "value": clean(val)})
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        for r in m.for_tree(t):
+            outcome = _testcase(suite, r)
+            counts["tests"] += 1
+            if outcome != "pass":
+                counts[_COUNTER[outcome]] += 1
+        suite.set("timestamp", report.generated)
+        suite.set("time", "0")
+        for k, n in counts.items():
+            suite.set(k, str(n))
+            totals[k] += n
+    for k, n in totals.items():
+        root.set(k, str(n))
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

@@ -1,0 +1,130 @@
+"""Markdown for merge-request comments and release notes (GitHub/GitLab flavoured)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from patchcheck.report._common import (
+    OK_VERDICTS,
+    clean,
+    counts_text,
+    hunk_place,
+    label,
+    matrix,
+    one_line,
+    problem_hunks,
+    result_error,
+    tree_identity,
+)
+from patchcheck.verdict import ERROR, BugResult, PatchResult
+
+if TYPE_CHECKING:
+    from patchcheck.report import Report
+
+
+# Characters that start Markdown syntax in running text; '|' splits table cells.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
+
+_URL_RE = re.compile(r"^https?://[^\s<>]+$")
+
+
+def md(text: str | None) -> str:
+    """Free text as one line of literal Markdown (every syntax character backslashed)."""
+    return _MD_SPECIAL.sub(r"\\\1", one_line(text))
+
+
+def link(url: str) -> str:
+    """An autolink for a plain http(s) URL; anything else stays literal text."""
+    u = one_line(url)
+    return f"<{u}>" if _URL_RE.match(u) else md(u)
+
+
+def code(text: str | None) -> str:
+    """Inline code that survives backticks in ``text`` (CommonMark: longer fence + padding)."""
+    s = one_line(text)
+    runs = [len(m) for m in re.findall(r"`+", s)]
+    fence = "`" * (max(runs, default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+def fenced(text: str, lang: str = "") -> list[str]:
+    """A fenced block longer than any backtick run inside, so a diff cannot close it early."""
+    body = clean(text).rstrip("\n")
+    runs = [len(m) for m in re.findall(r"`{3,}", body)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    return [fence + lang, *body.split("\n"), fence]
+
+
+def _patch_lines(p: PatchResult) -> list[str]:
+    tags = " *(optional)*" if p.optional else ""
+    head = f"- **{md(p.subject) or md(p.msgid)}**{tags}: {label(p.verdict, p.method)}"
+    out = [head, f"  - msgid: {code(p.msgid)}"]
+    if p.upstream:
+        out.append(f"  - upstream: {code(p.upstream)}")
+    if p.evidence:
+        out.append(f"  - evidence: {md(p.evidence)}")
+    if p.note:
+        out.append(f"  - note: {md(p.note)}")
+    if p.error:
+        out.append(f"  - error: {md(p.error)}")
+    for h in problem_hunks(p):
+        out.append(f"  - {h.status} hunk #{h.index} at {code(hunk_place(h))}: "
+                   f"{md(h.reason) or h.status}")
+        if h.near:
+            out.append("")
+            out.extend("    " + ln if ln else "" for ln in fenced(h.near, "diff"))
+            out.append("")
+    return out
+
+
+def _cell_details(r: BugResult) -> list[str]:
+    out = [f"#### {md(r.tree.name)}: {label(r.verdict, r.method)}", ""]
+    if r.verdict == ERROR:
+        out += [f"Error: {md(result_error(r))}", ""]
+    for p in r.patches:
+        out += _patch_lines(p)
+    out.append("")
+    return out
+
+
+def render_markdown(report: Report) -> str:
+    m = matrix(report)
+    out = ["# patchcheck report", "",
+           f"Generated {report.generated} by patchcheck {report.version}.", ""]
+    if m.trees:
+        out.append("**Trees**")
+        out.append("")
+        out.extend(f"- {md(tree_identity(t))}" for t in m.trees)
+        out.append("")
+
+    out += ["## Summary", ""]
+    header = ["Bug", "Severity", "Title"] + [md(t.name) for t in m.trees]
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|" + "---|" * len(header))
+    for b in m.bugs:
+        row = [code(b.id), b.severity, md(b.title)]
+        for t in m.trees:
+            r = m.get(b, t)
+            row.append("–" if r is None else md(label(r.verdict, r.method)))
+        out.append("| " + " | ".join(row) + " |")
+    out += ["", f"**Verdicts:** {counts_text(report.results)}", ""]
+
+    details = [(b, [r for r in m.for_bug(b) if r.verdict not in OK_VERDICTS]) for b in m.bugs]
+    details = [(b, rs) for b, rs in details if rs]
+    if details:
+        out += ["## Details", ""]
+    for b, rs in details:
+        out += [f"### {code(b.id)}: {md(b.title)}", ""]
+        facts = [f"severity **{b.severity}**"]
+        if b.subsystem:
+            facts.append(f"subsystem {md(b.subsystem)}")
+        if b.cves:
+            facts.append(", ".join(b.cves))
+        out += [" · ".join(facts), ""]
+        if b.references:
+            out += [f"References: {', '.join(link(u) for u in b.references)}", ""]
+        for r in rs:
+            out += _cell_details(r)
+    return "\n".join(out).rstrip("\n") + "\n"

@@ -1,0 +1,86 @@
+"""Plain-text table for the terminal (tabulate), optionally with ANSI colour."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tabulate import tabulate
+
+from patchcheck.report._common import (
+    clean,
+    label,
+    matrix,
+    one_line,
+    short_detail,
+    tree_identity,
+    verdict_counts,
+)
+from patchcheck.verdict import (
+    BACKPORTABLE,
+    CONFLICTING,
+    ERROR,
+    NOT_APPLICABLE,
+    PARTIAL,
+    PRESENT,
+)
+
+if TYPE_CHECKING:
+    from patchcheck.report import Report
+
+_GREEN, _YELLOW, _RED, _MAGENTA = "32", "33", "31", "35"
+COLORS = {
+    PRESENT: _GREEN,
+    NOT_APPLICABLE: _GREEN,
+    BACKPORTABLE: _YELLOW,
+    CONFLICTING: _RED,
+    PARTIAL: _RED,
+    ERROR: _MAGENTA,
+}
+_MISSING = "-"  # a bug x tree cell the run did not produce
+
+
+def paint(text: str, verdict: str, color: bool) -> str:
+    code = COLORS.get(verdict)
+    if not color or code is None:
+        return text
+    return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def render_table(report: Report, *, color: bool = False) -> str:
+    m = matrix(report)
+    lines: list[str] = []
+    for t in m.trees:
+        lines.append("tree " + clean(tree_identity(t)))
+        lines.extend(f"  note: {one_line(n)}" for n in t.notes)
+    if lines:
+        lines.append("")
+
+    if len(m.trees) <= 1:
+        tree = m.trees[0] if m.trees else None
+        rows: list[list[str]] = []
+        for b in m.bugs:
+            r = m.get(b, tree) if tree else None
+            if r is None:
+                rows.append([b.id, b.severity, _MISSING, "", ""])
+                continue
+            rows.append([b.id, b.severity, paint(r.verdict, r.verdict, color), r.method or "",
+                         short_detail(r)])
+        headers = ["bug", "severity", "verdict", "method", "detail"]
+    else:
+        rows = []
+        for b in m.bugs:
+            row = [b.id, b.severity]
+            for t in m.trees:
+                r = m.get(b, t)
+                row.append(_MISSING if r is None
+                           else paint(label(r.verdict, r.method), r.verdict, color))
+            rows.append(row)
+        headers = ["bug", "severity"] + [clean(t.name) for t in m.trees]
+
+    # disable_numparse: a bug id or tree name like "4.19" must not be reformatted as a number
+    lines.append(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
+    lines.append("")
+    counts = verdict_counts(report.results)
+    summary = ", ".join(paint(f"{n} {v}", v, color) for v, n in counts.items())
+    lines.append("summary: " + (summary or "no results"))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,130 @@
+"""The pipeline: bugs -> series -> tree views -> hunk results -> verdicts.
+
+Each series is fetched once and each tree opened (and prepared) once per run; the bug x tree
+cells then run in a thread pool (the work is in git/patch subprocesses).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from patchcheck.apply import TreeContext, check_series, touched_paths
+from patchcheck.bugs import Bug, Fix
+from patchcheck.errors import PatchcheckError, SeriesError
+from patchcheck.series import Series
+from patchcheck.trees.base import TreeView
+from patchcheck.verdict import ERROR, BugResult, PatchResult, bug_verdict
+
+
+@dataclass
+class Fetched:
+    """Each fix's series, or the error that kept it from us."""
+
+    by_fix: dict[Fix, Series | SeriesError]
+
+
+class SeriesSource(Protocol):
+    """What the fetch stage offers (lore.Fetcher)."""
+
+    def get(self, fix: Fix) -> Series: ...
+
+    def get_many(self, fixes: Sequence[Fix], jobs: int = 4) -> dict[str, Series | SeriesError]: ...
+
+
+def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], str],
+              jobs: int) -> Fetched:
+    """Each thread fetched once (in parallel), then each fix's own selection from it."""
+    fixes = list(dict.fromkeys(f for b in bugs for f in b.fixes))
+    threads = source.get_many(fixes, jobs=jobs)
+    out: dict[Fix, Series | SeriesError] = {}
+    for f in fixes:
+        t = threads[key(f)]
+        if isinstance(t, SeriesError):
+            out[f] = t
+            continue
+        try:
+            out[f] = source.get(f)  # a memory/cache hit: the thread is already here
+        except SeriesError as e:
+            out[f] = e
+    return Fetched(out)
+
+
+def _error_patch(fix: Fix, err: PatchcheckError) -> PatchResult:
+    return PatchResult(msgid=fix.label, subject="", upstream=fix.upstream[0] if fix.upstream else None,
+                       verdict=ERROR, method=None, evidence=str(err), optional=fix.optional,
+                       note=fix.note, error=str(err))
+
+
+def object_store(repo: Path) -> Path | None:
+    """The objects folder of a git repository (work tree or bare), if it has one."""
+    for cand in (repo / ".git" / "objects", repo / "objects"):
+        if cand.is_dir():
+            return cand.resolve()
+    return None
+
+
+def tree_context(tree: TreeView, cache_dir: Path | None,
+                 upstream_repo: Path | None = None) -> TreeContext:
+    """Everything about a tree beyond its files, gathered once per run."""
+    ctx = TreeContext(changelog=tree.changelog())
+    dirs: list[Path] = []
+    gd, head = tree.git_dir(), tree.head()
+    if gd is not None and head:
+        from patchcheck.history import History
+
+        ctx.history = History.load(gd, head, cache_dir)
+        store = object_store(gd.parent) if gd.name == ".git" else object_store(gd)
+        if store:
+            dirs.append(store)
+    if upstream_repo is not None:
+        store = object_store(upstream_repo)
+        if store:
+            dirs.append(store)
+    ctx.object_dirs = tuple(dirs)
+    return ctx
+
+
+def check_bug(bug: Bug, tree: TreeView, fetched: Fetched,
+              ctx: TreeContext | None = None) -> BugResult:
+    patches: list[PatchResult] = []
+    for fix in bug.fixes:
+        s = fetched.by_fix[fix]
+        if isinstance(s, PatchcheckError):
+            patches.append(_error_patch(fix, s))
+            continue
+        try:
+            patches.extend(check_series(tree, s, fix, ctx, cves=bug.cves))
+        except PatchcheckError as e:
+            patches.append(_error_patch(fix, e))
+    verdict, method, error = bug_verdict(patches)
+    return BugResult(bug=bug, tree=tree.info, verdict=verdict, method=method, error=error,
+                     patches=patches)
+
+
+def run_matrix(bugs: Sequence[Bug], trees: Sequence[TreeView], fetched: Fetched, jobs: int,
+               progress: Callable[[BugResult], None] | None = None,
+               contexts: Sequence[TreeContext] | None = None) -> list[BugResult]:
+    """Every bug on every tree; results in (tree, bug) order whatever the finishing order."""
+    paths: set[str] = set()
+    for s in fetched.by_fix.values():
+        if isinstance(s, Series):
+            paths |= touched_paths(s)
+    for t in trees:
+        t.prepare(sorted(paths))
+    ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
+    cells = [(t, c, b) for t, c in zip(trees, ctxs, strict=True) for b in bugs]
+
+    def one(cell: tuple[TreeView, TreeContext, Bug]) -> BugResult:
+        r = check_bug(cell[2], cell[0], fetched, cell[1])
+        if progress:
+            progress(r)
+        return r
+
+    if jobs <= 1 or len(cells) <= 1:
+        return [one(c) for c in cells]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, cells))

@@ -1,0 +1,164 @@
+"""Helpers shared by the tree kinds: path checks, safe reads, Makefile version, cache keys."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import posixpath
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from patchcheck.errors import TreeError
+
+TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
+
+
+def norm_relpath(path: str) -> str | None:
+    """A repo-relative path in canonical form, or None when it is absolute or climbs out."""
+    if not path or path.startswith("/") or "\\" in path or "\0" in path:
+        return None
+    norm = posixpath.normpath(path)
+    if norm in (".", "") or norm == ".." or norm.startswith("../"):
+        return None
+    return norm
+
+
+def check_user_path(path: Path, what: str) -> Path:
+    """Absolute path of a user's file/folder; TreeError for missing, loop or unreadable."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        raise TreeError(_os_message(path, e, what)) from e
+    if not os.access(path, os.R_OK):
+        raise TreeError(f"{path}: not readable (permission denied); expected {what}")
+    return Path(os.path.abspath(path))
+
+
+def _os_message(path: Path | str, e: OSError, what: str) -> str:
+    if e.errno == errno.ELOOP:
+        return f"{path}: symlink loop; expected {what}"
+    if e.errno in (errno.ENOENT, errno.ENOTDIR):
+        if os.path.islink(path):
+            return f"{path}: dangling symlink; expected {what}"
+        return f"{path}: no such file or folder; expected {what}"
+    if e.errno == errno.EACCES:
+        return f"{path}: not readable (permission denied); expected {what}"
+    return f"{path}: {e.strerror or e}; expected {what}"
+
+
+def read_user_file(path: Path, what: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise TreeError(_os_message(path, e, what)) from e
+
+
+def read_under(root: Path, rel: str, label: str) -> bytes | None:
+    """Bytes of ``root/rel`` (a tree file); None when absent or not a regular file.
+
+    A loop or a permission problem is the user's to fix, so it is a TreeError, not None.
+    """
+    norm = norm_relpath(rel)
+    if norm is None:
+        return None
+    full = root / norm
+    try:
+        with open(full, "rb") as f:
+            return f.read()
+    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        return None
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
+            return None
+        raise TreeError(_os_message(f"{label}: {norm}", e, "a readable file of the tree")) from e
+
+
+_MAKE_VAR = re.compile(
+    rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M
+)
+
+
+def makefile_version(data: bytes | None) -> str | None:
+    """VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION from a top Makefile; None if not a kernel one."""
+    if data is None:
+        return None
+    found: dict[bytes, bytes] = {}
+    for m in _MAKE_VAR.finditer(data):
+        found.setdefault(m.group(1), m.group(2))
+    if not found.get(b"VERSION"):
+        return None
+    parts = [found[b"VERSION"]]
+    for key in (b"PATCHLEVEL", b"SUBLEVEL"):
+        if found.get(key):
+            parts.append(found[key])
+    return (b".".join(parts) + found.get(b"EXTRAVERSION", b"")).decode("ascii", "replace")
+
+
+def require_version(data: bytes | None, source: str) -> str:
+    version = makefile_version(data)
+    if version is None:
+        why = "has no top-level Makefile" if data is None else "its Makefile has no 'VERSION ='"
+        raise TreeError(f"{source}: not a kernel tree ({why}); expected a kernel source tree")
+    return version
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a temp file + rename so a concurrent run never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def save_json(path: Path, value: Any) -> None:
+    atomic_write(path, json.dumps(value, sort_keys=True).encode())
+
+
+def content_key(path: Path, cache_dir: Path) -> str:
+    """sha256 of a user's file; remembered by (path, size, mtime, inode) so it is hashed once."""
+    st = os.stat(path)
+    fast = hashlib.sha256(
+        f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()
+    ).hexdigest()
+    index = cache_dir / TREE_CACHE / "keys" / fast
+    try:
+        known = index.read_text("ascii").strip()
+        if re.fullmatch(r"[0-9a-f]{64}", known):
+            return known
+    except OSError:
+        pass
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError as e:
+        raise TreeError(_os_message(path, e, "a readable file")) from e
+    digest = h.hexdigest()
+    atomic_write(index, digest.encode())
+    return digest
+
+
+def entry_dir(cache_dir: Path, kind: str, key: str) -> Path:
+    d = cache_dir / TREE_CACHE / f"{kind}-{key}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d

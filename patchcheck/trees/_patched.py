@@ -1,0 +1,176 @@
+"""A base tarball plus a patch queue (SRPM spec patches, quilt series, Debian .diff.gz).
+
+The queue is applied only to the files it touches: those are extracted from the base tarball
+into a scratch folder inside the cache, patched there with GNU patch in queue order, and the
+result is kept. Every other path is read from the base tarball unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchcheck import proc
+from patchcheck.errors import TreeError
+from patchcheck.trees._common import atomic_write, load_json, norm_relpath, read_under, save_json
+from patchcheck.trees._store import MemberStore
+from patchcheck.trees.base import TreeView
+
+
+@dataclass(frozen=True)
+class QueuePatch:
+    name: str  # as the package names it, for notes and errors
+    data: bytes
+    strip: int = 1
+    reverse: bool = False
+
+
+_GIT_HEADER = re.compile(rb"^diff --git (\"?a/.+?\"?) (\"?b/.+?\"?)$")
+_GIT_NAME = re.compile(rb"^(?:rename|copy) (?:from|to) (.+)$")
+
+
+def _unquote(raw: bytes) -> str:
+    text = raw.decode("utf-8", "surrogateescape")
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1].encode("latin-1", "backslashreplace").decode("unicode_escape")
+    return text
+
+
+def _strip(path: str, strip: int) -> str | None:
+    parts = path.split("/")
+    if len(parts) <= strip:
+        return None
+    return norm_relpath("/".join(parts[strip:]))
+
+
+def touched_paths(patch: QueuePatch) -> set[str]:
+    """Every tree path a patch may read or write, from its ---/+++ and git headers."""
+    found: set[str] = set()
+    for line in patch.data.splitlines():
+        raw: list[tuple[bytes, int]] = []
+        if line.startswith((b"--- ", b"+++ ", b"*** ")) and not line.startswith(b"*** ***"):
+            name = line[4:].split(b"\t")[0].rstrip()
+            if name.endswith((b" ****", b" ----")):
+                continue  # a context-diff hunk marker, not a file header
+            raw.append((name, patch.strip))
+        elif m := _GIT_HEADER.match(line):
+            raw += [(m.group(1), patch.strip), (m.group(2), patch.strip)]
+        elif m := _GIT_NAME.match(line):
+            raw.append((m.group(1), 0))  # rename/copy names carry no a/ b/ prefix
+        for name, strip in raw:
+            text = _unquote(name)
+            if text == "/dev/null":
+                continue
+            rel = _strip(text, strip)
+            if rel is not None:
+                found.add(rel)
+    return found
+
+
+class PatchedTree(TreeView):
+    """Base tarball + queue. Subclasses set ``base``, ``entry``, ``source_label``, ``queue``."""
+
+    base: MemberStore
+    entry: Path
+    source_label: str
+    queue_what: str = "patch"  # "spec patch", "quilt patch"... for messages
+
+    def _init_overlay(self, queue: list[QueuePatch], extra: dict[str, bytes] | None = None) -> None:
+        self.queue = queue
+        self._extra = dict(extra or {})  # files laid over the base before the queue runs
+        self._applied_dir = self.entry / "applied"
+        self._lock = threading.Lock()
+        self._touched: set[str] | None = None
+        self.patches_applied_now = 0  # GNU patch runs in this process (0 when cached)
+
+    @property
+    def archive_passes(self) -> int:
+        return self.base.passes
+
+    def _ensure_applied(self) -> set[str]:
+        with self._lock:
+            if self._touched is None:
+                self._touched = self._apply_queue()
+            return self._touched
+
+    def _apply_queue(self) -> set[str]:
+        state = load_json(self.entry / "applied.json")
+        if isinstance(state, dict) and self._applied_dir.is_dir():
+            return set(state.get("touched") or ())
+        touched: set[str] = set(self._extra)
+        for p in self.queue:
+            touched |= touched_paths(p)
+        self.base.ensure(touched)
+        scratch = Path(tempfile.mkdtemp(dir=self.entry, prefix="scratch-"))
+        try:
+            tree = scratch / "tree"
+            tree.mkdir()
+            for rel in sorted(touched):
+                data = self.base.read(rel)
+                if data is not None:
+                    dest = tree / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(data)
+            for rel, data in self._extra.items():
+                dest = tree / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(data)
+            for i, p in enumerate(self.queue):
+                self._apply_one(p, scratch / f"{i:05d}.patch", tree)
+            if self._applied_dir.exists():
+                shutil.rmtree(self._applied_dir)
+            os.replace(tree, self._applied_dir)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        save_json(
+            self.entry / "applied.json", {"touched": sorted(touched), "count": len(self.queue)}
+        )
+        return touched
+
+    def _apply_one(self, p: QueuePatch, patch_file: Path, tree: Path) -> None:
+        atomic_write(patch_file, p.data)
+        args = [
+            "patch",
+            f"-p{p.strip}",
+            "--batch",
+            "--forward",
+            "--silent",
+            "--no-backup-if-mismatch",
+            "--reject-file=-",
+            "-d",
+            str(tree),
+            "-i",
+            str(patch_file),
+        ]
+        if p.reverse:
+            args.insert(1, "--reverse")
+        res = proc.run(args)
+        self.patches_applied_now += 1
+        if not res.ok:
+            lines = [ln for ln in (res.out() + res.err()).splitlines() if ln.strip()]
+            why = next(
+                (ln for ln in lines if "FAILED" in ln or "can't find" in ln.lower()),
+                lines[0] if lines else f"exit {res.returncode}",
+            )
+            raise TreeError(
+                f"{self.source_label}: {self.queue_what} {p.name} does not apply ({why.strip()})"
+            )
+
+    def prepare(self, paths: Iterable[str]) -> None:
+        touched = self._ensure_applied()
+        self.base.ensure(p for p in paths if p not in touched)
+
+    def read(self, path: str) -> bytes | None:
+        rel = norm_relpath(path)
+        if rel is None:
+            return None
+        touched = self._ensure_applied()
+        if rel in touched:
+            return read_under(self._applied_dir, rel, self.source_label)
+        return self.base.read(rel)

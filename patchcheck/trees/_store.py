@@ -1,0 +1,247 @@
+"""Selective, cached extraction of a tar stream: only the members a run asks for.
+
+A kernel tarball holds ~78,000 files; a check reads a few dozen. ``MemberStore.ensure`` streams
+the archive once per call and keeps just the missing members it was asked for, under a cache
+folder keyed by the archive's hash, and remembers which paths the archive does not have.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gzip
+import lzma
+import os
+import posixpath
+import shutil
+import tarfile
+import tempfile
+import threading
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from patchcheck.errors import TreeError
+from patchcheck.trees._common import load_json, norm_relpath, save_json
+
+# Opens the archive and yields a streaming TarFile (mode "r|..."): each pass re-opens it.
+StreamOpener = Callable[[], contextlib.AbstractContextManager[tarfile.TarFile]]
+
+_LINK_DEPTH = 40  # like the kernel's own limit on nested symlinks
+_READ_ERRORS = (tarfile.TarError, EOFError, lzma.LZMAError, zlib.error, gzip.BadGzipFile)
+
+
+class _CacheWriteError(Exception):
+    """Writing into the cache failed; kept apart from archive read errors."""
+
+
+class _TopMismatch(Exception):
+    """The guessed single top-level folder turned out not to be shared by every member."""
+
+
+def open_tar_stream(fileobj: IO[bytes], name: str) -> tarfile.TarFile:
+    """A streaming TarFile over ``fileobj``; compression from the name, else sniffed."""
+    if name.endswith((".zst", ".tzst")):
+        try:
+            import zstandard
+        except ImportError as e:
+            raise TreeError(
+                f"{name}: zstd-compressed; install the python 'zstandard' module to read it"
+            ) from e
+        reader = zstandard.ZstdDecompressor().stream_reader(fileobj)
+        return tarfile.open(fileobj=reader, mode="r|")
+    return tarfile.open(fileobj=fileobj, mode="r|*")
+
+
+@contextlib.contextmanager
+def file_stream(path: Path) -> Iterator[tarfile.TarFile]:
+    """StreamOpener for a tarball on disk."""
+    with open(path, "rb") as f, open_tar_stream(f, path.name) as tf:
+        yield tf
+
+
+def _member_name(name: str) -> str | None:
+    while name.startswith("./"):
+        name = name[2:]
+    name = name.rstrip("/")
+    if not name or name == ".":
+        return None
+    return norm_relpath(name)
+
+
+class MemberStore:
+    """The extracted members of one archive, in ``root`` (a cache folder).
+
+    ``passes`` counts archive passes made by this object: tests use it to prove cache reuse.
+    """
+
+    def __init__(self, root: Path, opener: StreamOpener, label: str) -> None:
+        self.root = root
+        self.files = root / "files"
+        self.label = label
+        self.passes = 0
+        self._opener = opener
+        self._lock = threading.Lock()  # read() may come from several worker threads
+        self._state_path = root / "state.json"
+        self._load()
+
+    # -- state: which paths are extracted, absent, or links --------------------------------
+    def _load(self) -> None:
+        raw = load_json(self._state_path)
+        if not isinstance(raw, dict):
+            raw = {}
+        top = raw.get("top")
+        self._top: str | None = top if isinstance(top, str) else None
+        self._present: set[str] = set(raw.get("present") or ())
+        self._absent: set[str] = set(raw.get("absent") or ())
+        self._links: dict[str, str | None] = dict(raw.get("links") or {})
+
+    def _save(self) -> None:
+        save_json(
+            self._state_path,
+            {
+                "top": self._top,
+                "present": sorted(self._present),
+                "absent": sorted(self._absent),
+                "links": self._links,
+            },
+        )
+
+    def _known(self, rel: str) -> bool:
+        return rel in self._present or rel in self._absent or rel in self._links
+
+    # -- public ----------------------------------------------------------------------------
+    def ensure(self, paths: Iterable[str]) -> None:
+        """Make sure every path is extracted or known absent: at most one pass per link level."""
+        wanted = {n for p in paths if (n := norm_relpath(p)) is not None}
+        with self._lock:
+            for _ in range(_LINK_DEPTH):
+                missing = {p for p in wanted if not self._known(p)}
+                if not missing:
+                    return
+                self.root.mkdir(parents=True, exist_ok=True)
+                with open(self.root / "lock", "a+b") as lock:
+                    # Another patchcheck process may be filling the same entry: take turns.
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    self._load()
+                    missing = {p for p in missing if not self._known(p)}
+                    if missing:
+                        self._extract(missing)
+                        self._save()
+                # Links found in this pass need their targets: another (smaller) pass.
+                wanted = {t for p in wanted if (t := self._links.get(p)) is not None}
+            raise TreeError(f"{self.label}: symlink loop among {sorted(wanted)[:3]}")
+
+    def read(self, path: str) -> bytes | None:
+        rel = norm_relpath(path)
+        if rel is None:
+            return None
+        for _ in range(_LINK_DEPTH):
+            self.ensure([rel])
+            if rel in self._links:
+                target = self._links[rel]
+                if target is None:
+                    return None
+                rel = target
+                continue
+            if rel not in self._present:
+                return None
+            try:
+                return (self.files / rel).read_bytes()
+            except FileNotFoundError:
+                # Someone pruned the cache under us: forget the path and extract it again.
+                with self._lock:
+                    self._present.discard(rel)
+                continue
+        raise TreeError(f"{self.label}: {path}: symlink loop; expected a readable file")
+
+    # -- one pass over the archive ---------------------------------------------------------
+    def _extract(self, missing: set[str]) -> None:
+        try:
+            try:
+                self._scan(missing, self._top)
+            except _TopMismatch:
+                self._scan(missing, "")
+        except _CacheWriteError as e:
+            raise TreeError(f"{self.root}: cannot write the cache: {e.__cause__}") from e
+        except _READ_ERRORS as e:
+            raise TreeError(
+                f"{self.label}: corrupt or truncated archive ({e}); expected a readable tar archive"
+            ) from e
+        except OSError as e:
+            raise TreeError(
+                f"{self.label}: cannot read the archive ({e.strerror or e}); "
+                "expected a readable tar archive"
+            ) from e
+
+    def _scan(self, missing: set[str], top: str | None) -> None:
+        self.passes += 1
+        confirmed = top is not None  # a guessed top folder must be checked to the end
+        staging = Path(tempfile.mkdtemp(dir=self.root, prefix="staging-"))
+        found: dict[str, Path] = {}
+        links: dict[str, str | None] = {}
+        seen_any = False
+        try:
+            with self._opener() as tf:
+                for m in tf:
+                    name = _member_name(m.name)
+                    if name is None:
+                        continue
+                    if top is None:
+                        # Guess the single top folder from the first member; checked below.
+                        first, _, rest = name.partition("/")
+                        top = first if (rest or m.isdir()) else ""
+                    seen_any = True
+                    if top:
+                        if name == top:
+                            continue
+                        if not name.startswith(top + "/"):
+                            raise _TopMismatch
+                        rel = name[len(top) + 1 :]
+                    else:
+                        rel = name
+                    if rel not in missing or rel in found or rel in links:
+                        continue
+                    if m.isfile():
+                        src = tf.extractfile(m)
+                        data = src.read() if src is not None else b""
+                        dest = staging / rel
+                        try:
+                            dest.parent.mkdir(parents=True, exist_ok=True)
+                            dest.write_bytes(data)
+                        except OSError as e:
+                            raise _CacheWriteError from e
+                        found[rel] = dest
+                    elif m.issym():
+                        links[rel] = _link_target(rel, m.linkname)
+                    elif m.islnk():
+                        # Hard links name another archive member; refer to it like a symlink.
+                        target = _member_name(m.linkname)
+                        if target is not None and top and target.startswith(top + "/"):
+                            target = target[len(top) + 1 :]
+                        links[rel] = target
+                    # Directories and devices are not files: they count as absent.
+                    if confirmed and len(found) + len(links) == len(missing):
+                        break  # everything asked for is here: no need to read further
+            if not seen_any:
+                raise tarfile.ReadError("no members")
+            try:
+                for rel, src_path in found.items():
+                    dest = self.files / rel
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(src_path, dest)
+            except OSError as e:
+                raise _CacheWriteError from e
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        self._top = top or ""
+        self._present.update(found)
+        self._links.update(links)
+        self._absent.update(missing - found.keys() - links.keys())
+
+
+def _link_target(rel: str, linkname: str) -> str | None:
+    if linkname.startswith("/"):
+        return None  # points outside the tree
+    return norm_relpath(posixpath.join(posixpath.dirname(rel), linkname))

@@ -1,0 +1,266 @@
+"""End to end: the patchcheck command, real b4 against the local public-inbox server,
+real git/patch on a tree the test builds. Also the one-line errors and exit codes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from mailgen import make_patch_mail, make_series
+from pi_server import PIServer
+
+OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
+
+
+def edit(files: dict[str, str], path: str, old: str, new: str) -> dict[str, str]:
+    out = dict(files)
+    assert old in out[path]
+    out[path] = out[path].replace(old, new)
+    return out
+
+
+def tree_digest(root: Path) -> str:
+    """Every file's path, bytes and mtime: any write into the tree changes it."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        st = p.lstat()
+        h.update(str(p.relative_to(root)).encode())
+        h.update(str(st.st_mtime_ns).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class World:
+    tree: Path
+    bugs: Path
+    cache: Path
+    server: PIServer
+
+    def run(self, *args: str, offline: bool = False, lore: str | None = None) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(self.bugs),
+               "--cache-dir", str(self.cache), "--lore-url", lore or self.server.url, "-j", "2"]
+        if offline:
+            cmd.append("--offline")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+
+    def check(self, *bugs: str, offline: bool = False) -> tuple[int, dict[str, dict]]:
+        args = ["--tree", str(self.tree), "--format", "json"]
+        for b in bugs:
+            args += ["--bug", b]
+        cp = self.run(*args, offline=offline)
+        assert "Traceback" not in cp.stderr, cp.stderr
+        data = json.loads(cp.stdout)
+        return cp.returncode, {r["bug"]: r for r in data["results"]}
+
+
+def bug_file(d: Path, bug_id: str, *fixes: str) -> None:
+    body = f'id = "{bug_id}"\ntitle = "test bug {bug_id}"\nseverity = "high"\n'
+    for f in fixes:
+        body += f"\n[[fix]]\n{f}\n"
+    (d / f"{bug_id}.toml").write_text(body)
+
+
+@pytest.fixture
+def world(tmp_path: Path, pi_server: PIServer) -> World:
+    wtmp = tmp_path / "w"
+    wtmp.mkdir()
+    # the tree: fix "present" already applied, the rest not
+    hunk_a = ("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
+    hunk_b = ("\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)")
+    hunk_p = ("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;")
+    tree_files = edit(OLD, "fs/a.c", *hunk_p)
+    tree = write_tree(tmp_path / "linux", tree_files)
+
+    d_a = make_diff(wtmp, OLD, edit(OLD, "fs/a.c", *hunk_a))
+    d_b = make_diff(wtmp, OLD, edit(OLD, "fs/b.c", *hunk_b))
+    d_missing = make_diff(wtmp, {"net/x.c": c_file("x")},
+                          {"net/x.c": c_file("x").replace("arg0)", "arg0, int flags)")})
+    d_present = make_diff(wtmp, OLD, edit(OLD, "fs/a.c", *hunk_p))
+    # posted against a fs/b.c whose context around the change differs from the tree's
+    drifted = edit(edit(OLD, "fs/b.c", "\tint ret3 = 0;", "\tlong ret3 = 0;"),
+                   "fs/b.c", "\t\treturn -4;", "\t\treturn -ENODEV;")
+    d_conflict = make_diff(wtmp, drifted, edit(drifted, "fs/b.c", *hunk_b))
+
+    # a 3-patch series with a cover letter
+    s = make_series("ser", 3, diffs=[d_a, d_b, d_missing])
+    pi_server.add_thread(s.mbox)
+    # single patches
+    for mid, diff in (("present-1@example.org", d_present), ("conflict-1@example.org", d_conflict)):
+        pi_server.add_thread(make_patch_mail(f"fix {mid}", diff, mid))
+    # two revisions in one thread: v1 is the already-present change, v2 the hunk_a change
+    v1 = make_series("rev", 1, revision=1, cover=False, diffs=[d_present])
+    v2 = make_series("rev", 1, revision=2, cover=False, diffs=[d_a], in_reply_to=v1.patch_msgids[0])
+    pi_server.add_thread(v1.mbox + v2.mbox)
+
+    bugs = tmp_path / "bugs"
+    bugs.mkdir()
+    cover = s.cover_msgid
+    bug_file(bugs, "b-clean", f'msgid = "{cover}"\npatches = [1, 2]')
+    bug_file(bugs, "b-na", f'msgid = "{cover}"\npatches = [3]')
+    bug_file(bugs, "b-series", f'msgid = "{cover}"')
+    bug_file(bugs, "b-present", 'msgid = "present-1@example.org"')
+    bug_file(bugs, "b-conflict", 'msgid = "conflict-1@example.org"')
+    bug_file(bugs, "b-latest", f'msgid = "{v1.patch_msgids[0]}"')
+    bug_file(bugs, "b-pinned", f'msgid = "{v1.patch_msgids[0]}"\nrevision = 1')
+    bug_file(bugs, "b-optional", 'msgid = "present-1@example.org"',
+             'msgid = "conflict-1@example.org"\noptional = true\nnote = "hardening"')
+    bug_file(bugs, "b-404", 'msgid = "nowhere-1@example.org"')
+    return World(tree=tree, bugs=bugs, cache=tmp_path / "cache", server=pi_server)
+
+
+ALL_OK = ["b-clean", "b-na", "b-series", "b-present", "b-conflict", "b-latest", "b-pinned",
+          "b-optional"]
+
+
+def test_end_to_end_verdicts_then_offline(world: World) -> None:
+    before = tree_digest(world.tree)
+    rc, res = world.check(*ALL_OK)
+    assert rc == 1
+    got = {b: (r["verdict"], r["method"]) for b, r in res.items()}
+    assert got == {
+        "b-clean": ("backportable", "clean"),
+        "b-na": ("not-applicable", None),
+        "b-series": ("backportable", "clean"),
+        "b-present": ("present", "exact"),
+        "b-conflict": ("conflicting", None),
+        "b-latest": ("backportable", "clean"),
+        "b-pinned": ("present", "exact"),
+        "b-optional": ("present", "exact"),
+    }
+    # per-patch and per-hunk detail is there, as the interface describes
+    clean = res["b-clean"]["patches"]
+    assert [p["subject"] for p in clean] == ["ser: fix part 1", "ser: fix part 2"]
+    assert clean[0]["hunks"][0] == {**clean[0]["hunks"][0], "file": "fs/a.c", "status": "clean"}
+    assert all(p["evidence"] for r in res.values() for p in r["patches"])
+    opt = res["b-optional"]["patches"]
+    assert [p["verdict"] for p in opt] == ["present", "conflicting"]
+    assert tree_digest(world.tree) == before
+
+    # offline, server gone: the same answers from the cache, no request made
+    world.server.stop()
+    rc2, res2 = world.check(*ALL_OK, offline=True)
+    assert rc2 == 1
+    assert {b: (r["verdict"], r["method"]) for b, r in res2.items()} == got
+    assert tree_digest(world.tree) == before
+
+
+def test_second_run_makes_no_request(world: World) -> None:
+    world.check("b-present")
+    n = len(world.server.requests)
+    assert n > 0
+    rc, res = world.check("b-present")
+    assert rc == 0 and res["b-present"]["verdict"] == "present"
+    assert len(world.server.requests) == n
+
+
+def test_present_only_exits_zero_and_table_default(world: World) -> None:
+    cp = world.run("--tree", str(world.tree), "--bug", "b-present", "--bug", "b-na")
+    assert cp.returncode == 0, cp.stderr
+    assert "present" in cp.stdout and "not-applicable" in cp.stdout
+
+
+def test_series_error_is_exit_3_and_others_still_judged(world: World) -> None:
+    rc, res = world.check("b-404", "b-present")
+    assert rc == 3
+    assert res["b-404"]["verdict"] == "error" and "nowhere-1@example.org" in res["b-404"]["error"]
+    assert res["b-present"]["verdict"] == "present"
+
+
+def test_offline_not_cached_is_exit_3(world: World) -> None:
+    rc, res = world.check("b-present", offline=True)
+    assert rc == 3 and res["b-present"]["verdict"] == "error"
+
+
+def _one_line_error(cp: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert cp.returncode == code, (cp.returncode, cp.stdout, cp.stderr)
+    assert "Traceback" not in cp.stderr
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 1, cp.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+
+
+def test_unknown_bug_id(world: World) -> None:
+    _one_line_error(world.run("--tree", str(world.tree), "--bug", "nope"), 2, "nope")
+
+
+def test_malformed_toml(world: World) -> None:
+    (world.bugs / "bad.toml").write_text('id = "bad\n')
+    _one_line_error(world.run("--tree", str(world.tree), "--bug", "b-present"), 2, "bad.toml",
+                    "invalid TOML")
+
+
+def test_unknown_key(world: World) -> None:
+    (world.bugs / "bad.toml").write_text('id = "bad"\ntitle = "t"\ncolour = 1\n[[fix]]\nmsgid = "a@b"\n')
+    _one_line_error(world.run("bugs", "validate"), 2, "bad.toml", "colour", "unknown key")
+
+
+def test_bad_msgid(world: World) -> None:
+    (world.bugs / "bad.toml").write_text('id = "bad"\ntitle = "t"\n[[fix]]\nmsgid = "<a@b>"\n')
+    _one_line_error(world.run("bugs", "validate"), 2, "bad.toml", "fix[1].msgid", "angle brackets")
+
+
+def test_missing_tree(world: World, tmp_path: Path) -> None:
+    _one_line_error(world.run("--tree", str(tmp_path / "absent"), "--bug", "b-present"), 2,
+                    "absent")
+
+
+def test_server_down(world: World) -> None:
+    url = world.server.url
+    world.server.stop()
+    cp = world.run("--tree", str(world.tree), "--bug", "b-present", "--format", "json", lore=url)
+    assert cp.returncode == 3 and "Traceback" not in cp.stderr
+    r = json.loads(cp.stdout)["results"][0]
+    assert r["verdict"] == "error" and "present-1" in r["error"] and "refused" in r["error"]
+
+
+def test_corrupt_gzip(world: World) -> None:
+    world.server.fault = "corrupt-gzip"
+    cp = world.run("--tree", str(world.tree), "--bug", "b-present", "--format", "json")
+    assert cp.returncode == 3 and "Traceback" not in cp.stderr
+    assert json.loads(cp.stdout)["results"][0]["verdict"] == "error"
+
+
+def test_bad_option_is_exit_2(world: World) -> None:
+    _one_line_error(world.run("--tree", str(world.tree), "--bug", "b-present", "--format", "pdf"),
+                    2, "--format")
+
+
+def test_bugs_list_show_validate(world: World) -> None:
+    cp = world.run("bugs", "list")
+    assert cp.returncode == 0 and "b-clean" in cp.stdout and "b-404" in cp.stdout
+    cp = world.run("bugs", "show", "b-optional")
+    assert cp.returncode == 0 and "optional" in cp.stdout and "hardening" in cp.stdout
+    cp = world.run("bugs", "validate")
+    assert cp.returncode == 0 and "all valid" in cp.stdout
+
+
+def test_fetch_then_offline(world: World) -> None:
+    cp = world.run("fetch", "--bug", "b-clean", "--bug", "b-present")
+    assert cp.returncode == 0, cp.stderr
+    world.server.stop()
+    rc, res = world.check("b-clean", "b-present", offline=True)
+    assert res["b-clean"]["verdict"] == "backportable" and res["b-present"]["verdict"] == "present"
+
+
+def test_example_runs_without_network(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    cp = subprocess.run(
+        [sys.executable, "-m", "patchcheck", "--tree", str(repo / "examples/linux"), "--bug",
+         "demo-nfsd-callback-wq", "--bugs-dir", str(repo / "examples/known_bugs"),
+         "--cache-dir", str(tmp_path / "c"), "--lore-url", "http://127.0.0.1:9", "--format", "json"],
+        capture_output=True, text=True, env=env, timeout=60)
+    assert cp.returncode == 1, cp.stderr
+    r = json.loads(cp.stdout)["results"][0]
+    assert (r["verdict"], r["method"]) == ("backportable", "clean")

@@ -1,0 +1,717 @@
+"""patchcheck.trees against real tools: tarfile, git, dpkg-deb, dpkg-source, rpmbuild.
+
+Every tree is tiny and built here. The same final content is shipped as every kind (the SRPM and
+.dsc as base tarball + patch queue), so ``read()`` must agree across kinds byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import gzip
+import hashlib
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from patchcheck.commands import trees as trees_cmd
+from patchcheck.errors import TreeError
+from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
+from patchcheck.trees.base import TreeView
+from patchcheck.trees.srpm import parse_spec
+
+MAKEFILE = (
+    b"# SPDX-License-Identifier: GPL-2.0\nVERSION = 4\nPATCHLEVEL = 19\nSUBLEVEL = 90\n"
+    b"EXTRAVERSION =\nNAME = Fake Tree\n\nall:\n\t@true\n"
+)
+BASE: dict[str, bytes] = {
+    "Makefile": MAKEFILE,
+    "fs/nfsd/state.h": b"#ifndef _NFSD4_STATE_H\n#define _NFSD4_STATE_H\n"
+    + b"".join(b"int field_%d;\n" % i for i in range(20))
+    + b"#endif\n",
+    "fs/nfsd/nfs4callback.c": b"#include \"state.h\"\n\n"
+    + b"".join(b"static int cb_%d(void)\n{\n\treturn %d;\n}\n\n" % (i, i) for i in range(15)),
+    "kernel/events/core.c": b"/* perf core */\nint perf_event_open(void) { return 0; }\n",
+    "include/linux/list.h": b"struct list_head { struct list_head *next, *prev; };\n",
+    "mm/untouched.c": b"void untouched(void) {}\n",
+}
+STAGE1 = dict(BASE)
+STAGE1["fs/nfsd/nfs4callback.c"] = BASE["fs/nfsd/nfs4callback.c"].replace(
+    b"\treturn 7;\n", b"\tif (!clp)\n\t\treturn -EINVAL;\n\treturn 7;\n"
+)
+FINAL = dict(STAGE1)
+FINAL["fs/nfsd/state.h"] = BASE["fs/nfsd/state.h"].replace(
+    b"int field_10;\n", b"int field_10;\nstruct workqueue_struct *callback_wq;\n"
+)
+FINAL["fs/nfsd/new.c"] = b"/* added by the second patch */\nint nfsd_new(void) { return 1; }\n"
+PATHS = sorted(FINAL) + ["fs/nfsd/absent.c", "no/such/dir/x.c"]
+TOP = "linux-4.19.90"
+CHANGELOG_ENTRY = "Fix the nfsd callback workqueue (CVE-2024-00000)"
+
+
+def _diff(old: dict[str, bytes], new: dict[str, bytes], subject: str) -> bytes:
+    out = [f"From: Dev <dev@example.org>\nSubject: [PATCH] {subject}\n\n---\n"]
+    for path in sorted(set(old) | set(new)):
+        a, b = old.get(path), new.get(path)
+        if a == b:
+            continue
+        out.append(f"diff --git a/{path} b/{path}\n")
+        lines = difflib.unified_diff(
+            (a or b"").decode().splitlines(keepends=True),
+            (b or b"").decode().splitlines(keepends=True),
+            "/dev/null" if a is None else f"a/{path}",
+            f"b/{path}",
+        )
+        if a is None:
+            out.append("new file mode 100644\n")
+        out.extend(lines)
+    return "".join(out).encode()
+
+
+PATCH1 = _diff(BASE, STAGE1, "nfsd: check clp in cb_7")
+PATCH2 = _diff(STAGE1, FINAL, "nfsd: add callback_wq")
+BAD_PATCH = b"--- a/mm/untouched.c\n+++ b/mm/untouched.c\n@@ -1 +1 @@\n-not there\n+x\n"
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def write_tar(path: Path, files: dict[str, bytes], top: str | None = TOP, mode: str = "w") -> Path:
+    with tarfile.open(path, mode) as tf:
+        if top:
+            d = tarfile.TarInfo(top)
+            d.type = tarfile.DIRTYPE
+            d.mode = 0o755
+            tf.addfile(d)
+        for rel, data in sorted(files.items()):
+            ti = tarfile.TarInfo(f"{top}/{rel}" if top else rel)
+            ti.size = len(data)
+            ti.mode = 0o644
+            tf.addfile(ti, io.BytesIO(data))
+    return path
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> None:
+    subprocess.run([str(a) for a in args], cwd=cwd, check=True, capture_output=True)
+
+
+def have(tool: str) -> bool:
+    return shutil.which(tool) is not None
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int, int]]:
+    """Every entry under ``folder``: content hash, mtime and mode, to prove nothing changed."""
+    snap: dict[str, tuple[str, int, int]] = {}
+    for dirpath, dirnames, filenames in os.walk(folder):
+        for n in dirnames + filenames:
+            p = Path(dirpath) / n
+            st = p.lstat()
+            digest = ""
+            if p.is_file() and not p.is_symlink():
+                digest = hashlib.sha256(p.read_bytes()).hexdigest()
+            snap[str(p.relative_to(folder))] = (digest, st.st_mtime_ns, st.st_mode)
+    return snap
+
+
+# -- the kit: one of each kind, built once --------------------------------------------------
+
+
+@dataclass
+class Kit:
+    root: Path
+    sources: dict[str, Path]  # label -> the user's file/folder (each alone in its folder)
+    git_base: str = ""
+
+
+def _build_deb(work: Path, out: Path) -> Path:
+    pkg = work / "debpkg"
+    (pkg / "DEBIAN").mkdir(parents=True)
+    (pkg / "DEBIAN" / "control").write_text(
+        "Package: linux-source-4.19\nVersion: 4.19.90-1\nArchitecture: all\n"
+        "Maintainer: Test <t@example.org>\nDescription: fake linux source\n"
+    )
+    doc = pkg / "usr/share/doc/linux-source-4.19"
+    doc.mkdir(parents=True)
+    log = f"linux (4.19.90-1) bookworm-security; urgency=high\n\n  * {CHANGELOG_ENTRY}\n"
+    (doc / "changelog.Debian.gz").write_bytes(gzip.compress(log.encode()))
+    (pkg / "usr/src").mkdir(parents=True)
+    write_tar(pkg / "usr/src/linux-source-4.19.tar.xz", FINAL, "linux-source-4.19", "w:xz")
+    run("dpkg-deb", "--root-owner-group", "-Zxz", "--build", pkg, out)
+    return out
+
+
+SPEC = """\
+Name: kernel
+Version: 4.19.90
+Release: 52.39.v2207.ky10
+Summary: fake kernel
+License: GPLv2
+Source0: linux-%{version}.tar.xz
+Source1: config-x86_64
+Patch0001: 0001-nfsd-check-clp.patch
+Patch0002: 0002-nfsd-add-callback-wq.patch
+%{?extra_patch}
+
+%description
+fake
+
+%prep
+%setup -q -n linux-%{version}
+ApplyPatch()
+{
+  patch -p1 -F1 -s < $RPM_SOURCE_DIR/$1
+}
+ApplyPatch 0001-nfsd-check-clp.patch
+%patch -P 2 -p1
+%{?extra_apply}
+
+%build
+
+%changelog
+* Mon Jan 01 2024 Dev <dev@example.org> - 4.19.90-52.39
+- %s
+"""
+
+
+def build_srpm(
+    work: Path, out_dir: Path, *, patches: dict[str, bytes] | None = None, tarball: bool = True
+) -> Path:
+    top = work / "rpmbuild"
+    (top / "SOURCES").mkdir(parents=True)
+    (top / "SPECS").mkdir()
+    (top / "SOURCES" / "config-x86_64").write_text("CONFIG_NFSD=y\n")
+    patches = patches or {
+        "0001-nfsd-check-clp.patch": PATCH1,
+        "0002-nfsd-add-callback-wq.patch": PATCH2,
+    }
+    for name, data in patches.items():
+        (top / "SOURCES" / name).write_bytes(data)
+    spec = SPEC.replace("%s", CHANGELOG_ENTRY)
+    if "0003-bad.patch" in patches:
+        spec = spec.replace("%{?extra_patch}", "Patch0003: 0003-bad.patch")
+        spec = spec.replace("%{?extra_apply}", "%patch -P 3 -p1")
+    if tarball:
+        write_tar(top / "SOURCES" / "linux-4.19.90.tar.xz", BASE, TOP, "w:xz")
+    else:
+        spec = spec.replace("Source0: linux-%{version}.tar.xz", "Source0: README.txt")
+        (top / "SOURCES" / "README.txt").write_text("no tarball here\n")
+    (top / "SPECS" / "kernel.spec").write_text(spec)
+    run("rpmbuild", "-bs", "--define", f"_topdir {top}", "--define", "dist %{nil}",
+        top / "SPECS" / "kernel.spec")
+    (built,) = (top / "SRPMS").glob("*.src.rpm")
+    out_dir.mkdir(parents=True)
+    return Path(shutil.move(built, out_dir / built.name))
+
+
+def _build_dsc(work: Path, out_dir: Path, fmt: str) -> Path:
+    src = work / TOP
+    write_tree(src, BASE if fmt != "1.0" else FINAL)
+    write_tar(work / "linux_4.19.90.orig.tar.xz" if fmt != "1.0" else
+              work / "linux_4.19.90.orig.tar.gz", BASE, TOP,
+              "w:xz" if fmt != "1.0" else "w:gz")
+    deb = src / "debian"
+    (deb / "source").mkdir(parents=True)
+    (deb / "source" / "format").write_text(f"{fmt}\n")
+    (deb / "changelog").write_text(
+        f"linux (4.19.90-1) noble; urgency=medium\n\n  * {CHANGELOG_ENTRY}\n\n"
+        " -- Dev <dev@example.org>  Mon, 01 Jan 2024 00:00:00 +0000\n"
+    )
+    (deb / "control").write_text(
+        "Source: linux\nMaintainer: Dev <dev@example.org>\n\n"
+        "Package: linux-source\nArchitecture: all\nDescription: fake\n fake\n"
+    )
+    (deb / "rules").write_text("#!/usr/bin/make -f\n%:\n\tdh $@\n")
+    if fmt != "1.0":
+        (deb / "patches").mkdir()
+        (deb / "patches" / "0001-nfsd-check-clp.patch").write_bytes(PATCH1)
+        (deb / "patches" / "0002-nfsd-add-callback-wq.patch").write_bytes(PATCH2)
+        (deb / "patches" / "series").write_text(
+            "# order matters\n0001-nfsd-check-clp.patch\n0002-nfsd-add-callback-wq.patch -p1\n"
+        )
+    run("dpkg-source", "-b", TOP, cwd=work)
+    (dsc,) = work.glob("*.dsc")
+    out_dir.mkdir(parents=True)
+    for f in work.iterdir():
+        if f.is_file() and f.name.startswith("linux_"):
+            shutil.move(f, out_dir / f.name)
+    return out_dir / dsc.name
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
+    root = tmp_path_factory.mktemp("kit")
+    k = Kit(root, {})
+    k.sources["folder"] = write_tree(root / "folder" / TOP, FINAL)
+    for label, suffix, mode in [
+        ("tar", ".tar", "w"),
+        ("tar.gz", ".tar.gz", "w:gz"),
+        ("tgz", ".tgz", "w:gz"),
+        ("tar.xz", ".tar.xz", "w:xz"),
+        ("tar.bz2", ".tar.bz2", "w:bz2"),
+    ]:
+        (root / label).mkdir()
+        k.sources[label] = write_tar(root / label / f"{TOP}{suffix}", FINAL, TOP, mode)
+    (root / "flat").mkdir()
+    k.sources["flat-tar"] = write_tar(root / "flat" / "tree.tar", FINAL, None)
+
+    repo = write_tree(root / "git" / "linux", BASE)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
+    run("git", "init", "-q", "-b", "main", repo)
+    run(*git, "add", "-A", cwd=repo)
+    run(*git, "commit", "-q", "-m", "base", cwd=repo)
+    run("git", "tag", "v4.19.90-base", cwd=repo)
+    k.git_base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    write_tree(repo, FINAL)
+    run(*git, "add", "-A", cwd=repo)
+    run(*git, "commit", "-q", "-m", "final", cwd=repo)
+    k.sources["git"] = repo
+
+    if have("dpkg-deb"):
+        (root / "deb").mkdir()
+        k.sources["deb"] = _build_deb(root / "debwork", root / "deb" / "linux-source-4.19.deb")
+    if have("rpmbuild"):
+        k.sources["srpm"] = build_srpm(root / "rpmwork", root / "srpm")
+    if have("dpkg-source"):
+        k.sources["dsc-quilt"] = _build_dsc(root / "dscwork", root / "dsc-quilt", "3.0 (quilt)")
+        k.sources["dsc-1.0"] = _build_dsc(root / "dscwork1", root / "dsc-1.0", "1.0")
+    return k
+
+
+KINDS = ["folder", "tar", "tar.gz", "tgz", "tar.xz", "tar.bz2", "flat-tar", "git", "deb",
+         "srpm", "dsc-quilt", "dsc-1.0"]
+EXPECTED_KIND = {"folder": "folder", "git": "git", "deb": "deb", "srpm": "srpm",
+                 "dsc-quilt": "dsc", "dsc-1.0": "dsc"}
+
+
+def source(kit: Kit, label: str) -> Path:
+    if label not in kit.sources:
+        pytest.skip(f"the tool to build a {label} is not installed")
+    return kit.sources[label]
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    return tmp_path / "cache"
+
+
+# -- same content, every kind -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", KINDS)
+def test_every_kind_reads_the_same_bytes(kit: Kit, cache: Path, label: str) -> None:
+    src = source(kit, label)
+    user_folder = src if src.is_dir() else src.parent
+    before = snapshot(user_folder)
+
+    tree = open_tree(str(src), cache_dir=cache)
+    assert tree.info.kind == EXPECTED_KIND.get(label, "tarball")
+    assert tree.info.version == "4.19.90"
+    assert tree.info.source == str(src.absolute())
+    tree.prepare(PATHS)
+    for path in PATHS:
+        assert tree.read(path) == FINAL.get(path), f"{label}: {path}"
+        assert tree.exists(path) == (path in FINAL)
+    # Paths outside the tree are refused, not resolved.
+    for bad in ("/etc/passwd", "../Makefile", "fs/../../Makefile", ""):
+        assert tree.read(bad) is None
+    assert snapshot(user_folder) == before, f"{label}: the user's files changed"
+    if label in ("folder", "git"):
+        assert not cache.exists(), "folder and git trees need no cache"
+
+
+def test_metadata_per_kind(kit: Kit, cache: Path) -> None:
+    srpm = open_tree(str(source(kit, "srpm")), cache_dir=cache)
+    assert srpm.info.release == "4.19.90-52.39.v2207.ky10"
+    assert srpm.info.distro == "ky10"
+    assert any("applied 2 of 2 spec patches" in n for n in srpm.info.notes)
+    assert CHANGELOG_ENTRY in (srpm.changelog() or "")
+
+    deb = open_tree(str(source(kit, "deb")), cache_dir=cache)
+    assert deb.info.release == "4.19.90-1"
+    assert deb.info.distro == "debian"
+    assert CHANGELOG_ENTRY in (deb.changelog() or "")
+
+    for label in ("dsc-quilt", "dsc-1.0"):
+        dsc = open_tree(str(source(kit, label)), cache_dir=cache)
+        assert dsc.info.release == "4.19.90-1"
+        assert dsc.info.distro == "noble"
+        assert CHANGELOG_ENTRY in (dsc.changelog() or "")
+        assert dsc.read("debian/changelog") is not None
+    quilt = open_tree(str(source(kit, "dsc-quilt")), cache_dir=cache)
+    assert quilt.info.notes == ("applied 2 quilt patches from linux_4.19.90-1.debian.tar.xz",)
+
+
+def test_git_rev_reads_objects_without_checkout(kit: Kit, cache: Path) -> None:
+    repo = source(kit, "git")
+    before = snapshot(repo)
+    tree = open_tree(str(repo), cache_dir=cache, rev="v4.19.90-base")
+    assert tree.head() == kit.git_base
+    assert tree.git_dir() == (repo / ".git").resolve()
+    tree.prepare(PATHS)
+    for path in PATHS:
+        assert tree.read(path) == BASE.get(path), path
+    assert tree.read("fs") is None  # a folder is not a file
+    assert snapshot(repo) == before
+    with pytest.raises(TreeError, match="no commit 'nope'"):
+        open_tree(str(repo), cache_dir=cache, rev="nope")
+
+
+def test_git_notes_dirty_and_rebase(tmp_path: Path, cache: Path) -> None:
+    repo = write_tree(tmp_path / "r", BASE)
+    run("git", "init", "-q", repo)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@x", "add", "-A", cwd=repo)
+    run("git", "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "b", cwd=repo)
+    assert open_tree(str(repo), cache_dir=cache).info.notes == ()
+    (repo / "mm/untouched.c").write_bytes(b"changed\n")
+    (repo / ".git" / "rebase-merge").mkdir()
+    before = snapshot(repo)
+    tree = open_tree(str(repo), cache_dir=cache)
+    assert tree.info.notes == ("work tree is dirty", "rebase in progress")
+    assert tree.read("mm/untouched.c") == b"changed\n"  # the work tree as it is
+    assert snapshot(repo) == before
+
+
+def test_symlinks_inside_archives_and_git(tmp_path: Path, cache: Path) -> None:
+    tar = tmp_path / "in" / "t.tar.gz"
+    tar.parent.mkdir()
+    with tarfile.open(tar, "w:gz") as tf:
+        for rel, data in BASE.items():
+            ti = tarfile.TarInfo(f"{TOP}/{rel}")
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+        for name, target in [("include/alias.h", "linux/list.h"), ("loop1", "loop2"),
+                             ("loop2", "loop1"), ("out.h", "../../etc/passwd")]:
+            ti = tarfile.TarInfo(f"{TOP}/{name}")
+            ti.type = tarfile.SYMTYPE
+            ti.linkname = target
+            tf.addfile(ti)
+    tree = open_tree(str(tar), cache_dir=cache)
+    tree.prepare(["include/alias.h", "out.h"])
+    assert tree.read("include/alias.h") == BASE["include/linux/list.h"]
+    assert tree.read("out.h") is None
+    with pytest.raises(TreeError, match="symlink loop"):
+        tree.read("loop1")
+
+
+# -- selective extraction and the cache ------------------------------------------------------
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_tarball_extracts_only_what_is_asked_and_reuses_the_cache(kit: Kit, cache: Path) -> None:
+    src = source(kit, "tar.xz")
+    tree = open_tree(str(src), cache_dir=cache)
+    assert tree.archive_passes == 1  # type: ignore[attr-defined]  # the Makefile, at open
+    extracted = {p.name for p in cache.rglob("*") if p.is_file() and "files" in p.parts}
+    assert extracted == {"Makefile"}
+
+    tree.prepare(["fs/nfsd/state.h", "fs/nfsd/absent.c"])
+    assert tree.archive_passes == 2  # type: ignore[attr-defined]
+    tree.prepare(["fs/nfsd/state.h", "fs/nfsd/absent.c"])  # same paths: nothing to do
+    assert tree.archive_passes == 2  # type: ignore[attr-defined]
+    tree.prepare(["fs/nfsd/state.h", "kernel/events/core.c"])  # one new path: one more pass
+    assert tree.archive_passes == 3  # type: ignore[attr-defined]
+    assert tree.read("kernel/events/core.c") == FINAL["kernel/events/core.c"]
+    assert tree.read("fs/nfsd/absent.c") is None
+    assert tree.archive_passes == 3  # type: ignore[attr-defined]  # absent was remembered
+    files = {p.relative_to(p.parents[2]) for p in cache.rglob("*") if p.is_file()
+             and "files" in p.parts}
+    assert len(files) == 3  # Makefile, state.h, core.c: never the whole tree
+
+    before = _mtimes(cache)
+    again = open_tree(str(src), cache_dir=cache)
+    again.prepare(["fs/nfsd/state.h", "kernel/events/core.c", "fs/nfsd/absent.c"])
+    assert again.read("fs/nfsd/state.h") == FINAL["fs/nfsd/state.h"]
+    assert again.archive_passes == 0  # type: ignore[attr-defined]
+    assert _mtimes(cache) == before  # a warm run writes nothing
+
+
+@pytest.mark.parametrize("label", ["deb", "srpm", "dsc-quilt", "dsc-1.0"])
+def test_package_kinds_reuse_the_cache(kit: Kit, cache: Path, label: str) -> None:
+    src = source(kit, label)
+    first = open_tree(str(src), cache_dir=cache)
+    first.prepare(PATHS)
+    assert [first.read(p) for p in PATHS] == [FINAL.get(p) for p in PATHS]
+    before = _mtimes(cache)
+    second = open_tree(str(src), cache_dir=cache)
+    second.prepare(PATHS)
+    assert [second.read(p) for p in PATHS] == [FINAL.get(p) for p in PATHS]
+    assert second.archive_passes == 0  # type: ignore[attr-defined]
+    assert getattr(second, "patches_applied_now", 0) == 0
+    assert second.info == first.info
+    assert _mtimes(cache) == before
+
+
+# -- the spec parser -------------------------------------------------------------------------
+
+
+def test_parse_spec_forms() -> None:
+    spec = """\
+%global pkg_release 52.39
+Name: kernel
+Version: 4.19.90
+Release: %{pkg_release}.v2207.ky10
+Source0: https://example.org/linux-%{version}.tar.xz
+Patch1: a.patch
+Patch: b.patch
+Patch10: c-%{version}.patch
+Patch11: d.patch.gz
+Patch12: e.patch
+
+%prep
+%autosetup -N -n linux-%{version}
+%patch1 -p1
+%patch -P 2 -p2
+%if 0%{?with_extra}
+ApplyPatch c-%{version}.patch -R
+%endif
+%patch 11
+%autopatch -p1 -m 12 -M 12
+patch -p1 -s < %{PATCH1}
+
+%changelog
+* Mon Jan 01 2024 Dev - 4.19.90-52
+- fix
+"""
+    info = parse_spec(spec)
+    assert info.patches == {1: "a.patch", 2: "b.patch", 10: "c-4.19.90.patch",
+                            11: "d.patch.gz", 12: "e.patch"}
+    assert info.sources[0] == "linux-4.19.90.tar.xz"
+    steps = [(s.number, s.file, s.strip, s.reverse) for s in info.steps]
+    assert steps == [
+        (1, None, 1, False),
+        (2, None, 2, False),
+        (None, "c-4.19.90.patch", 1, True),
+        (11, None, 1, False),
+        (12, None, 1, False),
+        (None, "a.patch", 1, False),
+    ]
+    assert info.conditional
+    assert info.changelog is not None and "- fix" in info.changelog
+    auto = parse_spec("Patch0: x.patch\nPatch5: y.patch\n%prep\n%autosetup -p1\n")
+    assert [s.number for s in auto.steps] == [0, 5]
+
+
+# -- bad input: one-line TreeErrors ----------------------------------------------------------
+
+
+def _one_line_error(spec: str | Path, cache: Path, match: str, **kw: object) -> str:
+    with pytest.raises(TreeError, match=match) as exc:
+        open_tree(str(spec), cache_dir=cache, **kw)  # type: ignore[arg-type]
+    msg = str(exc.value)
+    assert "\n" not in msg
+    assert exc.value.exit_code == 2
+    return msg
+
+
+def test_missing_path(tmp_path: Path, cache: Path) -> None:
+    msg = _one_line_error(tmp_path / "nope.tar.xz", cache, "no such file or folder")
+    assert str(tmp_path / "nope.tar.xz") in msg
+
+
+def test_symlink_loop_as_tree_and_inside_tree(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    _one_line_error(tmp_path / "a", cache, "symlink loop")
+    tree_dir = write_tree(tmp_path / "t", BASE)
+    (tree_dir / "fs/loop.c").symlink_to("loop.c")
+    tree = open_tree(str(tree_dir), cache_dir=cache)
+    with pytest.raises(TreeError, match=r"fs/loop.c: symlink loop"):
+        tree.read("fs/loop.c")
+
+
+def test_folder_that_is_not_a_kernel_tree(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    _one_line_error(tmp_path / "empty", cache, "not a kernel tree .has no top-level Makefile")
+    write_tree(tmp_path / "other", {"Makefile": b"all:\n\ttrue\n"})
+    _one_line_error(tmp_path / "other", cache, "its Makefile has no 'VERSION ='")
+
+
+def test_corrupt_tarballs(tmp_path: Path, cache: Path) -> None:
+    good = write_tar(tmp_path / "good.tar.gz", FINAL, TOP, "w:gz").read_bytes()
+    (tmp_path / "trunc.tar.gz").write_bytes(good[: len(good) // 2])
+    (tmp_path / "junk.tar.xz").write_bytes(b"this is not xz at all" * 50)
+    _one_line_error(tmp_path / "junk.tar.xz", cache, "corrupt or truncated archive")
+    tree_or_error: TreeView | None = None
+    with pytest.raises(TreeError, match="corrupt or truncated archive"):
+        tree_or_error = open_tree(str(tmp_path / "trunc.tar.gz"), cache_dir=cache)
+        tree_or_error.prepare(PATHS)  # the damage may sit after the Makefile
+    (tmp_path / "nokernel.tar").write_bytes(
+        write_tar(tmp_path / "x.tar", {"README": b"hi\n"}, "pkg").read_bytes()
+    )
+    _one_line_error(tmp_path / "nokernel.tar", cache, "not a kernel tree")
+
+
+def test_unsupported_file_types(tmp_path: Path, cache: Path) -> None:
+    (tmp_path / "tree.zip").write_bytes(b"PK\x03\x04 not supported")
+    _one_line_error(tmp_path / "tree.zip", cache, "unsupported file type")
+    (tmp_path / "kernel-4.19.90.x86_64.rpm").write_bytes(b"\xed\xab\xee\xdb")
+    _one_line_error(tmp_path / "kernel-4.19.90.x86_64.rpm", cache, "binary RPM")
+    (tmp_path / "fake.deb").write_bytes(b"not an ar archive")
+    _one_line_error(tmp_path / "fake.deb", cache, "not an ar archive")
+
+
+def test_rev_needs_git(kit: Kit, cache: Path) -> None:
+    _one_line_error(source(kit, "folder"), cache, "needs git", rev="HEAD")
+
+
+def test_unreadable_file(tmp_path: Path, cache: Path) -> None:
+    """Permissions: as root they do not bite, so run that part as 'nobody'."""
+    work = Path(tempfile.mkdtemp(prefix="pc-perm-"))
+    try:
+        work.chmod(0o755)
+        tarball = write_tar(work / "t.tar.gz", FINAL, TOP, "w:gz")
+        tarball.chmod(0o000)
+        tree_dir = write_tree(work / "tree", FINAL)
+        (tree_dir / "fs/nfsd/state.h").chmod(0o000)
+        code = (
+            "import sys; from pathlib import Path\n"
+            "from patchcheck.trees import open_tree\nfrom patchcheck.errors import TreeError\n"
+            f"c = Path({str(work / 'cache')!r})\n"
+            "for spec in sys.argv[1:]:\n"
+            "    try:\n"
+            "        t = open_tree(spec, cache_dir=c); t.read('fs/nfsd/state.h')\n"
+            "        print('no error')\n"
+            "    except TreeError as e:\n"
+            "        print(e)\n"
+        )
+        argv = [sys.executable, "-c", code, str(tarball), str(tree_dir)]
+        if os.geteuid() == 0:
+            if not have("setpriv"):
+                pytest.skip("running as root without setpriv: permissions cannot be tested")
+            argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=work, check=True)
+        lines = out.stdout.splitlines()
+        assert lines[0] == f"{tarball}: not readable (permission denied); expected a kernel tree"\
+            " (folder, git checkout or source package)"
+        assert "fs/nfsd/state.h: not readable (permission denied)" in lines[1]
+    finally:
+        for p in work.rglob("*"):
+            p.chmod(0o755)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_srpm_without_kernel_tarball(tmp_path: Path, cache: Path) -> None:
+    if not have("rpmbuild"):
+        pytest.skip("rpmbuild is not installed")
+    srpm = build_srpm(tmp_path / "w", tmp_path / "out", tarball=False)
+    _one_line_error(srpm, cache, "no kernel tarball inside")
+
+
+def test_srpm_patch_that_does_not_apply(tmp_path: Path, cache: Path) -> None:
+    if not have("rpmbuild"):
+        pytest.skip("rpmbuild is not installed")
+    srpm = build_srpm(
+        tmp_path / "w",
+        tmp_path / "out",
+        patches={
+            "0001-nfsd-check-clp.patch": PATCH1,
+            "0002-nfsd-add-callback-wq.patch": PATCH2,
+            "0003-bad.patch": BAD_PATCH,
+        },
+    )
+    before = snapshot(srpm.parent)
+    msg = _one_line_error(srpm, cache, "spec patch 0003-bad.patch does not apply")
+    assert str(srpm) in msg
+    assert snapshot(srpm.parent) == before
+
+
+def test_dsc_with_a_missing_file(kit: Kit, tmp_path: Path, cache: Path) -> None:
+    dsc = source(kit, "dsc-quilt")
+    copy = tmp_path / dsc.name
+    shutil.copy(dsc, copy)
+    _one_line_error(copy, cache, r"linux_4\.19\.90\.orig\.tar\.xz.*no such file")
+
+
+# -- named trees -----------------------------------------------------------------------------
+
+
+def test_trees_file_names_and_validation(kit: Kit, tmp_path: Path, cache: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    rel = os.path.relpath(source(kit, "tar.gz"), conf)
+    (conf / "trees.toml").write_text(
+        f'[linux-4.19]\npath = "{rel}"\ndistro = "ky10"\nowner = "kernel team"\n\n'
+        f'[base]\npath = "{source(kit, "git")}"\nrev = "v4.19.90-base"\n'
+    )
+    trees = load_trees_file(conf / "trees.toml")
+    assert trees["linux-4.19"].path == source(kit, "tar.gz").absolute()
+    assert trees["linux-4.19"].labels == {"owner": "kernel team"}
+    tree = open_tree("linux-4.19", cache_dir=cache, trees_file=conf / "trees.toml")
+    assert (tree.info.name, tree.info.distro, tree.info.kind) == ("linux-4.19", "ky10", "tarball")
+    base = open_tree("base", cache_dir=cache, trees_file=conf / "trees.toml")
+    assert base.read("fs/nfsd/new.c") is None and base.head() == kit.git_base
+    msg = _one_line_error("nonesuch", cache, "not a name in", trees_file=conf / "trees.toml")
+    assert "linux-4.19" in msg
+
+    bad = {
+        'x = "top-level string"\n': r"x: expected a \[x\] table",
+        "[a]\ndistro = 'x'\n": r"\[a\]\.path: missing",
+        "[a]\npath = 3\n": r"\[a\]\.path: expected a string",
+        "[a]\npath = 'p'\nrev = true\n": r"\[a\]\.rev: expected a string",
+        "[a\npath = 'p'\n": "not valid TOML",
+    }
+    for text, match in bad.items():
+        (conf / "bad.toml").write_text(text)
+        with pytest.raises(TreeError, match=match) as exc:
+            load_trees_file(conf / "bad.toml")
+        assert str(conf / "bad.toml") in str(exc.value)
+
+
+def test_find_trees_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    assert find_trees_file(None) is None
+    assert find_trees_file(Path("x.toml")) == Path("x.toml")
+    user = tmp_path / "xdg" / "patchcheck" / "trees.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("")
+    assert find_trees_file(None) == user
+    (tmp_path / "trees.toml").write_text("")
+    assert find_trees_file(None) == tmp_path / "trees.toml"
+
+
+def test_detect_kind_by_content(kit: Kit, tmp_path: Path) -> None:
+    for label, kind in [("tar.xz", "tarball"), ("deb", "deb"), ("srpm", "srpm")]:
+        renamed = tmp_path / f"no-suffix-{label}"
+        shutil.copy(source(kit, label), renamed)
+        assert detect_kind(renamed) == kind
+
+
+def test_trees_list_command(kit: Kit, tmp_path: Path, cache: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "trees.toml").write_text(
+        f'[good]\npath = "{source(kit, "folder")}"\n[gone]\npath = "missing-dir"\n'
+    )
+    rc = trees_cmd.run(argparse.Namespace(trees_file=tmp_path / "trees.toml", cache_dir=cache))
+    out = capsys.readouterr().out
+    assert rc == 2  # one tree is missing
+    good = next(line for line in out.splitlines() if line.startswith("good"))
+    assert "folder" in good and "4.19.90" in good and str(source(kit, "folder")) in good
+    assert "no such file or folder" in out
+
+
+def test_shipped_example_trees_file(cache: Path) -> None:
+    example = Path(__file__).resolve().parents[1] / "examples" / "trees.toml"
+    trees = load_trees_file(example)
+    assert set(trees) == {"example"}
+    if not (trees["example"].path / "Makefile").exists():
+        pytest.skip("examples/linux is not there yet")
+    tree = open_tree("example", cache_dir=cache, trees_file=example)
+    assert tree.info.kind == "folder" and tree.info.version
