@@ -152,7 +152,7 @@ class ToolHunk:
 def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, ToolHunk]:
     """Per-hunk results keyed by the patch-wide hunk index. Unmentioned hunks of a checked
     file applied at their expected place."""
-    by_path = {}
+    by_path: dict[str, FilePatch] = {}
     for fp in files:
         for p in (fp.new_path, fp.old_path):
             if p:
@@ -185,7 +185,7 @@ def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict
 
 def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, ToolHunk]:
     """Per-hunk offsets from a successful ``git apply --check -v``."""
-    by_path = {}
+    by_path: dict[str, FilePatch] = {}
     for fp in files:
         for p in (fp.old_path, fp.new_path):
             if p:

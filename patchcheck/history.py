@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 import re
@@ -58,7 +59,9 @@ _SUBJECT_PREFIX_RE = re.compile(
 
 def normalise_subject(subject: str) -> str:
     """Comparable form of a subject: no mail prefix, one space, no final period, casefolded."""
-    s = _SUBJECT_PREFIX_RE.sub("", subject)
+    s = subject.strip()
+    if s[:1] == "[" or s[:4].upper() in ("UPST", "BACK", "FROM"):  # skip the regex mostly
+        s = _SUBJECT_PREFIX_RE.sub("", s)
     s = " ".join(s.split()).rstrip(". ")
     return s.casefold()
 
@@ -70,20 +73,14 @@ def _specific(norm: str) -> bool:
 
 # ---- backport trailers ------------------------------------------------------------------
 
-# Each alternative is one way a backport names its upstream commit. Matching runs on raw
-# bytes so bodies are never decoded: only subjects are.
-_TRAILER_RE = re.compile(
-    rb"""
-    ^[ \t]*commit[ \t]+(?P<stable>[0-9a-f]{12,40})[ \t]+upstream\b
-  | \[[ \t]*upstream[ \t]+commit[ \t]+(?P<bracket>[0-9a-f]{12,40})[ \t]*\]
-  | ^[ \t]*upstream[ \t]+commit[ \t]+(?P<plain>[0-9a-f]{12,40})\b
-  | \(cherry[ -]picked[ \t]+from[ \t]+commit[ \t]+(?P<cherry>[0-9a-f]{12,40})\b
-  | \(backported[ \t]+from[ \t]+commit[ \t]+(?P<backported>[0-9a-f]{12,40})\b
-  | ^[ \t]*[\w-]+[ \t]+inclusion[ \t]*\r?\n(?:[ \t]*from[ \t][^\n]*\n)?
-        [ \t]*commit[ \t]+(?P<inclusion>[0-9a-f]{12,40})\b
-    """,
-    re.IGNORECASE | re.MULTILINE | re.VERBOSE,
-)
+# Every trailer form names the upstream commit as "commit <hex>"; one literal-led regex finds
+# those (fast: kernel bodies are many) and the text around each hit tells which form it is.
+# Matching runs on lower-cased bytes, so bodies are never decoded: only subjects are.
+_COMMIT_HEX_RE = re.compile(rb"commit[ \t]+([0-9a-f]{12,40})\b")
+_UPSTREAM_WORD_RE = re.compile(rb"upstream\b")
+_BRACKET_BEFORE_RE = re.compile(rb"\[[ \t]*upstream$")
+_PICKED_BEFORE_RE = re.compile(rb"\((cherry[ -]picked|backported)[ \t]+from$")
+_INCLUSION_RE = re.compile(rb"^[\w-]+[ \t]+inclusion$")
 TRAILER_FORMS = {
     "stable": "commit ... upstream",
     "bracket": "[ Upstream commit ... ]",
@@ -95,14 +92,48 @@ TRAILER_FORMS = {
 _REVERTS_RE = re.compile(rb"^[ \t]*This reverts commit ([0-9a-f]{40})\b", re.I | re.M)
 
 
+def _line_before(text: bytes, line_start: int) -> tuple[bytes, int] | None:
+    """The line ending just before offset ``line_start`` (stripped) and where it starts."""
+    if line_start == 0:
+        return None
+    start = text.rfind(b"\n", 0, line_start - 1) + 1
+    return text[start:line_start - 1].strip(), start
+
+
+def _trailer_form(low: bytes, line_start: int, before: bytes, after: bytes) -> str | None:
+    """Which backport trailer a "commit <hex>" hit belongs to, or None for prose."""
+    if not before:
+        if _UPSTREAM_WORD_RE.match(after):
+            return "stable"  # "commit <sha> upstream."
+        # openEuler: "mainline inclusion" / optional "from mainline-vX" / "commit <sha>"
+        prev = _line_before(low, line_start)
+        if prev is not None and prev[0].startswith(b"from "):
+            prev = _line_before(low, prev[1])
+        if prev is not None and _INCLUSION_RE.match(prev[0]):
+            return "inclusion"
+        return None
+    if before == b"upstream":
+        return "plain"
+    if after.startswith(b"]") and _BRACKET_BEFORE_RE.search(before):
+        return "bracket"
+    m = _PICKED_BEFORE_RE.search(before)
+    if m is not None:
+        return "backported" if m.group(1) == b"backported" else "cherry"
+    return None
+
+
 def _trailers(body: bytes) -> Iterator[tuple[str, str]]:
     """(upstream sha, form) for every backport trailer in a commit body."""
     if b"ommit" not in body and b"OMMIT" not in body:  # cheap filter: most bodies have none
         return
-    for m in _TRAILER_RE.finditer(body):
-        form = m.lastgroup
+    low = body.lower()
+    for m in _COMMIT_HEX_RE.finditer(low):
+        line_start = low.rfind(b"\n", 0, m.start()) + 1
+        line_end = low.find(b"\n", m.end())
+        after = low[m.end():line_end if line_end >= 0 else len(low)].strip()
+        form = _trailer_form(low, line_start, low[line_start:m.start()].strip(), after)
         if form is not None:
-            yield m.group(form).decode("ascii").lower(), form
+            yield m.group(1).decode("ascii"), form
 
 
 V = TypeVar("V")
@@ -152,9 +183,9 @@ class _Builder:
         if len(parts) != 3:
             return
         raw_sha, raw_subject, body = parts
-        sha = raw_sha.strip().decode("ascii", "replace")
-        if not _FULL_SHA_RE.match(sha):
+        if len(raw_sha) != 40:  # %H: always 40 hex
             return
+        sha = raw_sha.decode("ascii")
         self.commits.append(sha)
         subject = raw_subject.decode("utf-8", "replace")
         # Newest first, so the first commit seen with a subject is the one that counts.
@@ -254,8 +285,15 @@ def _resolve_head(git_dir: Path, head: str) -> str:
 # point into the sorted "commits" list by position.
 
 
-def _cache_path(cache_dir: Path, head: str) -> Path:
-    return cache_dir / "history" / f"{head}.json"
+def _cache_path(cache_dir: Path, git_dir: Path, head: str) -> Path:
+    # A sha names its whole history, except in a shallow clone, where history stops at the
+    # commits its "shallow" file lists: such an index must not serve a full clone.
+    try:
+        shallow = (git_dir / "shallow").read_bytes()
+    except OSError:
+        return cache_dir / "history" / f"{head}.json"
+    digest = hashlib.sha1(shallow).hexdigest()[:12]
+    return cache_dir / "history" / f"{head}-shallow-{digest}.json"
 
 
 def _write_cache(path: Path, hist: History) -> None:
@@ -357,7 +395,7 @@ class History:
             hist = _MEMO.get(key)
             if hist is not None:
                 return hist
-            path = _cache_path(cache_dir, head) if cache_dir is not None else None
+            path = _cache_path(cache_dir, git_dir, head) if cache_dir is not None else None
             hist = _read_cache(path, git_dir, head) if path is not None else None
             if hist is None:
                 b = _read_log(git_dir, head)

@@ -3,13 +3,16 @@
 Threads are fetched by Message-Id with liblore (b4's transport) and taken apart with b4's
 own classes (``LoreMailbox``/``LoreSeries``), in-process.  b4 keeps its configuration and
 connections in module globals; everything here sets them from our options, never from the
-user's git config, and keeps b4's and liblore's caches out of ``~/.cache/b4``.
+user's git config.  Nothing goes to ``~/.cache/b4``: liblore runs without a cache of its
+own (ours is the cache) and b4's cache code is never reached.
 
 Cache layout (``cache_dir/series/<safe msgid>/``)::
 
     thread.mbox        the thread exactly as fetched (decompressed)
     meta.json          msgid, lore_url, fetch time, sha256 of thread.mbox, message summaries
-    v2-p1,3.mbox       am-ready mbox of a selection (derived; rebuilt when missing)
+    v2-p1,3.mbox       the selected messages as received, mboxrd (``git am
+                       --patch-format=mboxrd``); derived, rebuilt when missing; v2-all.mbox
+                       when the fix takes every patch
 
 An entry is written into ``series/.tmp-*`` and renamed into place whole, so an interrupted
 fetch never leaves an entry that a later run trusts.

@@ -14,7 +14,7 @@ from patchcheck.trees.base import TreeInfo, TreeView
 
 def c_file(name: str, funcs: int = 6) -> str:
     """A C-like file whose every line is distinct, so hunks have one true place."""
-    out = [f"// SPDX-License-Identifier: GPL-2.0", f"/* {name}: synthetic test source */",
+    out = ["// SPDX-License-Identifier: GPL-2.0", f"/* {name}: synthetic test source */",
            '#include "state.h"', ""]
     for i in range(funcs):
         out += [

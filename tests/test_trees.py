@@ -42,6 +42,8 @@ BASE: dict[str, bytes] = {
     "kernel/events/core.c": b"/* perf core */\nint perf_event_open(void) { return 0; }\n",
     "include/linux/list.h": b"struct list_head { struct list_head *next, *prev; };\n",
     "mm/untouched.c": b"void untouched(void) {}\n",
+    # over 100 characters: needs a pax (or GNU) long-name header in the tarballs
+    "drivers/gpu/drm/amd/display/dc/dml/dcn32/" + "display_mode_vba_util_32" * 3 + ".c": b"x\n",
 }
 STAGE1 = dict(BASE)
 STAGE1["fs/nfsd/nfs4callback.c"] = BASE["fs/nfsd/nfs4callback.c"].replace(
@@ -88,8 +90,11 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
     return root
 
 
-def write_tar(path: Path, files: dict[str, bytes], top: str | None = TOP, mode: str = "w") -> Path:
-    with tarfile.open(path, mode) as tf:
+def write_tar(
+    path: Path, files: dict[str, bytes], top: str | None = TOP, mode: str = "w",
+    fmt: int = tarfile.PAX_FORMAT,
+) -> Path:
+    with tarfile.open(path, mode, format=fmt) as tf:  # type: ignore[call-overload]
         if top:
             d = tarfile.TarInfo(top)
             d.type = tarfile.DIRTYPE
@@ -439,6 +444,21 @@ def test_tarball_extracts_only_what_is_asked_and_reuses_the_cache(kit: Kit, cach
     assert again.read("fs/nfsd/state.h") == FINAL["fs/nfsd/state.h"]
     assert again.archive_passes == 0  # type: ignore[attr-defined]
     assert _mtimes(cache) == before  # a warm run writes nothing
+
+
+@pytest.mark.parametrize("suffix", [".tar", ".tar.gz", ".tar.xz", ".tar.bz2"])
+def test_python_decompressors_and_gnu_long_names(
+    tmp_path: Path, cache: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without xz/gzip/bzip2 on PATH the same bytes come out through Python's modules."""
+    from patchcheck.trees import _store
+
+    monkeypatch.setattr(_store, "_tool_for", lambda name: None)
+    mode = {".tar": "w", ".tar.gz": "w:gz", ".tar.xz": "w:xz", ".tar.bz2": "w:bz2"}[suffix]
+    tar = write_tar(tmp_path / f"t{suffix}", FINAL, TOP, mode, tarfile.GNU_FORMAT)
+    tree = open_tree(str(tar), cache_dir=cache)
+    tree.prepare(PATHS)
+    assert [tree.read(p) for p in PATHS] == [FINAL.get(p) for p in PATHS]
 
 
 @pytest.mark.parametrize("label", ["deb", "srpm", "dsc-quilt", "dsc-1.0"])

@@ -748,7 +748,18 @@ def test_command_tree_json_keeps_stdout_for_the_check(
     assert json.loads(cap.err)["matches"][0]["bug"] == "perf-bpf-prog-detach"
 
 
-def test_command_tree_without_callback(tmp_path: Path, bugs_dir: Path) -> None:
+def test_command_tree_goes_on_to_check(tmp_path: Path, bugs_dir: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from patchcheck.cli import main
+
     log = tmp_path / "dmesg"
     log.write_text(X86_419)
-    assert cmd.run(ns(str(log), bugs_dir, tree="t")) == 0
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    (tree / "Makefile").write_text("VERSION = 4\nPATCHLEVEL = 19\nSUBLEVEL = 90\n")
+    # offline with an empty cache: the matched bug is checked, and its series is missing
+    rc = main(["triage", str(log), "--tree", str(tree), "--bugs-dir", str(bugs_dir),
+               "--cache-dir", str(tmp_path / "c"), "--offline", "--format", "json"])
+    out = capsys.readouterr().out
+    assert rc == 3
+    assert '"verdict": "error"' in out and "not in cache (offline)" in out

@@ -28,7 +28,7 @@ from patchcheck.trees._common import (
     require_version,
     save_json,
 )
-from patchcheck.trees._store import MemberStore, open_tar_stream
+from patchcheck.trees._store import MemberStore, open_decompressed, open_tar_stream
 from patchcheck.trees.base import TreeInfo, TreeView
 
 _INNER = re.compile(r"^(?:\./)?usr/src/(?:[^/]+/)?linux-source-[^/]*\.tar(?:\.\w+)?$")
@@ -147,7 +147,7 @@ class DebTree(TreeView):
         )
 
     @contextlib.contextmanager
-    def _open_inner(self) -> Iterator[tarfile.TarFile]:
+    def _open_inner(self) -> Iterator[IO[bytes]]:
         """StreamOpener: walks data.tar to the inner kernel tarball, saving the changelog."""
         label = str(self.src)
         with open(self.src, "rb") as f:
@@ -163,14 +163,13 @@ class DebTree(TreeView):
                         inner_found = True
                         raw = outer.extractfile(ti)
                         assert raw is not None
-                        with open_tar_stream(raw, name) as inner:
+                        with open_decompressed(raw, name) as inner:
                             yield inner
                         if self._changelog_known():
                             return
                 if not inner_found:
                     raise TreeError(
-                        f"{label}: no usr/src/linux-source-*.tar.* inside; "
-                        "expected a Debian linux-source .deb"
+                        f"{label}: no usr/src/linux-source-*.tar.* inside; expected a Debian linux-source .deb"
                     )
         self._mark_no_changelog()
 

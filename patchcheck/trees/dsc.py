@@ -21,7 +21,7 @@ from patchcheck.trees._common import (
     require_version,
 )
 from patchcheck.trees._patched import PatchedTree, QueuePatch
-from patchcheck.trees._store import MemberStore, file_stream
+from patchcheck.trees._store import MemberStore, file_stream, open_tar_stream
 from patchcheck.trees.base import TreeInfo
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
@@ -155,12 +155,12 @@ def _read_small_tar(path: Path) -> dict[str, bytes]:
     """Every regular file of the (small) debian tarball, by its path (debian/...)."""
     out: dict[str, bytes] = {}
     try:
-        with file_stream(path) as tf:
+        with open(path, "rb") as f, open_tar_stream(f, path.name) as tf:
             for m in tf:
                 name = m.name[2:] if m.name.startswith("./") else m.name
                 if m.isfile() and name.startswith("debian/") and ".." not in name.split("/"):
-                    f = tf.extractfile(m)
-                    out[name] = f.read() if f else b""
+                    data = tf.extractfile(m)
+                    out[name] = data.read() if data else b""
     except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
         raise TreeError(f"{path}: corrupt debian tarball ({e})") from e
     return out
