@@ -34,6 +34,7 @@ class HunkResult:
     line: int | None = None  # where the hunk lands (or would) in the tree's file
     reason: str | None = None
     near: str | None = None  # for failed hunks: short diff, expected vs best near match
+    patch_line: int | None = None  # where the patch says the hunk goes (its @@ -N line)
 
 
 @dataclass

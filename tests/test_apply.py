@@ -266,3 +266,24 @@ def test_introduced_by_absent_is_not_applicable(diff: bytes) -> None:
     ctx = TreeContext(history=_FakeHistory({"0ee288e69d03" + "0" * 28}))  # type: ignore[arg-type]
     [r] = check_series(DictTree(OLD), series_of(diff), fix, ctx)
     assert r.verdict == "backportable"
+
+
+def test_no_newline_at_end_of_file(tmp_path: Path) -> None:
+    old = {"fs/n.c": "int a;\nint b;\nint c;"}
+    new = {"fs/n.c": "int a;\nint b2;\nint c;"}
+    d = make_diff(tmp_path, old, new)
+    assert b"\\ No newline at end of file" in d
+    [r] = run(old, d)
+    assert (r.verdict, r.method) == ("backportable", "clean")
+    [r] = run(new, d)
+    assert r.verdict == "present"
+
+
+def test_failed_hunk_reports_patch_line(diff: bytes) -> None:
+    changed = {k: "/* a */\n" * 5 + v for k, v in OLD.items()}
+    changed["fs/b.c"] = changed["fs/b.c"].replace("\tif (!ctx->ready3)", "\tif (ctx->state3 != READY)")
+    changed["fs/b.c"] = changed["fs/b.c"].replace("\t\treturn -4;", "\t\treturn -ENODEV;")
+    [r] = run(changed, diff)
+    failed = [h for h in r.hunks if h.status == "failed"]
+    assert failed and failed[0].patch_line is not None
+    assert failed[0].line is not None and failed[0].line != failed[0].patch_line

@@ -58,13 +58,13 @@ def run(args: argparse.Namespace) -> int:
     from patchcheck import report
     from patchcheck.lore import series_key
     from patchcheck.runner import fetch_all, run_matrix, tree_context
-    from patchcheck.trees import open_tree
+    from patchcheck.trees import find_trees_file, open_tree
 
     fail_on = parse_fail_on(args.fail_on)
     bugs = select_bugs(args, bugset(args))
     specs = [args.tree] if isinstance(args.tree, str) else list(dict.fromkeys(args.tree))
     cdir = cache_dir(args)
-    tfile = config.trees_file(args.trees_file)
+    tfile = find_trees_file(config.trees_file(args.trees_file))
     # trees first: a bad --tree is exit 2 before any network work
     trees = [open_tree(s, cache_dir=cdir, trees_file=tfile, rev=args.rev) for s in specs]
     fetcher = make_fetcher(args)

@@ -4,32 +4,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from tabulate import tabulate
 
+from patchcheck import config
+from patchcheck.commands.common import cache_dir
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, TreeError
 from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
 
 
-def _cache_dir(args: argparse.Namespace) -> Path:
-    cache = getattr(args, "cache_dir", None)
-    if cache is not None:
-        return Path(cache)
-    from patchcheck import config
-
-    return Path(config.cache_dir(None))
-
-
 def run(args: argparse.Namespace) -> int:
-    explicit = getattr(args, "trees_file", None)
-    trees_file = find_trees_file(Path(explicit) if explicit is not None else None)
+    trees_file = find_trees_file(config.trees_file(args.trees_file))
     if trees_file is None:
         print("no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
               " see examples/trees.toml)", file=sys.stderr)
         return EXIT_OK
     trees = load_trees_file(trees_file)  # a malformed file is a TreeError: exit 2 via cli
-    cache = _cache_dir(args)
+    cache = cache_dir(args)
     rows = []
     failed = False
     for name, named in trees.items():

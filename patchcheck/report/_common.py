@@ -128,7 +128,11 @@ def problem_hunks(p: PatchResult) -> list[HunkResult]:
 
 
 def hunk_place(h: HunkResult) -> str:
-    return f"{h.file}:{h.line}" if h.line is not None else h.file
+    """'file:line', plus the patch's own line when the hunk landed (or failed) elsewhere."""
+    place = f"{h.file}:{h.line}" if h.line is not None else h.file
+    if h.patch_line is not None and h.line is not None and h.patch_line != h.line:
+        place += f" (patch: line {h.patch_line})"
+    return place
 
 
 def hunk_text(h: HunkResult) -> str:

@@ -41,6 +41,7 @@ def hunk_dict(h: HunkResult) -> dict[str, Any]:
         # additions
         "index": h.index,
         "near": h.near,
+        "patch_line": h.patch_line,
     }
 
 

@@ -7,6 +7,7 @@ result is kept. Every other path is read from the base tarball unchanged.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
@@ -96,7 +97,10 @@ class PatchedTree(TreeView):
     def _ensure_applied(self) -> set[str]:
         with self._lock:
             if self._touched is None:
-                self._touched = self._apply_queue()
+                # Another patchcheck process may be applying the same queue: take turns.
+                with open(self.entry / "apply.lock", "a+b") as lock:
+                    fcntl.flock(lock, fcntl.LOCK_EX)
+                    self._touched = self._apply_queue()
             return self._touched
 
     def _apply_queue(self) -> set[str]:

@@ -1,0 +1,101 @@
+"""The pipeline on real git trees: history evidence, --rev, introduced_by, and fixes from a
+local mbox (no server needed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from mailgen import make_patch_mail
+
+from patchcheck.cli import main
+
+UPSTREAM = "38f080f3cd19fbd87eb7f6c4f6c236c1c9df6fba"
+OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a")}
+HUNK = ("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
+
+
+def git(cwd: Path, *args: str) -> str:
+    cp = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
+                        capture_output=True, text=True, check=True)
+    return cp.stdout.strip()
+
+
+def bug(d: Path, bug_id: str, diff: bytes, extra: str = "") -> None:
+    (d / "fixes").mkdir(parents=True, exist_ok=True)
+    (d / "fixes" / f"{bug_id}.mbox").write_bytes(
+        make_patch_mail("fs: guard ret1 against negative values", diff, f"{bug_id}@x.org"))
+    (d / f"{bug_id}.toml").write_text(
+        f'id = "{bug_id}"\ntitle = "t"\n[[fix]]\nmbox = "fixes/{bug_id}.mbox"\n{extra}\n')
+
+
+def check(capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, cache: Path,
+          *extra: str) -> tuple[int, dict[str, dict]]:
+    rc = main(["--tree", str(tree), "--all", "--bugs-dir", str(bugs), "--cache-dir", str(cache),
+               "--format", "json", "--offline", *extra])
+    out = capsys.readouterr().out
+    return rc, {r["bug"]: r for r in json.loads(out)["results"]}
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """base -> backport of the fix (with a stable-style trailer) -> a later rework of
+    the same lines, so the content no longer reverse-applies."""
+    r = write_tree(tmp_path / "linux", OLD)
+    git(r, "init", "-q")
+    git(r, "add", ".")
+    git(r, "commit", "-qm", "base")
+    (r / "fs/a.c").write_text(OLD["fs/a.c"].replace(*HUNK))
+    git(r, "commit", "-qam", f"fs: guard ret1\n\ncommit {UPSTREAM} upstream.\n")
+    (r / "fs/a.c").write_text(OLD["fs/a.c"].replace(
+        HUNK[0], "\tif (unlikely(ret1 < 0))\n\t\treturn 0;\n\treturn ret1;"))
+    git(r, "commit", "-qam", "fs: mark the ret1 check unlikely")
+    return r
+
+
+def test_history_outranks_content(repo: Path, tmp_path: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    bugs = tmp_path / "bugs"
+    diff = make_diff(tmp_path, OLD, {**OLD, "fs/a.c": OLD["fs/a.c"].replace(*HUNK)})
+    bug(bugs, "by-sha", diff, f'upstream = ["{UPSTREAM}"]')
+    bug(bugs, "no-sha", diff)
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    assert (res["by-sha"]["verdict"], res["by-sha"]["method"]) == ("present", "history")
+    assert "38f080f3cd19" in res["by-sha"]["patches"][0]["evidence"]
+    # without the sha, the subject still finds the backport in the history
+    assert (res["no-sha"]["verdict"], res["no-sha"]["method"]) == ("present", "history")
+    before = git(repo, "status", "--porcelain")
+    assert before == ""
+
+
+def test_rev_checks_an_older_commit(repo: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    bugs = tmp_path / "bugs"
+    diff = make_diff(tmp_path, OLD, {**OLD, "fs/a.c": OLD["fs/a.c"].replace(*HUNK)})
+    (bugs / "fixes").mkdir(parents=True)
+    (bugs / "fixes/x.mbox").write_bytes(make_patch_mail("fs: a different subject here", diff, "x@y"))
+    (bugs / "x.toml").write_text('id = "x"\ntitle = "t"\n[[fix]]\nmbox = "fixes/x.mbox"\n')
+    head = git(repo, "rev-parse", "HEAD")
+    rc, res = check(capsys, repo, bugs, tmp_path / "c", "--rev", "HEAD~2")
+    assert (res["x"]["verdict"], res["x"]["method"]) == ("backportable", "clean")
+    rc, res = check(capsys, repo, bugs, tmp_path / "c", "--rev", "HEAD~1")
+    assert (res["x"]["verdict"], res["x"]["method"]) == ("present", "exact")
+    assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
+
+
+def test_introduced_by_absent(repo: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    bugs = tmp_path / "bugs"
+    other = {**OLD, "fs/a.c": OLD["fs/a.c"].replace("\tint ret3 = 0;", "\tint ret3 = -1;")}
+    diff = make_diff(tmp_path, OLD, other)
+    bug(bugs, "intro", diff, 'introduced_by = ["0ee288e69d03"]')
+    base = git(repo, "rev-list", "--max-parents=0", "HEAD")
+    (bugs / "intro2.toml").write_text((bugs / "intro.toml").read_text().replace(
+        'id = "intro"', 'id = "intro2"').replace("0ee288e69d03", base[:12]))
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    assert res["intro"]["verdict"] == "not-applicable"
+    assert "introduced_by" in res["intro"]["patches"][0]["evidence"]
+    assert res["intro2"]["verdict"] == "backportable"
