@@ -389,8 +389,8 @@ def _grade_patch(scratch: Scratch, files: list[FilePatch]) -> _Grade:
         elif fp.new_path is None and not fp.hunks:
             results.append(HunkResult(where, H_CLEAN, 0, reason="deletes the file"))
     starts = {h.index: h.old_start for fp in files for h in fp.hunks}
-    for r in results:
-        r.patch_line = starts.get(r.index)
+    for res in results:
+        res.patch_line = starts.get(res.index)
     results.sort(key=lambda r: (r.index == 0, r.index))
     verdict, method, evidence = _patch_verdict(results, whole_rev_ok, whole_fwd_ok, modified)
     if verdict == CONFLICTING:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import tempfile
 import threading
 from bisect import bisect_left
@@ -221,7 +220,7 @@ def _parse_stream(stream: IO[bytes], builder: _Builder, chunk: int = 1 << 20) ->
 
 def _git_argv(git_dir: Path, args: Sequence[str]) -> list[str]:
     # Same neutral prefix as patchcheck.git.git; that helper buffers stdout, which a
-    # million-commit log cannot afford, so the log pass streams through Popen instead.
+    # million-commit log cannot afford, so the log pass goes through proc.stream.
     return ["git", "-c", "core.quotepath=off", "--git-dir", str(git_dir), *args]
 
 
@@ -231,41 +230,14 @@ def _read_log(git_dir: Path, head: str, timeout: float = LOG_TIMEOUT) -> _Builde
         "log", "-z", "--no-color", "--no-show-signature", "--encoding=UTF-8",
         "--format=%H%x1f%s%x1f%b", head, "--",
     ])
-    env = {**os.environ, **proc._NEUTRAL_ENV}
     builder = _Builder()
-    expired = threading.Event()
-    with tempfile.TemporaryFile() as err:
-        try:
-            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                 stderr=err, env=env)
-        except OSError as e:
-            raise ToolError(f"git: {e.strerror or e}") from e
-
-        def expire() -> None:
-            expired.set()
-            p.kill()
-
-        timer = threading.Timer(timeout, expire)
-        timer.start()
-        done = False
-        try:
-            assert p.stdout is not None
-            _parse_stream(p.stdout, builder)
-            done = True
-        finally:
-            timer.cancel()
-            if not done:  # parsing failed: do not leave git writing into a closed pipe
-                p.kill()
-            with contextlib.suppress(OSError):
-                if p.stdout:
-                    p.stdout.close()
-            rc = p.wait()
-        if expired.is_set():
+    with proc.stream(argv, timeout=timeout) as s:
+        _parse_stream(s.stdout, builder)
+        rc = s.wait()
+        if s.timed_out:
             raise ToolError(f"git log {head[:12]}: timed out after {timeout:.0f}s")
         if rc != 0:
-            err.seek(0)
-            lines = err.read().decode("utf-8", "replace").strip().splitlines()
-            raise ToolError(f"git log {head[:12]} failed: {lines[-1] if lines else f'exit {rc}'}")
+            raise ToolError(f"git log {head[:12]} failed: {s.err_tail()}")
     return builder
 
 

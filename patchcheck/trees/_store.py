@@ -15,7 +15,6 @@ import lzma
 import os
 import posixpath
 import shutil
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -24,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
+from patchcheck import proc
 from patchcheck.errors import TreeError
 from patchcheck.trees._common import load_json, norm_relpath, save_json
 
@@ -97,41 +97,17 @@ def open_decompressed(fileobj: IO[bytes], name: str) -> Iterator[IO[bytes]]:
 
 @contextlib.contextmanager
 def _pipe_through(cmd: tuple[str, ...], source: IO[bytes]) -> Iterator[IO[bytes]]:
-    """Stream ``source`` through a filter process. Not proc.run: that buffers all output,
-    and a kernel tarball decompresses to well over a gigabyte."""
-    child = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert child.stdin is not None and child.stdout is not None and child.stderr is not None
-    stdin = child.stdin
-
-    def feed() -> None:
-        try:
-            while chunk := source.read(_BUFSIZE):
-                stdin.write(chunk)
-        except (BrokenPipeError, ValueError, OSError):
-            pass  # the reader stopped early (everything asked for was found) or failed
-        finally:
-            with contextlib.suppress(OSError):
-                stdin.close()
-
-    feeder = threading.Thread(target=feed, daemon=True)
-    feeder.start()
-    try:
-        yield child.stdout
+    """Stream ``source`` through a filter process (proc.stream: a kernel tarball
+    decompresses to well over a gigabyte, too much to buffer)."""
+    with proc.stream(cmd, feed=source) as s:
+        yield s.stdout
         # Past the tar end there is at most some padding: a short read means the reader got
         # to the end, so the tool's exit status tells whether the data was sound. A full read
         # means the reader stopped early on purpose (it had everything) and the tool is killed.
-        tail = child.stdout.read(_TAIL)
-        rc = child.wait() if len(tail) < _TAIL else None
+        tail = s.stdout.read(_TAIL)
+        rc = s.wait() if len(tail) < _TAIL else None
         if rc not in (0, None):
-            why = child.stderr.read().decode("utf-8", "replace").strip().splitlines()
-            raise lzma.LZMAError(f"{cmd[0]}: {why[-1] if why else f'exit {rc}'}")
-    finally:
-        if child.poll() is None:
-            child.kill()
-        child.wait()
-        feeder.join()
-        for f in (child.stdout, child.stderr):
-            f.close()
+            raise lzma.LZMAError(f"{cmd[0]}: {s.err_tail()}")
 
 
 @contextlib.contextmanager

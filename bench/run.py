@@ -1,0 +1,283 @@
+"""Benchmark: every real change between two Debian linux-source-6.1 versions, as patch
+e-mails served from the local public-inbox server, audited on the full old tree by patchcheck
+(cold and warm) and by the shell loop a maintainer would write (git apply --check, then -R).
+
+    python bench/run.py [--runs 3] [--limit N] [-j N]
+
+Trees, diffs and mails come from tests/integration/realtrees.py (the integration test's own
+code), the server from tests/pi_server.py. Prints one table of medians and the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
+
+from pi_server import PIServer  # noqa: E402
+from realtrees import (  # noqa: E402
+    DEFAULT_PAIR,
+    FileDiff,
+    RealPair,
+    Unavailable,
+    publish,
+    real_pair,
+    spread,
+)
+
+# the targets of the issue "a thousand real fixes ... faster than a shell loop"
+T_WARM_RATIO = 0.5
+T_FETCH_100 = 10.0
+T_SINGLE = 1.0
+T_HELP = 0.3
+T_RSS_MB = 300.0
+
+# the maintainer's loop, verbatim in spirit: one git apply per patch, -R when it fails
+BASELINE_SH = r"""
+cd "$1"; shift
+for p in "$@"; do
+  if git apply --check "$p" 2>/dev/null; then echo "fwd $p"
+  elif git apply --check -R "$p" 2>/dev/null; then echo "rev $p"
+  else echo "none $p"; fi
+done
+"""
+
+
+@dataclass
+class Sample:
+    wall: float
+    cpu: float  # user + system of the whole process tree
+    rss_mb: float  # the largest process of the tree
+    rc: int
+
+
+def measure(cmd: Sequence[str], out: Path, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> Sample:
+    """Run ``cmd`` (stdout to ``out``); wall clock, CPU from RUSAGE_CHILDREN deltas, peak RSS
+    from wait4 (Linux: the max over the child and every descendant it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    with open(out, "wb") as f, open(out.with_suffix(".err"), "wb") as e:
+        p = subprocess.Popen(cmd, stdout=f, stderr=e, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    p.returncode = os.waitstatus_to_exitcode(status)  # reaped here; Popen must not wait again
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Sample(wall, cpu, ru.ru_maxrss / 1024, p.returncode)
+
+
+@dataclass
+class Row:
+    name: str
+    samples: list[Sample]
+
+    def med(self, attr: str) -> float:
+        return statistics.median(getattr(s, attr) for s in self.samples)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, pair: RealPair, diffs: list[FileDiff],
+                 work: Path) -> None:
+        self.args, self.pair, self.diffs, self.work = args, pair, diffs, work
+        self.bugs = work / "bugs"
+        self.env = {**os.environ, "PYTHONPATH": str(REPO)}
+        self.server = PIServer()
+        self.by_bug = publish(diffs, self.server, self.bugs)
+        self.patch_files: dict[str, Path] = {}
+        pdir = work / "patches"
+        pdir.mkdir()
+        for bid, fd in self.by_bug.items():
+            p = pdir / f"{bid}.patch"
+            p.write_bytes(fd.diff)
+            self.patch_files[bid] = p
+
+    def pc(self, *args: str, cache: Path, lore: bool = True) -> list[str]:
+        cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(self.bugs),
+               "--cache-dir", str(cache), "-j", str(self.args.jobs), "-q"]
+        return cmd + (["--lore-url", self.server.url] if lore else ["--offline"])
+
+    def audit(self, cache: Path, out: Path, offline: bool) -> Sample:
+        cmd = self.pc("audit", "--tree", str(self.pair.old), "--all", "--format", "json",
+                      cache=cache, lore=not offline)
+        s = measure(cmd, out, self.env)
+        if s.rc not in (0, 1):
+            raise SystemExit(f"patchcheck audit failed (exit {s.rc}): "
+                             f"{out.with_suffix('.err').read_text()[-2000:]}")
+        return s
+
+    def run(self) -> None:
+        runs, w = self.args.runs, self.work
+        cold, warm, base, single, helps, fetch100 = ([] for _ in range(6))
+        warm_cache = w / "cache-warm"
+        for i in range(runs):
+            # cold: an empty cache every time, so every series is fetched
+            cache = w / f"cache-cold-{i}"
+            cold.append(self.audit(cache, w / f"cold-{i}.json", offline=False))
+            if i == 0:
+                shutil.move(cache, warm_cache)
+            else:
+                shutil.rmtree(cache)
+        for i in range(runs):
+            warm.append(self.audit(warm_cache, w / f"warm-{i}.json", offline=True))
+            base.append(measure(["bash", "-c", BASELINE_SH, "baseline", str(self.pair.old),
+                                 *map(str, self.patch_files.values())],
+                                w / f"baseline-{i}.txt", self._git_env()))
+        one = next(iter(self.by_bug))
+        first100 = list(self.by_bug)[:100]
+        for i in range(runs):
+            single.append(measure(self.pc("--tree", str(self.pair.old), "--bug", one,
+                                          "--format", "json", cache=warm_cache, lore=False),
+                                  w / f"single-{i}.json", self.env))
+            helps.append(measure([sys.executable, "-m", "patchcheck", "--help"],
+                                 w / f"help-{i}.txt", self.env))
+            cache = w / f"cache-f100-{i}"
+            fetch100.append(measure(self.pc("fetch", *[a for b in first100 for a in ("--bug", b)],
+                                            cache=cache), w / f"fetch100-{i}.txt", self.env))
+            shutil.rmtree(cache, ignore_errors=True)
+        rows = [Row("cold audit (fetch incl.)", cold), Row("warm audit (--offline)", warm),
+                Row("baseline shell loop", base), Row("single check (warm)", single),
+                Row("patchcheck --help", helps), Row(f"fetch {len(first100)} series (cold)",
+                                                     fetch100)]
+        self.report(rows, len(first100))
+
+    def _git_env(self) -> dict[str, str]:
+        # a neutral git (no user config); the ceiling keeps git from finding a repository
+        # above the extracted tree
+        return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
+                "GIT_CEILING_DIRECTORIES": str(self.pair.old.parent), "LC_ALL": "C"}
+
+    def agreement(self) -> tuple[Counter[str], list[str]]:
+        """patchcheck (warm run 0) vs the baseline (run 0) where the baseline is unambiguous:
+        only forward applies -> backportable; only reverse applies -> present."""
+        pc = {r["bug"]: r for r in json.loads((self.work / "warm-0.json").read_text())["results"]}
+        name = {str(p): bid for bid, p in self.patch_files.items()}
+        counts: Counter[str] = Counter()
+        disagree: list[str] = []
+        for line in (self.work / "baseline-0.txt").read_text().splitlines():
+            how, path = line.split(" ", 1)
+            bid = name[path]
+            want = {"fwd": "backportable", "rev": "present"}.get(how)
+            if want is None:
+                counts["baseline ambiguous (neither applies)"] += 1
+                continue
+            got = pc[bid]["verdict"]
+            counts["agree" if got == want else "disagree"] += 1
+            if got != want:
+                disagree.append(f"{self.by_bug[bid].path}: baseline {how}, patchcheck {got}")
+        return counts, disagree
+
+    def report(self, rows: list[Row], n100: int) -> None:
+        n = len(self.diffs)
+        print(f"\n{n} real patches ({self.pair.old_version} -> {self.pair.new_version}), "
+              f"tree {self.pair.old}, -j {self.args.jobs}, medians of {self.args.runs} runs\n")
+        print(f"{'':28}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'per patch ms':>14}")
+        for r in rows:
+            per = f"{1000 * r.med('wall') / n:14.2f}" if "audit" in r.name or "base" in r.name \
+                else ""
+            print(f"{r.name:28}{r.med('wall'):9.2f}{r.med('cpu'):9.2f}{r.med('rss_mb'):13.1f}{per}")
+        by = {r.name: r for r in rows}
+        cold, warm, base = rows[0], rows[1], rows[2]
+        ratio = warm.med("wall") / base.med("wall")
+        fetch = rows[5].med("wall")
+        rss = max(r.med("rss_mb") for r in (cold, warm, by["single check (warm)"]))
+        print(f"\nwarm / baseline wall: {ratio:.2f}   series fetched per second: "
+              f"{n100 / fetch:.1f} (fetch only), {n / cold.med('wall'):.1f} (cold audit)")
+        counts, disagree = self.agreement()
+        print("verdicts vs baseline: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+        for d in disagree[:20]:
+            print("  DISAGREE", d)
+        targets = [
+            (f"warm audit <= {T_WARM_RATIO}x baseline", ratio <= T_WARM_RATIO, f"{ratio:.2f}x"),
+            (f"cold fetch of {n100} series < {T_FETCH_100:.0f} s", fetch < T_FETCH_100,
+             f"{fetch:.2f} s"),
+            (f"single warm check < {T_SINGLE} s", by["single check (warm)"].med("wall") < T_SINGLE,
+             f"{by['single check (warm)'].med('wall'):.2f} s"),
+            (f"--help < {T_HELP} s", by["patchcheck --help"].med("wall") < T_HELP,
+             f"{by['patchcheck --help'].med('wall'):.2f} s"),
+            (f"peak RSS < {T_RSS_MB:.0f} MB", rss < T_RSS_MB, f"{rss:.0f} MB"),
+            ("verdicts agree with the baseline", not counts["disagree"],
+             f"{counts['disagree']} disagree"),
+        ]
+        print("\ntargets:")
+        for what, ok, got in targets:
+            print(f"  {'PASS' if ok else 'FAIL'}  {what:38} {got}")
+        if self.args.trace:
+            self.trace_reads()
+
+    def trace_reads(self) -> None:
+        """strace a warm audit: every file opened under the tree must be one a patch
+        touches (or the top Makefile, read for the version)."""
+        if shutil.which("strace") is None:
+            print("reads: strace not installed, not checked")
+            return
+        log = self.work / "strace.log"
+        cmd = ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(log),
+               *self.pc("audit", "--tree", str(self.pair.old), "--all", "--format", "json",
+                        cache=self.work / "cache-warm", lore=False)]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env,
+                       check=False)
+        root = str(self.pair.old) + "/"
+        allowed = {fd.path for fd in self.diffs} | {"Makefile"}
+        opened: set[str] = set()
+        for line in log.read_text(errors="replace").splitlines():
+            if root in line and "ENOENT" not in line:
+                opened.add(line.split(root, 1)[1].split('"', 1)[0])
+        extra = sorted(p for p in opened if p and p not in allowed)
+        print(f"reads: {len(opened)} tree paths opened, {len(extra)} not touched by any patch"
+              + (f": {', '.join(extra[:10])}" if extra else ""))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; medians (3)")
+    ap.add_argument("--limit", type=int, help="use only N patches (spread over the tree)")
+    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
+                    help="patchcheck --jobs (default: number of CPUs)")
+    ap.add_argument("--versions", nargs=2, default=DEFAULT_PAIR, metavar=("OLD", "NEW"),
+                    help=f"Debian linux-source-6.1 versions (default {' '.join(DEFAULT_PAIR)})")
+    ap.add_argument("--trace", action="store_true",
+                    help="also strace a warm audit to prove it opens only touched files")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
+    args = ap.parse_args(argv)
+    if args.runs < 1:
+        ap.error("--runs must be >= 1")
+    t0 = time.perf_counter()
+    try:
+        pair = real_pair(*args.versions)
+    except Unavailable as e:
+        print(f"bench: real trees unavailable: {e}", file=sys.stderr)
+        return 2
+    diffs = spread(pair.diffs, args.limit) if args.limit else pair.diffs
+    print(f"trees and {len(pair.diffs)} diffs ready in {time.perf_counter() - t0:.1f} s "
+          f"(cached under {pair.old.parent})")
+    work = Path(tempfile.mkdtemp(prefix="patchcheck-bench-"))
+    bench = Bench(args, pair, diffs, work)
+    try:
+        bench.run()
+    finally:
+        bench.server.stop()
+        if args.keep:
+            print(f"work folder: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
