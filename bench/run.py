@@ -96,6 +96,8 @@ class Bench:
         self.args, self.pair, self.diffs, self.work = args, pair, diffs, work
         self.bugs = work / "bugs"
         self.env = {**os.environ, "PYTHONPATH": str(REPO)}
+        # an installed patchcheck has its .pyc files; without them every start-up recompiles
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
         self.server = PIServer()
         self.by_bug = publish(diffs, self.server, self.bugs)
         self.patch_files: dict[str, Path] = {}

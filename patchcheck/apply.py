@@ -149,14 +149,20 @@ class ToolHunk:
     fuzz: int = 0
 
 
-def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, ToolHunk]:
-    """Per-hunk results keyed by the patch-wide hunk index. Unmentioned hunks of a checked
-    file applied at their expected place."""
-    by_path: dict[str, FilePatch] = {}
+def _by_path(files: Sequence[FilePatch]) -> dict[str, FilePatch]:
+    """Sections by the names a tool may print for them (GNU patch: new, git: old)."""
+    out: dict[str, FilePatch] = {}
     for fp in files:
         for p in (fp.new_path, fp.old_path):
             if p:
-                by_path.setdefault(p, fp)
+                out.setdefault(p, fp)
+    return out
+
+
+def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, ToolHunk]:
+    """Per-hunk results keyed by the patch-wide hunk index. Unmentioned hunks of a checked
+    file applied at their expected place."""
+    by_path = _by_path(files)
     res: dict[int, ToolHunk] = {}
     cur: FilePatch | None = None
     for ln in out.splitlines():
@@ -185,11 +191,7 @@ def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict
 
 def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, ToolHunk]:
     """Per-hunk offsets from a successful ``git apply --check -v``."""
-    by_path: dict[str, FilePatch] = {}
-    for fp in files:
-        for p in (fp.old_path, fp.new_path):
-            if p:
-                by_path.setdefault(p, fp)
+    by_path = _by_path(files)
     res: dict[int, ToolHunk] = {}
     cur: FilePatch | None = None
     for ln in err.splitlines():
@@ -375,6 +377,8 @@ def _grade_patch(scratch: Scratch, files: list[FilePatch]) -> _Grade:
     for fp in missing:
         for h in fp.hunks:
             results.append(HunkResult(fp.path, H_MISSING, h.index, reason="file not in tree"))
+        if not fp.hunks:  # a binary or mode-only section for a file the tree lacks
+            results.append(HunkResult(fp.path, H_MISSING, 0, reason="file not in tree"))
     for fp in new_files:
         done = fp in new_present
         results.append(HunkResult(fp.new_path or "?", H_PRESENT if done else H_CLEAN, 0,
@@ -510,7 +514,10 @@ def _patch_verdict(hunks: Sequence[HunkResult], whole_rev_ok: bool, whole_fwd_ok
         return CONFLICTING, None, f"{len(failed)} of {len(hunks)} hunks cannot be placed: {why}"
     method = weakest_method([h.status for h in hunks]) or "clean"
     if method == "clean" and not whole_fwd_ok:
-        method = "offset"
+        # GNU patch placed every hunk where the patch says, but git apply refused it as
+        # posted (line endings or whitespace differ): not an exact apply
+        return (BACKPORTABLE, "fuzz", "GNU patch places every hunk at its line, but git apply "
+                "refuses the patch as posted (line endings or whitespace differ)")
     words = {"clean": "applies cleanly (git apply)", "offset": "applies at other lines",
              "fuzz": f"applies with fuzz (max {max(h.fuzz for h in hunks)})"}
     return BACKPORTABLE, method, words[method]
@@ -556,7 +563,7 @@ def check_patch(scratch: Scratch, patch: PatchMail, *, fix: Fix | None = None,
     try:
         files = parse_diff(patch.diff)
     except MalformedPatch as e:
-        base.error = base.evidence = f"malformed patch: {e}"
+        base.error = base.evidence = f"{patch.msgid}: malformed patch: {e}"
         return base
     g = _grade_patch(scratch, files)
     if g.verdict != PRESENT:

@@ -547,6 +547,9 @@ class Fetcher:
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._threads: dict[str, _Thread] = {}
+        # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
+        self._live: set[_Watch] = set()
+        self._aborted = False
 
     # -- public API
 
@@ -573,10 +576,25 @@ class Fetcher:
 
         if not firsts:
             return out
-        with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(firsts)))) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(firsts))))
+        try:
             for key, res in pool.map(one, list(firsts)):
                 out[key] = res
+        except BaseException:
+            # Ctrl-C (or a bug): do not sit out the network timeout of the fetches in flight
+            self.abort()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return out
+
+    def abort(self) -> None:
+        """Cut every download in flight and refuse new ones (their fixes become errors)."""
+        with self._lock:
+            self._aborted = True
+            live = list(self._live)
+        for watch in live:
+            watch.fire()
 
     # -- threads
 
@@ -636,6 +654,10 @@ class Fetcher:
 
     def _download(self, msgid: str, url: str) -> bytes:
         with _Watch(self.timeout) as watch:
+            with self._lock:
+                if self._aborted:
+                    raise SeriesError(f"{url}: not fetched (interrupted)")
+                self._live.add(watch)
             session = _watched_session(watch, self.timeout)
             node = liblore.LoreNode(self.base, cache_dir=None, follow_upstream=False,
                                     auto_probe=False,
@@ -646,6 +668,8 @@ class Fetcher:
             except Exception as e:  # liblore lets requests/gzip errors through as they are
                 raise self._fetch_error(e, msgid, url, watch) from e
             finally:
+                with self._lock:
+                    self._live.discard(watch)
                 node.close()
                 session.close()
 

@@ -40,10 +40,15 @@ def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], st
     """Each thread fetched once (in parallel), then each fix's own selection from it."""
     fixes = list(dict.fromkeys(f for b in bugs for f in b.fixes))
     threads = source.get_many(fixes, jobs=jobs)
+    firsts: dict[str, Fix] = {}
+    for f in fixes:
+        firsts.setdefault(key(f), f)
     out: dict[Fix, Series | SeriesError] = {}
     for f in fixes:
         t = threads[key(f)]
-        if isinstance(t, SeriesError):
+        if isinstance(t, SeriesError) or firsts[key(f)] == f:
+            # get_many's answer is this very fix's selection: selecting again (b4 parsing,
+            # a git patch-id per patch) would only repeat it
             out[f] = t
             continue
         try:
@@ -56,7 +61,7 @@ def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], st
 def _error_patch(fix: Fix, err: PatchcheckError) -> PatchResult:
     return PatchResult(msgid=fix.label, subject="", upstream=fix.upstream[0] if fix.upstream else None,
                        verdict=ERROR, method=None, evidence=str(err), optional=fix.optional,
-                       note=fix.note, error=str(err))
+                       note=fix.note, error=str(err), error_code=err.exit_code)
 
 
 def object_store(repo: Path) -> Path | None:

@@ -49,6 +49,7 @@ class PatchResult:
     optional: bool = False
     note: str | None = None
     error: str | None = None
+    error_code: int | None = None  # exit code the error calls for (2 tree, 3 series)
 
 
 @dataclass

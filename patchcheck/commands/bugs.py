@@ -6,8 +6,9 @@ import argparse
 
 from tabulate import tabulate
 
-from patchcheck.bugs import Bug
+from patchcheck.bugs import Bug, BugSet
 from patchcheck.commands.common import bugset
+from patchcheck.errors import BugFileError
 
 
 def _show(b: Bug) -> str:
@@ -38,6 +39,17 @@ def _show(b: Bug) -> str:
     return "\n".join(lines)
 
 
+def _check_local_mboxes(bugs: BugSet) -> None:
+    """``mbox = ...`` must name a file that is there (loading alone does not look)."""
+    for b in bugs.all():
+        for i, f in enumerate(b.fixes, 1):
+            if f.mbox is None or f.mbox.is_file():
+                continue
+            why = "not a regular file" if f.mbox.exists() else "no such file"
+            raise BugFileError(b.path, f"fix[{i}].mbox",
+                               f"{f.mbox}: {why} (expected an mbox file, relative to the bug file)")
+
+
 def run(args: argparse.Namespace) -> int:
     bugs = bugset(args)  # loading validates strictly: the first bad file raises (exit 2)
     if args.bugs_verb == "list":
@@ -48,5 +60,6 @@ def run(args: argparse.Namespace) -> int:
     elif args.bugs_verb == "show":
         print(_show(bugs.get(args.id)))
     else:
+        _check_local_mboxes(bugs)
         print(f"{len(bugs.bugs)} known-bug file(s) in {bugs.directory}: all valid")
     return 0

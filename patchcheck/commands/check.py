@@ -23,13 +23,15 @@ def parse_fail_on(value: str) -> set[str]:
 
 
 def exit_code(results: list[BugResult], fail_on: set[str], min_severity: str) -> int:
-    """interface.md: 3 when a series could not be obtained, else 1 on findings; larger wins."""
+    """interface.md: 3 when a series could not be obtained, 2 when the tree could not be
+    read, else 1 on findings; when several apply the larger wins."""
     code = EXIT_OK
     for r in results:
         if r.verdict == ERROR:
-            return EXIT_NO_SERIES
-        if r.verdict in fail_on and at_least(r.bug, min_severity):
-            code = EXIT_FINDINGS
+            codes = [p.error_code or EXIT_NO_SERIES for p in r.required if p.verdict == ERROR]
+            code = max(code, *codes) if codes else max(code, EXIT_NO_SERIES)
+        elif r.verdict in fail_on and at_least(r.bug, min_severity):
+            code = max(code, EXIT_FINDINGS)
     return code
 
 

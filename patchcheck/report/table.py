@@ -11,6 +11,7 @@ from patchcheck.report._common import (
     label,
     matrix,
     one_line,
+    result_error,
     short_detail,
     tree_identity,
     verdict_counts,
@@ -83,4 +84,10 @@ def render_table(report: Report, *, color: bool = False) -> str:
     counts = verdict_counts(report.results)
     summary = ", ".join(paint(f"{n} {v}", v, color) for v, n in counts.items())
     lines.append("summary: " + (summary or "no results"))
+    # the cells cut an error short (and the matrix shows none): each one in full, once
+    errors = dict.fromkeys(f"error: {clean(r.bug.id)}: {result_error(r)}"
+                           for r in report.results if r.verdict == ERROR)
+    if errors:
+        lines.append("")
+        lines.extend(errors)
     return "\n".join(lines) + "\n"

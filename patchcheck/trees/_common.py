@@ -9,6 +9,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,14 @@ def norm_relpath(path: str) -> str | None:
 
 
 def check_user_path(path: Path, what: str) -> Path:
-    """Absolute path of a user's file/folder; TreeError for missing, loop or unreadable."""
+    """Absolute path of a user's file/folder; TreeError for missing, loop, unreadable, or
+    anything that is neither (a FIFO would block the first read for ever)."""
     try:
-        os.stat(path)
+        st = os.stat(path)
     except OSError as e:
         raise TreeError(_os_message(path, e, what)) from e
+    if not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode)):
+        raise TreeError(f"{path}: not a regular file or folder; expected {what}")
     if not os.access(path, os.R_OK):
         raise TreeError(f"{path}: not readable (permission denied); expected {what}")
     return Path(os.path.abspath(path))
@@ -51,10 +55,26 @@ def _os_message(path: Path | str, e: OSError, what: str) -> str:
     return f"{path}: {e.strerror or e}; expected {what}"
 
 
+class NotRegular(OSError):
+    """A FIFO, socket or device where a file was expected."""
+
+
+def read_regular(path: Path | str) -> bytes:
+    """A regular file's bytes. Opened non-blocking and checked before reading: opening a
+    FIFO for reading would otherwise wait for a writer for ever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with open(fd, "rb", closefd=True) as f:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        if not stat.S_ISREG(mode):
+            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
+        return f.read()
+
+
 def read_user_file(path: Path, what: str) -> bytes:
     try:
-        with open(path, "rb") as f:
-            return f.read()
+        return read_regular(path)
     except OSError as e:
         raise TreeError(_os_message(path, e, what)) from e
 
@@ -69,8 +89,7 @@ def read_under(root: Path, rel: str, label: str) -> bytes | None:
         return None
     full = root / norm
     try:
-        with open(full, "rb") as f:
-            return f.read()
+        return read_regular(full)
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
     except OSError as e:

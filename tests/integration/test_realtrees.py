@@ -76,6 +76,31 @@ def significant(text: bytes) -> bool:
     return text.strip() not in (b"", b"{", b"}", b"};", b"*/", b"/*", b"*", b"else")
 
 
+def full_context(h: list[Line]) -> bool:
+    """Three context lines on both sides: git apply and GNU patch anchor a hunk with less
+    to the start or end of the file, where an offset or fuzz is not what they do."""
+    lead = next(i for i, ln in enumerate(h) if ln.kind != " ")
+    trail = len(h) - 1 - max(i for i, ln in enumerate(h) if ln.kind != " ")
+    return lead >= 3 and trail >= 3
+
+
+def unique_core(h: list[Line], old: list[bytes]) -> bool:
+    """The hunk's pre-image without its outer lines occurs once in the file. Repeated code
+    (two identical functions) lets any patch tool land the hunk at the other copy, so a
+    mutation there would not be graded "as built" by anyone: such files are not used."""
+    core = [ln.text.rstrip(b"\r\n") for ln in h if ln.kind != "+"][1:-1]
+    if not core:
+        return False
+    text = [ln.rstrip(b"\r\n") for ln in old]
+    n = len(core)
+    return sum(1 for i in range(len(text) - n + 1)
+               if text[i] == core[0] and text[i:i + n] == core) == 1
+
+
+def norm(text: bytes) -> bytes:
+    return b" ".join(text.split())
+
+
 def mark(text: bytes, tag: str) -> bytes:
     """The same line, no longer equal to itself: a comment appended before the newline."""
     body = text.rstrip(b"\r\n")
@@ -91,7 +116,10 @@ OFFSET_LINES = 7
 
 def mut_offset(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] | None:
     """Lines inserted just above the first hunk: every hunk lands 7 lines later."""
-    at = first_hunk(diff)[0].old
+    h = first_hunk(diff)
+    if not full_context(h) or not unique_core(h, old):
+        return None  # a hunk with short context is anchored to the file's start or end
+    at = h[0].old
     extra = [f"/* patchcheck-it offset {i} */\n".encode() for i in range(OFFSET_LINES)]
     return old[:at] + extra + old[at:]
 
@@ -99,9 +127,7 @@ def mut_offset(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] |
 def mut_fuzz(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] | None:
     """The first hunk's outermost context line changed: it needs fuzz 1 to land."""
     h = first_hunk(diff)
-    lead = next(i for i, ln in enumerate(h) if ln.kind != " ")
-    trail = len(h) - 1 - max(i for i, ln in enumerate(h) if ln.kind != " ")
-    if lead < 3 or trail < 3:
+    if not full_context(h) or not unique_core(h, old):
         return None  # a short context (start/end of file) would make it a conflict
     out = list(old)
     out[h[0].old] = mark(old[h[0].old], "fuzz")
@@ -111,18 +137,18 @@ def mut_fuzz(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] | N
 def mut_conflict(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] | None:
     """The first removed line and its neighbours changed: that hunk cannot be placed.
 
-    Only where another line the patch removes stays in the file, so the buggy code is not
-    simply gone (which patchcheck rightly calls not-applicable)."""
+    Only where another line the patch removes (and does not add back) stays in the file, so
+    the buggy code is not simply gone (which patchcheck rightly calls not-applicable)."""
     h = first_hunk(diff)
     removed = [ln for ln in h if ln.kind == "-" and significant(ln.text)]
-    if not removed:
+    if not removed or not unique_core(h, old):
         return None
     at = removed[0].old
     hit = {at - 1, at, at + 1}
-    rest = [ln for ln in diff.splitlines()
-            if ln.startswith(b"-") and not ln.startswith(b"---") and significant(ln[1:])]
-    kept = {old[i].rstrip(b"\r\n") for i in range(len(old)) if i not in hit}
-    if not any(r[1:].rstrip(b"\r") in kept for r in rest):
+    body = [ln for ln in diff.splitlines() if not ln.startswith((b"---", b"+++"))]
+    added = {norm(ln[1:]) for ln in body if ln.startswith(b"+")}
+    rest = {norm(ln[1:]) for ln in body if ln.startswith(b"-") and significant(ln[1:])} - added
+    if not rest & {norm(old[i]) for i in range(len(old)) if i not in hit}:
         return None
     out = list(old)
     for i in sorted(hit):
@@ -160,6 +186,18 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
 }
 
 
+# Misgrades that were investigated and reported to the engine's owners. Each must still
+# happen exactly so (delete the entry when patchcheck grades it right); anything else fails.
+# (mutation kind, file) -> (label got, why)
+KNOWN_MISGRADES: dict[tuple[str, str], tuple[str, str]] = {
+    ("present-modified", "net/sunrpc/auth_gss/gss_krb5_mech.c"): (
+        "partially-present",
+        "hunk #1 only adds 'int ret;' below 'u32 time32;', the context line the mutation "
+        "edited; GNU patch -F2 lands the hunk 265 lines earlier (another function's locals) and "
+        "that fuzzy forward landing outranks the added line sitting at its expected place"),
+}
+
+
 def build_mutated_tree(root: Path, pair: RealPair, sample: dict[str, FileDiff]) -> dict[str, str]:
     """A small tree (top Makefile + the mutated files only); returns bug id -> kind."""
     root.mkdir()
@@ -193,12 +231,12 @@ def confusion(rows: list[tuple[str, str]]) -> tuple[str, dict[str, Counter[str]]
     table: dict[str, Counter[str]] = {}
     for exp, got in rows:
         table.setdefault(exp, Counter())[got] += 1
-    cols = sorted({g for c in table.values() for g in c})
     w = max(len(e) for e in table) + 2
-    lines = ["expected".ljust(w) + "    n  " + "  ".join(cols)]
-    for exp, c in table.items():
-        cells = "  ".join(str(c.get(col, "")).rjust(len(col)) for col in cols)
-        lines.append(f"{exp.ljust(w)}{sum(c.values()):5d}  {cells}")
+    lines = [f"{'expected'.ljust(w)}    n  got"]
+    for exp in sorted(table):
+        c = table[exp]
+        got = ", ".join(f"{g} {k}" for g, k in c.most_common())
+        lines.append(f"{exp.ljust(w)}{sum(c.values()):5d}  {got}")
     return "\n".join(lines), table
 
 
@@ -228,6 +266,7 @@ def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path,
 
     rows: list[tuple[str, str]] = []
     wrong: list[str] = []
+    known: list[str] = []
     for r in results:
         tree, bid, got = by_tree[r["tree"]], r["bug"], label(r)
         if tree == "old":
@@ -244,17 +283,29 @@ def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path,
             exp = "mutated, file absent: not-applicable"
             ok = got == "not-applicable"
         rows.append((exp, got))
-        if not ok:
-            p = r["patches"][0] if r["patches"] else {}
-            wrong.append(f"{tree} {sample[bid].path} ({bid}): {got}: {p.get('evidence')}")
+        if ok:
+            continue
+        p = r["patches"][0] if r["patches"] else {}
+        what = f"{tree} {sample[bid].path} ({bid}): {got}: {p.get('evidence')}"
+        entry = KNOWN_MISGRADES.get((kinds.get(bid, ""), sample[bid].path))
+        if tree == "mutated" and entry and entry[0] == got:
+            known.append(f"{what}\n    why: {entry[1]}")
+        else:
+            wrong.append(what)
+    fixed = [f"{k} {path}" for (k, path) in KNOWN_MISGRADES
+             if any(sample[b].path == path and kinds[b] == k for b in kinds)
+             and not any(path in x for x in known)]
     text, table = confusion(rows)
     with capsys.disabled():
         print(f"\nreal patches {pair.old_version} -> {pair.new_version}: {len(sample)} of "
               f"{len(pair.diffs)} modified .c/.h files\n{text}")
         for w in wrong:
             print("MISGRADED", w)
+        for w in known:
+            print("KNOWN MISGRADE", w)
 
     assert sum(table["old: backportable"].values()) == len(sample)
     assert sum(table["new: present"].values()) == len(sample)
     assert Counter(kinds.values()) == dict.fromkeys(MUTATIONS, N_MUTATIONS)
     assert not wrong, "\n".join(wrong)
+    assert not fixed, f"now graded right, remove from KNOWN_MISGRADES: {fixed}"
