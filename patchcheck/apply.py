@@ -441,8 +441,10 @@ def _judge_hunk(f: _HunkFacts, lines: list[bytes], rv: ToolHunk | None, fw: Tool
                           f"{'later' if rv.offset > 0 else 'earlier'}")
     if fw is not None and fw.ok:
         near = (fw.line or h.old_start) - 1
-        if fw.fuzz and added_lines_nearby(lines, h, near) >= 0.99:
-            # it only lands because fuzz let it sit next to its own lines
+        if fw.fuzz and (_fix_is_there(lines, h, near, 0.99)
+                        or _fix_is_there(lines, h, h.new_start - 1, 0.8)):
+            # it only lands because fuzz let it sit next to its own lines, or somewhere
+            # else while the fix is already where the patch says
             modified.append(h.index)
             return HunkResult(
                 path, H_PRESENT, h.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line,
@@ -452,8 +454,7 @@ def _judge_hunk(f: _HunkFacts, lines: list[bytes], rv: ToolHunk | None, fw: Tool
         return HunkResult(path, st, h.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line)
     # neither direction: a modified backport, or a conflict
     near = h.old_start - 1
-    if (_significant(h.added) and added_lines_nearby(lines, h, near) >= 0.8
-            and removed_lines_nearby(lines, h, near) <= 0.2):
+    if _fix_is_there(lines, h, near, 0.8):
         modified.append(h.index)
         line, _, diff_txt = near_match(lines, _post_as_pre(h), h.new_start - 1)
         return HunkResult(path, H_PRESENT, h.index, line=line,
@@ -465,6 +466,13 @@ def _judge_hunk(f: _HunkFacts, lines: list[bytes], rv: ToolHunk | None, fw: Tool
         reason = f"context differs at line {line} (best match {ratio:.0%} similar)"
     return HunkResult(path, H_FAILED, h.index, line=line or h.old_start, reason=reason,
                       near=diff_txt or None)
+
+
+def _fix_is_there(lines: Sequence[bytes], h: Hunk, near: int, share: float) -> bool:
+    """Around ``near``: at least ``share`` of the hunk's added lines, and (almost) none of
+    the lines it removes."""
+    return (bool(_significant(h.added)) and added_lines_nearby(lines, h, near) >= share
+            and removed_lines_nearby(lines, h, near) <= 0.2)
 
 
 def _buggy_code_absent(scratch: Scratch, facts: Sequence[_HunkFacts],

@@ -189,13 +189,7 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
 # Misgrades that were investigated and reported to the engine's owners. Each must still
 # happen exactly so (delete the entry when patchcheck grades it right); anything else fails.
 # (mutation kind, file) -> (label got, why)
-KNOWN_MISGRADES: dict[tuple[str, str], tuple[str, str]] = {
-    ("present-modified", "net/sunrpc/auth_gss/gss_krb5_mech.c"): (
-        "partially-present",
-        "hunk #1 only adds 'int ret;' below 'u32 time32;', the context line the mutation "
-        "edited; GNU patch -F2 lands the hunk 265 lines earlier (another function's locals) and "
-        "that fuzzy forward landing outranks the added line sitting at its expected place"),
-}
+KNOWN_MISGRADES: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def build_mutated_tree(root: Path, pair: RealPair, sample: dict[str, FileDiff]) -> dict[str, str]:
