@@ -14,7 +14,7 @@ from typing import Protocol
 
 from patchcheck.apply import TreeContext, check_series, touched_paths
 from patchcheck.bugs import Bug, Fix
-from patchcheck.errors import PatchcheckError, SeriesError
+from patchcheck.errors import PatchcheckError, SeriesError, TreeError
 from patchcheck.series import Series
 from patchcheck.trees.base import TreeView
 from patchcheck.verdict import ERROR, BugResult, PatchResult, bug_verdict
@@ -59,8 +59,12 @@ def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], st
 
 
 def _error_patch(fix: Fix, err: PatchcheckError) -> PatchResult:
+    # evidence says what kind of failure; ``error`` carries the one-line detail
+    what = ("the tree could not be read" if isinstance(err, TreeError)
+            else "the fix series could not be obtained" if isinstance(err, SeriesError)
+            else "it could not be decided")
     return PatchResult(msgid=fix.label, subject="", upstream=fix.upstream[0] if fix.upstream else None,
-                       verdict=ERROR, method=None, evidence=str(err), optional=fix.optional,
+                       verdict=ERROR, method=None, evidence=what, optional=fix.optional,
                        note=fix.note, error=str(err), error_code=err.exit_code)
 
 
