@@ -8,10 +8,13 @@ failures (best near match). Nothing is ever written into the user's tree.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import difflib
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +58,17 @@ def _norm(line: bytes) -> bytes:
     return b" ".join(line.split())
 
 
-def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int) -> int | None:
-    """0-based start of ``block`` in ``lines`` closest to ``near`` (0-based), or None."""
+def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int,
+               data: bytes | None = None) -> int | None:
+    """0-based start of ``block`` in ``lines`` closest to ``near`` (0-based), or None.
+
+    ``data``, when given, is the file ``lines`` came from (``data.splitlines()``): the
+    search then runs as bytes.find on it, which is much faster than comparing lines."""
     if not block:
         return max(0, min(near, len(lines)))
+    # CR line ends, or a block that is one empty line (an empty needle), take the slow path
+    if data is not None and b"\r" not in data and (len(block) > 1 or block[0]):
+        return _find_block_bytes(data, block, near)
     n = len(block)
     first = block[0]
     best: int | None = None
@@ -66,6 +76,33 @@ def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int) -> int
         if ln == first and list(lines[i:i + n]) == list(block) and (
                 best is None or abs(i - near) < abs(best - near)):
             best = i
+    return best
+
+
+def _find_block_bytes(data: bytes, block: Sequence[bytes], near: int) -> int | None:
+    """find_block on the bytes of a file with only \\n line ends: each hit of the joined
+    block counts when it starts and ends on line boundaries."""
+    if not data:
+        return None
+    needle = b"\n".join(block)
+    size, m = len(data), len(needle)
+    # at the very end of the file the block's last line is the file's last segment, which
+    # splitlines() keeps only when it is not empty
+    end_ok = block[-1] != b""
+    best: int | None = None
+    line, counted = 0, 0  # line number of offset ``counted``
+    p = data.find(needle)
+    while p >= 0:
+        e = p + m
+        if (p == 0 or data[p - 1] == 0x0A) and (
+                (e < size and data[e] == 0x0A) or (e == size and end_ok)):
+            line += data.count(b"\n", counted, p)
+            counted = p
+            if best is None or abs(line - near) < abs(best - near):
+                best = line
+            elif line > near:
+                break  # later hits are only further away
+        p = data.find(needle, p + 1)
     return best
 
 
@@ -223,48 +260,160 @@ class TreeContext:
 # scratch area: copies of the touched files only
 
 
+class _Roots:
+    """One scratch root per thread, reused by every series that thread checks: making and
+    removing a temp folder tree per series cost more than the checks. All are removed at
+    exit (and by ``cleanup``)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all: list[Path] = []
+        self._hooked = False
+
+    def take(self) -> Path | None:
+        """This thread's root, or None while a Scratch of this thread already holds it."""
+        if getattr(self._local, "busy", False):
+            return None
+        root: Path | None = getattr(self._local, "root", None)
+        if root is None or not (root / "t").is_dir():
+            root = Path(tempfile.mkdtemp(prefix="patchcheck-"))
+            (root / "t").mkdir()
+            with self._lock:
+                self._all.append(root)
+                if not self._hooked:
+                    atexit.register(self.cleanup)
+                    self._hooked = True
+            self._local.root = root
+        self._local.busy = True
+        return root
+
+    def give_back(self) -> None:
+        self._local.busy = False
+
+    def cleanup(self) -> None:
+        with self._lock:
+            roots, self._all = self._all, []
+        for r in roots:
+            shutil.rmtree(r, ignore_errors=True)
+
+
+_ROOTS = _Roots()
+
+
 class Scratch:
     """A temp folder holding copies of just the files a series touches.
 
-    Later patches of a series see the earlier ones applied here, never in the tree.
+    Later patches of a series see the earlier ones applied here, never in the tree. The
+    folder is the thread's reused root: on close only the files this series may have put
+    there are deleted (folders stay for the next series; they hold no files).
     """
 
     def __init__(self, tree: TreeView) -> None:
         self.tree = tree
-        self.root = Path(tempfile.mkdtemp(prefix="patchcheck-"))
+        shared = _ROOTS.take()
+        self._shared = shared is not None
+        self.root = shared if shared is not None else Path(tempfile.mkdtemp(prefix="patchcheck-"))
         self.work = self.root / "t"
-        self.work.mkdir()
+        self.work.mkdir(exist_ok=True)
         self._loaded: dict[str, bool] = {}
+        self._paths: set[str] = set()  # every path a file of this series may be at
+        # file bytes and lines per path, for the current scratch state: the block searches
+        # of every hunk read them, and only a real (not --dry-run) patch run changes them
+        self._data: dict[str, bytes] = {}
+        self._lines: dict[str, list[bytes]] = {}
 
     def ensure(self, path: str) -> bool:
         """Copy ``path`` from the tree on first use; True when it exists (here)."""
         if path not in self._loaded:
             data = self.tree.read(path)
+            dest = self.work / path
+            self._paths.add(path)
             if data is not None:
-                dest = self.work / path
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data)
+                try:
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(data)
+                except OSError:
+                    self._clear_way(path)  # a folder or file an earlier series left in the way
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_bytes(data)
+                self._data[path] = data
+                self._lines.pop(path, None)
+            else:
+                with contextlib.suppress(OSError):
+                    dest.unlink()  # never trust a file an earlier series left here
             self._loaded[path] = data is not None
         return (self.work / path).is_file()
 
+    def data(self, path: str) -> bytes:
+        """The file's bytes in the scratch (empty when it is not there)."""
+        got = self._data.get(path)
+        if got is None:
+            try:
+                got = (self.work / path).read_bytes()
+            except OSError:
+                got = b""
+            self._data[path] = got
+        return got
+
     def lines(self, path: str) -> list[bytes]:
-        try:
-            return (self.work / path).read_bytes().splitlines()
-        except OSError:
-            return []
+        got = self._lines.get(path)
+        if got is None:
+            got = self._lines[path] = self.data(path).splitlines()
+        return got
+
+    def _changed(self) -> None:
+        self._data.clear()
+        self._lines.clear()
+
+    def _clear_way(self, path: str) -> None:
+        """Remove what is in the way of writing ``path`` (not a file of this series)."""
+        cur = self.work
+        for part in Path(path).parts:
+            cur = cur / part
+            if cur.is_symlink() or cur.is_file():
+                cur.unlink()
+                return
+        if cur.is_dir():
+            shutil.rmtree(cur)
+
+    def apply(self, files: Sequence[FilePatch], *extra: str) -> proc.Result:
+        """Apply sections for real (later patches build on them); their paths are
+        remembered so that close() deletes what they create."""
+        for fp in files:
+            self._paths.update(p for p in (fp.old_path, fp.new_path) if p)
+        return self.run_patch(b"".join(fp.raw for fp in files), *extra)
 
     def run_git_apply(self, diff: bytes, *extra: str) -> proc.Result:
+        if "--check" not in extra:
+            self._changed()
         # GIT_CEILING_DIRECTORIES stops git from finding a repository above the scratch
         # folder and resolving paths against it.
         return git.git(["apply", "-v", *extra, "-"], cwd=self.work, input=diff,
                        env={"GIT_CEILING_DIRECTORIES": str(self.root)})
 
     def run_patch(self, diff: bytes, *extra: str) -> proc.Result:
+        if "--dry-run" not in extra:
+            self._changed()
         return proc.run(["patch", "-p1", "-f", "--no-backup-if-mismatch", "-r", "-",
                          "--quoting-style=literal", *extra], cwd=self.work, input=diff)
 
     def close(self) -> None:
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self._shared:
+            shutil.rmtree(self.root, ignore_errors=True)
+            return
+        clean = True
+        for p in self._paths:
+            try:
+                (self.work / p).unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                clean = False
+        if not clean:  # something odd is left: start the next series from an empty folder
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work.mkdir(exist_ok=True)
+        _ROOTS.give_back()
 
     def __enter__(self) -> Scratch:
         return self
@@ -333,10 +482,11 @@ def _grade_patch(scratch: Scratch, files: list[FilePatch]) -> _Grade:
 
     facts: list[_HunkFacts] = []
     for fp, where in present_files:
-        lines = scratch.lines(where)
+        lines, data = scratch.lines(where), scratch.data(where)
         for h in fp.hunks:
-            facts.append(_HunkFacts(h, fp, where, find_block(lines, h.before, h.old_start - 1),
-                                    find_block(lines, h.after, h.new_start - 1)))
+            facts.append(_HunkFacts(h, fp, where,
+                                    find_block(lines, h.before, h.old_start - 1, data),
+                                    find_block(lines, h.after, h.new_start - 1, data)))
     # a rename already done is checked under its new name: hand the tools a plain diff
     checkable = [(fp, where) for fp, where in present_files if not fp.binary]
     rev_raw = b"".join(_section_for(fp, where) for fp, where in checkable) + b"".join(
@@ -585,10 +735,10 @@ def check_patch(scratch: Scratch, patch: PatchMail, *, fix: Fix | None = None,
     base.hunks, base.verdict, base.method, base.evidence = g.hunks, g.verdict, g.method, g.evidence
     if keep_going and g.verdict not in (PRESENT, NOT_APPLICABLE):
         # later patches are tried on top of this one (what applies of it)
-        applicable = b"".join(fp.raw for fp in files if not fp.binary and (
-            fp.old_path is None or scratch.ensure(fp.old_path)))
-        if applicable:
-            scratch.run_patch(applicable, f"-F{MAX_FUZZ}", "-s")
+        applicable = [fp for fp in files if not fp.binary and (
+            fp.old_path is None or scratch.ensure(fp.old_path))]
+        if any(fp.raw for fp in applicable):
+            scratch.apply(applicable, f"-F{MAX_FUZZ}", "-s")
     return base
 
 

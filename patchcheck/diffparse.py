@@ -6,6 +6,7 @@ raw bytes and each section's hunks are parsed by unidiff through a lossless lati
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -168,9 +169,17 @@ def _parse_section(lines: list[bytes], counter: list[int]) -> FilePatch:
 
 
 def parse_diff(diff: bytes) -> list[FilePatch]:
-    """Parse a patch's diff; raises MalformedPatch when it has no usable file section."""
+    """Parse a patch's diff; raises MalformedPatch when it has no usable file section.
+
+    The sections are shared between calls with the same diff (treat them as read-only):
+    a run parses each patch once for the paths it touches and again per tree it checks."""
+    return list(_parse_cached(diff))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(diff: bytes) -> tuple[FilePatch, ...]:
     sections = _split_sections(diff)
     if not sections:
         raise MalformedPatch("no diff found in the patch")
     counter = [0]
-    return [_parse_section(s, counter) for s in sections]
+    return tuple(_parse_section(s, counter) for s in sections)

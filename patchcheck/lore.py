@@ -13,6 +13,10 @@ Cache layout (``cache_dir/series/<safe msgid>/``)::
     v2-p1,3.mbox       the selected messages as received, mboxrd (``git am
                        --patch-format=mboxrd``); derived, rebuilt when missing; v2-all.mbox
                        when the fix takes every patch
+    sel-v2-p1,3.json   a fix's selection (the PatchMail fields, diffs in base64), tied to
+                       the sha256 of thread.mbox; derived like the am file: a warm run
+                       builds the Series from it without b4, and an unreadable or stale
+                       one is ignored and rewritten. sel-latest-all.json: no revision pinned
 
 An entry is written into ``series/.tmp-*`` and renamed into place whole, so an interrupted
 fetch never leaves an entry that a later run trusts.
@@ -20,6 +24,8 @@ fetch never leaves an entry that a later run trusts.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import copy
 import email.message
@@ -42,20 +48,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import b4
-import liblore
-import liblore.utils
-import requests
-import urllib3.connection
-import urllib3.connectionpool
-from requests.adapters import HTTPAdapter
+from typing import TYPE_CHECKING, Any
 
 from patchcheck import __version__
 from patchcheck.bugs import Fix
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.series import PatchMail, Series
+
+if TYPE_CHECKING:
+    import liblore
+    import requests
+
+# b4, liblore and requests are imported where they are used: a warm run that finds every
+# selection in the cache never needs them (b4 alone costs a quarter of a second to import).
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +92,30 @@ _GTFROM_QUOTE_RE = re.compile(rb"(?m)^(>*From )")
 
 # ---- b4 / liblore containment ------------------------------------------------------
 
+_IMPORT_LOCK = threading.Lock()
+_libs_loaded = False
+
+
+def _import_libs() -> None:
+    """Import b4, liblore and requests once, under a lock, before any use from a worker
+    thread: they import each other, and threads importing them at once can see a half
+    initialised module. Every path into them (Fetcher._thread, _select, _b4_node) calls
+    this first; the functions then import them locally, for their names."""
+    global _libs_loaded
+    if _libs_loaded:
+        return
+    with _IMPORT_LOCK:
+        if not _libs_loaded:
+            import b4  # noqa: F401
+            import liblore  # noqa: F401
+            import liblore.utils  # noqa: F401
+            import requests  # noqa: F401
+            import requests.adapters  # noqa: F401
+            import urllib3.connection  # noqa: F401
+            import urllib3.connectionpool  # noqa: F401
+
+            _libs_loaded = True
+
 # b4's configuration and network objects are module globals: one lock serialises every
 # use of them, and each use re-installs the configuration of the Fetcher doing it.
 _B4_LOCK = threading.RLock()
@@ -113,6 +142,8 @@ def _archive_base(lore_url: str) -> str:
 
 
 def _b4_config(base: str) -> dict[str, Any]:
+    import b4
+
     cfg: dict[str, Any] = copy.deepcopy(b4.DEFAULT_CONFIG)
     cfg.update({
         "midmask": f"{base}/%s",
@@ -132,6 +163,8 @@ def _b4_config(base: str) -> dict[str, Any]:
 @contextlib.contextmanager
 def _b4_env(base: str, node: liblore.LoreNode) -> Iterator[None]:
     """Install our b4 configuration for the duration of a parse (b4 reads it from globals)."""
+    import b4
+
     with _B4_LOCK:
         _quiet_libraries()
         b4.MAIN_CONFIG = _b4_config(base)
@@ -202,6 +235,12 @@ def _shutdown(sock: socket.socket) -> None:
 
 def _watched_session(watch: _Watch, timeout: float) -> requests.Session:
     """A requests session whose connections report to ``watch`` and honour its deadline."""
+    import b4
+    import requests
+    import urllib3.connection
+    import urllib3.connectionpool
+    from requests.adapters import HTTPAdapter
+
 
     class Conn(urllib3.connection.HTTPConnection):
         def connect(self) -> None:
@@ -296,6 +335,7 @@ class _Thread:
     source: str
     fetched: str
     entry: Path | None  # cache folder, when cached
+    sha256: str = ""  # of the thread's bytes: what a stored selection was derived from
 
 
 def _payload_bytes(msg: email.message.EmailMessage) -> bytes:
@@ -387,12 +427,16 @@ def _facts(subject: str, pre_diff: bytes) -> _Facts:
 
 
 def _split_thread(mbox: bytes, dedupe: bool) -> list[bytes]:
+    import liblore.utils
+
     if dedupe:
         return liblore.utils.split_and_dedupe_as_bytes(mbox, list(_LISTID_PREFERENCE))
     return liblore.utils.split_mbox_as_bytes(mbox)
 
 
 def _parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[_Msg]:
+    import liblore.utils
+
     out: list[_Msg] = []
     for n, raw in enumerate(raws):
         if not raw.strip():
@@ -540,10 +584,7 @@ class Fetcher:
         self.offline = offline
         self.timeout = float(timeout)
         _quiet_libraries()  # before the first request: liblore warns on every retry
-        # b4 parsing never needs the network; this node exists so that b4's global
-        # points at our archive, not at one built from the user's git config.
-        self._b4_node = liblore.LoreNode(self.base, cache_dir=None, follow_upstream=False,
-                                         request_timeout=(self.timeout, self.timeout))
+        self._node: liblore.LoreNode | None = None
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._threads: dict[str, _Thread] = {}
@@ -551,10 +592,33 @@ class Fetcher:
         self._live: set[_Watch] = set()
         self._aborted = False
 
+    @property
+    def _b4_node(self) -> liblore.LoreNode:
+        """b4 parsing never needs the network; this node exists so that b4's global points
+        at our archive, not at one built from the user's git config. Built on first use:
+        a run served from cached selections never loads liblore."""
+        _import_libs()
+        import liblore
+
+        with self._lock:
+            if self._node is None:
+                self._node = liblore.LoreNode(self.base, cache_dir=None, follow_upstream=False,
+                                              request_timeout=(self.timeout, self.timeout))
+            return self._node
+
     # -- public API
 
     def get(self, fix: Fix) -> Series:
         """The fix's selected patches. Raises SeriesError (one line) when unobtainable."""
+        if fix.mbox is None and fix.msgid:
+            with self._lock:
+                in_memory = fix.msgid in self._threads
+            # a thread already parsed this run keeps answering (same source/fetched as
+            # before); otherwise a stored selection spares b4 and its git patch-id calls
+            if not in_memory:
+                hit = self._stored_selection(fix)
+                if hit is not None:
+                    return hit
         return self._select(self._thread(fix), fix)
 
     def get_many(self, fixes: Sequence[Fix], jobs: int = 4) -> dict[str, Series | SeriesError]:
@@ -603,6 +667,7 @@ class Fetcher:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def _thread(self, fix: Fix) -> _Thread:
+        _import_libs()
         if fix.mbox is not None:
             return self._thread_from_file(fix)
         if not fix.msgid:
@@ -621,7 +686,7 @@ class Fetcher:
         digest = _sha256(data)
         where = str(fix.mbox)
         msgs = self._validate(data, fix.msgid, where, dedupe=False, synth=f"mbox-{digest[:12]}")
-        return _Thread(f"mbox:{digest}", fix.msgid, where, tuple(msgs), "mbox", "", None)
+        return _Thread(f"mbox:{digest}", fix.msgid, where, tuple(msgs), "mbox", "", None, digest)
 
     def _thread_from_lore(self, msgid: str) -> _Thread:
         entry = _series_dir(self.cache_dir) / safe_name(msgid)
@@ -635,7 +700,7 @@ class Fetcher:
                 data, meta = res
                 msgs = self._validate(data, msgid, str(entry / "thread.mbox"), dedupe=True)
                 return _Thread(msgid, msgid, url, tuple(msgs), "cache",
-                               str(meta.get("fetched", "")), entry)
+                               str(meta.get("fetched", "")), entry, str(meta.get("sha256", "")))
         if self.offline:
             if problem:
                 raise SeriesError(f"{msgid}: cached copy {entry} is corrupt ({problem}); "
@@ -646,13 +711,15 @@ class Fetcher:
         fetched = _now()
         self._store(entry, msgid, url, data, msgs, fetched)
         return _Thread(msgid, msgid, url, tuple(msgs), "lore", fetched,
-                       entry if entry.is_dir() else None)
+                       entry if entry.is_dir() else None, _sha256(data))
 
     def _url(self, msgid: str) -> str:
         # the URL liblore requests (LoreNode._local_mbox_by_msgid)
         return f"{self.base}/{urllib.parse.quote_plus(msgid)}/t.mbox.gz"
 
     def _download(self, msgid: str, url: str) -> bytes:
+        import liblore
+
         with _Watch(self.timeout) as watch:
             with self._lock:
                 if self._aborted:
@@ -674,6 +741,9 @@ class Fetcher:
                 session.close()
 
     def _fetch_error(self, exc: Exception, msgid: str, url: str, watch: _Watch) -> SeriesError:
+        import liblore
+        import requests
+
         chain = list(_causes(exc))
         if watch.expired or any(isinstance(c, requests.Timeout | socket.timeout) for c in chain):
             return SeriesError(f"{url}: no complete answer within {self.timeout:g}s (timed out)")
@@ -700,6 +770,9 @@ class Fetcher:
     def _validate(self, data: bytes, msgid: str | None, where: str, dedupe: bool,
                   synth: str | None = None) -> list[_Msg]:
         """Messages of the thread, or SeriesError when it cannot hold a series."""
+        import b4
+        import liblore.utils
+
         label = msgid or where
         if not data.strip():
             raise SeriesError(f"{label}: empty mbox from {where}")
@@ -728,6 +801,8 @@ class Fetcher:
     def _store(self, entry: Path, msgid: str, url: str, data: bytes, msgs: Sequence[_Msg],
                fetched: str) -> None:
         """Write the entry atomically; a concurrent writer's good entry wins."""
+        import b4
+
         meta = {
             "format": CACHE_FORMAT,
             "msgid": msgid,
@@ -771,6 +846,8 @@ class Fetcher:
                 shutil.rmtree(d, ignore_errors=True)
 
     def _summaries(self, msgs: Sequence[_Msg]) -> list[dict[str, Any]]:
+        import b4
+
         out: list[dict[str, Any]] = []
         with _b4_env(self.base, self._b4_node):
             for m in msgs:
@@ -800,7 +877,72 @@ class Fetcher:
 
     # -- selection
 
+    def _stored_selection(self, fix: Fix) -> Series | None:
+        """The fix's selection from its cache entry's selection file, or None (no sound
+        entry, no file, a file for other thread bytes or that cannot be read)."""
+        assert fix.msgid is not None
+        entry = _series_dir(self.cache_dir) / safe_name(fix.msgid)
+        path = entry / _selection_name(fix)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            return None
+        res = _check_entry(entry, fix.msgid)
+        if isinstance(res, str):
+            return None  # the normal path reports (or re-fetches) a broken entry
+        meta = res[1]
+        try:
+            sel = json.loads(raw)
+            if (not isinstance(sel, dict) or sel.get("key") != _selection_key(fix)
+                    or sel.get("sha256") != meta.get("sha256")):
+                return None
+            am = entry / str(sel["am_mbox"])
+            if not am.is_file():
+                return None  # rebuilt by the normal path
+            count = len(sel["patches"])
+            mails = tuple(_mail_from_json(p, fix, i, count) for i, p in enumerate(sel["patches"]))
+            if not mails:
+                return None
+            return Series(key=fix.msgid, msgid=fix.msgid, revision=int(sel["revision"]),
+                          subject=str(sel["subject"]), patches=mails, source="cache",
+                          fetched=str(meta.get("fetched", "")),
+                          extra={"where": self._url(fix.msgid), "am_format": "mboxrd",
+                                 "am_mbox": str(am)})
+        except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            log.debug("ignoring unreadable selection file %s", path)
+            return None  # derived data: recomputed (and rewritten) from thread.mbox
+
+    def _store_selection(self, th: _Thread, fix: Fix, series: Series,
+                         facts_upstream: Sequence[str | None]) -> None:
+        """Write the fix's selection next to thread.mbox (atomically; failures only cost
+        the b4 work again next time)."""
+        if th.entry is None or th.msgid is None or "am_mbox" not in series.extra:
+            return
+        sel = {
+            "key": _selection_key(fix),
+            "sha256": th.sha256,
+            "revision": series.revision,
+            "subject": series.subject,
+            "am_mbox": Path(series.extra["am_mbox"]).name,
+            "patches": [_mail_to_json(p, up) for p, up in zip(series.patches, facts_upstream,
+                                                              strict=True)],
+        }
+        path = th.entry / _selection_name(fix)
+        try:
+            fd, tmpname = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=th.entry)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(json.dumps(sel, ensure_ascii=False).encode("utf-8"))
+                os.replace(tmpname, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmpname)
+                raise
+        except OSError as e:
+            log.debug("cannot write %s: %s", path, e.strerror or e)
+
     def _select(self, th: _Thread, fix: Fix) -> Series:
+        _import_libs()
         label = fix.msgid or th.where
         with _b4_env(self.base, self._b4_node):
             # a fresh mailbox per selection: b4's get_series mutates the mailbox
@@ -833,16 +975,18 @@ class Fetcher:
             cover = lser.patches[0] if lser.has_cover else None
             subject = cover.subject if cover is not None else picked[0].subject
             by_id = {m.msgid: m for m in th.msgs}
-            mails = tuple(self._patch_mail(label, by_id[lm.msgid], lm, expected, fix, i,
-                                           len(picked))
-                          for i, lm in enumerate(picked))
+            made = [self._patch_mail(label, by_id[lm.msgid], lm, expected, fix, i, len(picked))
+                    for i, lm in enumerate(picked)]
+            mails = tuple(m for m, _ in made)
             extra: dict[str, str] = {"where": th.where, "am_format": "mboxrd"}
             if th.entry is not None:
                 am = self._am_file(th.entry, revision, fix.patches, wanted, picked, by_id)
                 if am is not None:
                     extra["am_mbox"] = str(am)
-        return Series(key=th.key, msgid=th.msgid, revision=revision, subject=subject,
-                      patches=mails, source=th.source, fetched=th.fetched, extra=extra)
+        series = Series(key=th.key, msgid=th.msgid, revision=revision, subject=subject,
+                        patches=mails, source=th.source, fetched=th.fetched, extra=extra)
+        self._store_selection(th, fix, series, [up for _, up in made])
+        return series
 
     def _missing(self, label: str, lmbx: Any, revision: int, n: int, expected: int) -> str:
         # b4 files a diff-less "[PATCH 2/3]" under unknowns, or under follow-ups when it
@@ -854,17 +998,14 @@ class Fetcher:
         return f"{label}: patch {n}/{expected} of v{revision} is missing from the thread"
 
     def _patch_mail(self, label: str, m: _Msg, lm: Any, expected: int, fix: Fix, index: int,
-                    count: int) -> PatchMail:
+                    count: int) -> tuple[PatchMail, str | None]:
+        """The patch, and the upstream id its own trailers name (kept in the stored
+        selection: the bug file's ids may change without the thread changing)."""
         payload = _payload_bytes(m.msg)
         start = _find_diff(payload)
         if start is None:
             raise SeriesError(f"{label}: patch {lm.counter}/{expected} ({m.msgid}) has no diff")
         facts = _facts(lm.full_subject, payload[:start])
-        upstream: str | None = None
-        if fix.upstream and len(fix.upstream) == count:
-            upstream = fix.upstream[index]
-        elif fix.upstream and count == 1:
-            upstream = fix.upstream[0]
         return PatchMail(
             msgid=m.msgid,
             subject=lm.subject,
@@ -872,11 +1013,11 @@ class Fetcher:
             counter=lm.counter if lm.counter > 0 else 1,
             expected=expected,
             diff=_cut_signature(payload[start:]),
-            upstream=upstream or facts.upstream,
+            upstream=_upstream_for(fix, index, count) or facts.upstream,
             fixes=facts.fixes,
             links=facts.links,
             cves=facts.cves,
-        )
+        ), facts.upstream
 
     def _am_file(self, entry: Path, revision: int, patches: tuple[int, ...] | None,
                  wanted: list[int], picked: list[Any], by_id: dict[str, _Msg]) -> Path | None:
@@ -906,8 +1047,63 @@ class Fetcher:
         return path
 
 
+def _upstream_for(fix: Fix, index: int, count: int) -> str | None:
+    """The bug file's upstream id for the index-th of count selected patches."""
+    if fix.upstream and len(fix.upstream) == count:
+        return fix.upstream[index]
+    if fix.upstream and count == 1:
+        return fix.upstream[0]
+    return None
+
+
+# ---- stored selections -------------------------------------------------------------
+
+# Bumped whenever what a selection file holds, or how a selection is made, changes.
+_SELECTION_FORMAT = 1
+
+
+def _selection_name(fix: Fix) -> str:
+    """File of a fix's selection in its cache entry (not ``*.mbox``: never an am file)."""
+    rev = "latest" if fix.revision is None else f"v{fix.revision}"
+    pick = "all" if not fix.patches else "p" + ",".join(map(str, sorted(fix.patches)))
+    return f"sel-{rev}-{pick}.json"
+
+
+def _selection_key(fix: Fix) -> dict[str, Any]:
+    """What a stored selection depends on besides the thread's bytes (its sha256)."""
+    return {"format": _SELECTION_FORMAT, "patchcheck": __version__, "revision": fix.revision,
+            "patches": sorted(fix.patches) if fix.patches else None}
+
+
+def _mail_to_json(p: PatchMail, trailer_upstream: str | None) -> dict[str, Any]:
+    return {"msgid": p.msgid, "subject": p.subject, "author": p.author, "counter": p.counter,
+            "expected": p.expected, "diff": base64.b64encode(p.diff).decode("ascii"),
+            "trailer_upstream": trailer_upstream, "fixes": list(p.fixes),
+            "links": list(p.links), "cves": list(p.cves)}
+
+
+def _strs(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise TypeError("not a list of strings")
+    return tuple(v)
+
+
+def _mail_from_json(d: dict[str, Any], fix: Fix, index: int, count: int) -> PatchMail:
+    trailer = d["trailer_upstream"]
+    if trailer is not None and not isinstance(trailer, str):
+        raise TypeError("trailer_upstream")
+    return PatchMail(
+        msgid=str(d["msgid"]), subject=str(d["subject"]), author=str(d["author"]),
+        counter=int(d["counter"]), expected=int(d["expected"]),
+        diff=base64.b64decode(d["diff"], validate=True),
+        upstream=_upstream_for(fix, index, count) or trailer,
+        fixes=_strs(d["fixes"]), links=_strs(d["links"]), cves=_strs(d["cves"]))
+
+
 def _mailbox(msgs: Sequence[_Msg]) -> tuple[Any, list[int]]:
     """b4's view of the thread, and the revisions that have at least one patch."""
+    import b4
+
     lmbx = b4.LoreMailbox()
     for m in msgs:
         with contextlib.suppress(ValueError):  # b4 refuses messages without a Message-Id

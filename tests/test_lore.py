@@ -253,6 +253,56 @@ def test_prune_and_leftovers(pi_server: PIServer, tmp_path: Path) -> None:
     assert [p.name for p in sdir.iterdir()] == [safe_name(a.cover_msgid or "")]
 
 
+def test_stored_selection_serves_warm_runs_without_b4(pi_server: PIServer,
+                                                      tmp_path: Path) -> None:
+    spec = mailgen.make_series("sel", 3)
+    pi_server.add_thread(spec.mbox)
+    fix = Fix(msgid=spec.cover_msgid, patches=(3, 1), upstream=("a" * 40, "b" * 40))
+    first = fetcher(tmp_path, pi_server).get(fix)
+    entry = tmp_path / "cache" / "series" / safe_name(spec.cover_msgid or "")
+    assert (entry / "sel-latest-p1,3.json").is_file()
+    again = fetcher(tmp_path, pi_server, offline=True).get(fix)
+    assert again.source == "cache"
+    assert (again.patches, again.revision, again.subject, again.extra) == (
+        first.patches, first.revision, first.subject, first.extra)
+    assert [p.upstream for p in again.patches] == ["a" * 40, "b" * 40]
+    assert verify_cache(tmp_path / "cache") == []
+    # a fresh process served from the selection file never imports b4
+    code = ("import sys\nfrom pathlib import Path\nfrom patchcheck.bugs import Fix\n"
+            "from patchcheck.lore import Fetcher\n"
+            f"s = Fetcher(Path({str(tmp_path / 'cache')!r}), {pi_server.url!r}, offline=True)"
+            f".get(Fix(msgid={spec.cover_msgid!r}, patches=(1, 3)))\n"
+            "print(s.source, len(s.patches), 'b4' in sys.modules)\n")
+    out, err = _child(code).communicate(timeout=30)
+    assert out.split() == [b"cache", b"2", b"False"], err.decode()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "bad-diff", "other-thread"])
+def test_damaged_selection_is_ignored_and_rewritten(pi_server: PIServer, tmp_path: Path,
+                                                    damage: str) -> None:
+    spec = mailgen.make_series("dmg", 2)
+    pi_server.add_thread(spec.mbox)
+    fix = Fix(msgid=spec.cover_msgid)
+    first = fetcher(tmp_path, pi_server).get(fix)
+    sel = tmp_path / "cache" / "series" / safe_name(spec.cover_msgid or "") / "sel-latest-all.json"
+    good = sel.read_bytes()
+    if damage == "garbage":
+        sel.write_bytes(b"\x00\xff not json")
+    elif damage == "truncated":
+        sel.write_bytes(good[: len(good) // 2])
+    else:
+        d = json.loads(good)
+        if damage == "bad-diff":
+            d["patches"][0]["diff"] = "!!not base64!!"
+        else:
+            d["sha256"] = "0" * 64
+        sel.write_text(json.dumps(d))
+    again = fetcher(tmp_path, pi_server, offline=True).get(fix)
+    assert again.patches == first.patches and again.source == "cache"
+    assert sel.read_bytes() == good
+    assert verify_cache(tmp_path / "cache") == []
+
+
 # ---- local mbox files -----------------------------------------------------------------
 
 

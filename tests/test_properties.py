@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kfixtures import DictTree
 
-from patchcheck.apply import check_series
+from patchcheck.apply import check_series, find_block
 from patchcheck.bugs import Fix
 from patchcheck.diffparse import MalformedPatch, parse_diff
 from patchcheck.series import PatchMail, Series
@@ -110,3 +110,14 @@ def test_bug_verdict_laws(patches: list[PatchResult]) -> None:
         assert verdict == "present"
     if any(p.verdict == "error" for p in required):
         assert verdict == "error" and error
+
+
+@settings(max_examples=400, deadline=None)  # cheap: no tools run
+@given(st.lists(st.sampled_from([b"a", b"b", b"", b"a b", b"}", b"\tx;"]), max_size=30),
+       st.lists(st.sampled_from([b"a", b"b", b"", b"}"]), min_size=1, max_size=4),
+       st.integers(-5, 40), st.booleans())
+def test_find_block_on_bytes_matches_the_line_search(lines: list[bytes], block: list[bytes],
+                                                     near: int, final_newline: bool) -> None:
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    split = data.splitlines()
+    assert find_block(split, block, near, data) == find_block(split, block, near)
