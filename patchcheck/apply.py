@@ -147,25 +147,29 @@ def near_match(lines: Sequence[bytes], hunk: Hunk, near: int) -> tuple[int | Non
     return line, best_r, "\n".join(diff)
 
 
-def added_lines_nearby(lines: Sequence[bytes], hunk: Hunk, near: int) -> float:
-    """Share of the hunk's significant added lines already found around ``near``."""
-    added = _significant(hunk.added)
-    if not added:
+def _removed_only(hunk: Hunk) -> list[bytes]:
+    """Significant lines the hunk removes and does not add back: the buggy code."""
+    kept = set(_significant(hunk.added))
+    return [r for r in _significant(hunk.removed) if r not in kept]
+
+
+def _share_nearby(lines: Sequence[bytes], hunk: Hunk, near: int, wanted: list[bytes]) -> float:
+    """Share of ``wanted`` (normalised lines) found in a window around ``near``."""
+    if not wanted:
         return 0.0
     span = len(hunk.before) + len(hunk.after) + 10
     window = {_norm(ln) for ln in lines[max(0, near - span):near + span]}
-    return sum(1 for a in added if a in window) / len(added)
+    return sum(1 for w in wanted if w in window) / len(wanted)
+
+
+def added_lines_nearby(lines: Sequence[bytes], hunk: Hunk, near: int) -> float:
+    """Share of the hunk's significant added lines already found around ``near``."""
+    return _share_nearby(lines, hunk, near, _significant(hunk.added))
 
 
 def removed_lines_nearby(lines: Sequence[bytes], hunk: Hunk, near: int) -> float:
     """Share of the significant lines the hunk removes (and does not re-add) still there."""
-    kept = set(_significant(hunk.added))
-    removed = [r for r in _significant(hunk.removed) if r not in kept]
-    if not removed:
-        return 0.0
-    span = len(hunk.before) + len(hunk.after) + 10
-    window = {_norm(ln) for ln in lines[max(0, near - span):near + span]}
-    return sum(1 for r in removed if r in window) / len(removed)
+    return _share_nearby(lines, hunk, near, _removed_only(hunk))
 
 
 # ---------------------------------------------------------------------------------------
@@ -632,8 +636,7 @@ def _buggy_code_absent(scratch: Scratch, facts: Sequence[_HunkFacts],
     if any(r.status not in (H_FAILED, H_MISSING) for r in results) or not facts:
         return None
     for f in facts:
-        kept = set(_significant(f.hunk.added))
-        removed = [r for r in _significant(f.hunk.removed) if r not in kept]
+        removed = _removed_only(f.hunk)
         if not removed:
             return None
         everywhere = {_norm(ln) for ln in scratch.lines(f.path)}
@@ -746,23 +749,20 @@ def _more_evidence(g: _Grade, patch: PatchMail, fix: Fix, ctx: TreeContext,
                    files: Sequence[FilePatch], cves: Sequence[str]) -> None:
     """History and changelog outrank a forward apply; an absent introducing commit makes
     the fix not applicable. Content evidence (already in ``g``) is kept in the hunks."""
+    ev = None
     if ctx.history is not None:
         upstream = [*fix.upstream, *([patch.upstream] if patch.upstream else [])]
         ev = ctx.history.find_fix(upstream=list(dict.fromkeys(upstream)), subject=patch.subject,
                                   diff=patch.diff, paths=sorted({fp.path for fp in files}))
-        if ev is not None:
-            g.verdict, g.method = PRESENT, ev.method
-            g.evidence = f"{ev.detail} (content: {g.evidence})"
-            return
-    if ctx.changelog:
+    if ev is None and ctx.changelog:
         from patchcheck.history import changelog_match
 
         ev = changelog_match(ctx.changelog, subject=patch.subject,
                              cves=list(dict.fromkeys([*patch.cves, *cves])))
-        if ev is not None:
-            g.verdict, g.method = PRESENT, ev.method
-            g.evidence = f"{ev.detail} (content: {g.evidence})"
-            return
+    if ev is not None:
+        g.verdict, g.method = PRESENT, ev.method
+        g.evidence = f"{ev.detail} (content: {g.evidence})"
+        return
     if ctx.history is not None and fix.introduced_by and g.verdict != NOT_APPLICABLE and not any(
             ctx.history.has_commit(s) for s in fix.introduced_by):
         g.verdict, g.method = NOT_APPLICABLE, None

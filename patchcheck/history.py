@@ -8,13 +8,12 @@ a fix up in a Debian/Ubuntu changelog or an RPM ``%changelog``.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
+import io
 import json
 import os
 import re
-import tempfile
 import threading
 from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
 from patchcheck import proc
+from patchcheck.atomic import atomic_file
 from patchcheck.errors import ToolError
 from patchcheck.git import git
 
@@ -279,16 +279,12 @@ def _write_cache(path: Path, hist: History) -> None:
         "reverted": {t: pos[c] for t, c in hist._reverted.items.items()},
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
-            os.replace(tmp, path)  # readers see the old file or the whole new one
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # readers see the old file or the whole new one; streamed, the index can be large
+        with atomic_file(path) as fb:
+            fh = io.TextIOWrapper(fb, encoding="utf-8")
+            json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
+            fh.flush()
+            fh.detach()  # atomic_file closes the underlying file
     except OSError:
         pass  # the cache only saves time; a read-only cache dir must not fail the run
 

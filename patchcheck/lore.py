@@ -51,6 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from patchcheck import __version__
+from patchcheck.atomic import atomic_write
 from patchcheck.bugs import Fix
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.series import PatchMail, Series
@@ -929,15 +930,7 @@ class Fetcher:
         }
         path = th.entry / _selection_name(fix)
         try:
-            fd, tmpname = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=th.entry)
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(json.dumps(sel, ensure_ascii=False).encode("utf-8"))
-                os.replace(tmpname, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmpname)
-                raise
+            atomic_write(path, json.dumps(sel, ensure_ascii=False).encode("utf-8"), _TMP_PREFIX)
         except OSError as e:
             log.debug("cannot write %s: %s", path, e.strerror or e)
 
@@ -1037,10 +1030,7 @@ class Fetcher:
             buf.write(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n")
             buf.write(_GTFROM_QUOTE_RE.sub(rb">\1", raw) + b"\n\n")
         try:
-            fd, tmpname = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=entry)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(buf.getvalue())
-            os.replace(tmpname, path)
+            atomic_write(path, buf.getvalue(), _TMP_PREFIX)
         except OSError as e:
             log.warning("cannot write %s: %s", path, e.strerror or e)
             return None

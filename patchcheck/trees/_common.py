@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import json
@@ -10,10 +9,10 @@ import os
 import posixpath
 import re
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from patchcheck.atomic import atomic_write
 from patchcheck.errors import TreeError
 
 TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
@@ -125,20 +124,6 @@ def require_version(data: bytes | None, source: str) -> str:
         why = "has no top-level Makefile" if data is None else "its Makefile has no 'VERSION ='"
         raise TreeError(f"{source}: not a kernel tree ({why}); expected a kernel source tree")
     return version
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file + rename so a concurrent run never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def load_json(path: Path) -> Any:
