@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "integration")]
+sys.path[:0] = [str(REPO)]  # testing/ is not installed: run from a checkout
 
-from pi_server import PIServer  # noqa: E402
-from realtrees import (  # noqa: E402
+from testing.pi_server import PIServer  # noqa: E402
+from testing.realtrees import (  # noqa: E402
     DEFAULT_PAIR,
     FileDiff,
     RealPair,
@@ -65,8 +65,7 @@ class Sample:
     rc: int
 
 
-def measure(cmd: Sequence[str], out: Path, env: dict[str, str] | None = None,
-            cwd: Path | None = None) -> Sample:
+def measure(cmd: Sequence[str], out: Path, env: dict[str, str] | None = None, cwd: Path | None = None) -> Sample:
     """Run ``cmd`` (stdout to ``out``); wall clock, CPU from RUSAGE_CHILDREN deltas, peak RSS
     from wait4 (Linux: the max over the child and every descendant it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -91,8 +90,7 @@ class Row:
 
 
 class Bench:
-    def __init__(self, args: argparse.Namespace, pair: RealPair, diffs: list[FileDiff],
-                 work: Path) -> None:
+    def __init__(self, args: argparse.Namespace, pair: RealPair, diffs: list[FileDiff], work: Path) -> None:
         self.args, self.pair, self.diffs, self.work = args, pair, diffs, work
         self.bugs = work / "bugs"
         self.env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -109,17 +107,30 @@ class Bench:
             self.patch_files[bid] = p
 
     def pc(self, *args: str, cache: Path, lore: bool = True) -> list[str]:
-        cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(self.bugs),
-               "--cache-dir", str(cache), "-j", str(self.args.jobs), "-q"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "patchcheck",
+            *args,
+            "--bugs-dir",
+            str(self.bugs),
+            "--cache-dir",
+            str(cache),
+            "-j",
+            str(self.args.jobs),
+            "-q",
+        ]
         return cmd + (["--lore-url", self.server.url] if lore else ["--offline"])
 
     def audit(self, cache: Path, out: Path, offline: bool) -> Sample:
-        cmd = self.pc("audit", "--tree", str(self.pair.old), "--all", "--format", "json",
-                      cache=cache, lore=not offline)
+        cmd = self.pc(
+            "audit", "--tree", str(self.pair.old), "--all", "--format", "json", cache=cache, lore=not offline
+        )
         s = measure(cmd, out, self.env)
         if s.rc not in (0, 1):
-            raise SystemExit(f"patchcheck audit failed (exit {s.rc}): "
-                             f"{out.with_suffix('.err').read_text()[-2000:]}")
+            raise SystemExit(
+                f"patchcheck audit failed (exit {s.rc}): {out.with_suffix('.err').read_text()[-2000:]}"
+            )
         return s
 
     def run(self) -> None:
@@ -136,32 +147,69 @@ class Bench:
                 shutil.rmtree(cache)
         for i in range(runs):
             warm.append(self.audit(warm_cache, w / f"warm-{i}.json", offline=True))
-            base.append(measure(["bash", "-c", BASELINE_SH, "baseline", str(self.pair.old),
-                                 *map(str, self.patch_files.values())],
-                                w / f"baseline-{i}.txt", self._git_env()))
+            base.append(
+                measure(
+                    [
+                        "bash",
+                        "-c",
+                        BASELINE_SH,
+                        "baseline",
+                        str(self.pair.old),
+                        *map(str, self.patch_files.values()),
+                    ],
+                    w / f"baseline-{i}.txt",
+                    self._git_env(),
+                )
+            )
         one = next(iter(self.by_bug))
         first100 = list(self.by_bug)[:100]
         for i in range(runs):
-            single.append(measure(self.pc("--tree", str(self.pair.old), "--bug", one,
-                                          "--format", "json", cache=warm_cache, lore=False),
-                                  w / f"single-{i}.json", self.env))
-            helps.append(measure([sys.executable, "-m", "patchcheck", "--help"],
-                                 w / f"help-{i}.txt", self.env))
+            single.append(
+                measure(
+                    self.pc(
+                        "--tree",
+                        str(self.pair.old),
+                        "--bug",
+                        one,
+                        "--format",
+                        "json",
+                        cache=warm_cache,
+                        lore=False,
+                    ),
+                    w / f"single-{i}.json",
+                    self.env,
+                )
+            )
+            helps.append(measure([sys.executable, "-m", "patchcheck", "--help"], w / f"help-{i}.txt", self.env))
             cache = w / f"cache-f100-{i}"
-            fetch100.append(measure(self.pc("fetch", *[a for b in first100 for a in ("--bug", b)],
-                                            cache=cache), w / f"fetch100-{i}.txt", self.env))
+            fetch100.append(
+                measure(
+                    self.pc("fetch", *[a for b in first100 for a in ("--bug", b)], cache=cache),
+                    w / f"fetch100-{i}.txt",
+                    self.env,
+                )
+            )
             shutil.rmtree(cache, ignore_errors=True)
-        rows = [Row("cold audit (fetch incl.)", cold), Row("warm audit (--offline)", warm),
-                Row("baseline shell loop", base), Row("single check (warm)", single),
-                Row("patchcheck --help", helps), Row(f"fetch {len(first100)} series (cold)",
-                                                     fetch100)]
+        rows = [
+            Row("cold audit (fetch incl.)", cold),
+            Row("warm audit (--offline)", warm),
+            Row("baseline shell loop", base),
+            Row("single check (warm)", single),
+            Row("patchcheck --help", helps),
+            Row(f"fetch {len(first100)} series (cold)", fetch100),
+        ]
         self.report(rows, len(first100))
 
     def _git_env(self) -> dict[str, str]:
         # a neutral git (no user config); the ceiling keeps git from finding a repository
         # above the extracted tree
-        return {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull,
-                "GIT_CEILING_DIRECTORIES": str(self.pair.old.parent), "LC_ALL": "C"}
+        return {
+            **os.environ,
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CEILING_DIRECTORIES": str(self.pair.old.parent),
+            "LC_ALL": "C",
+        }
 
     def agreement(self) -> tuple[Counter[str], list[str]]:
         """patchcheck (warm run 0) vs the baseline (run 0) where the baseline is unambiguous:
@@ -185,35 +233,42 @@ class Bench:
 
     def report(self, rows: list[Row], n100: int) -> None:
         n = len(self.diffs)
-        print(f"\n{n} real patches ({self.pair.old_version} -> {self.pair.new_version}), "
-              f"tree {self.pair.old}, -j {self.args.jobs}, medians of {self.args.runs} runs\n")
+        print(
+            f"\n{n} real patches ({self.pair.old_version} -> {self.pair.new_version}), "
+            f"tree {self.pair.old}, -j {self.args.jobs}, medians of {self.args.runs} runs\n"
+        )
         print(f"{'':28}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}{'per patch ms':>14}")
         for r in rows:
-            per = f"{1000 * r.med('wall') / n:14.2f}" if "audit" in r.name or "base" in r.name \
-                else ""
+            per = f"{1000 * r.med('wall') / n:14.2f}" if "audit" in r.name or "base" in r.name else ""
             print(f"{r.name:28}{r.med('wall'):9.2f}{r.med('cpu'):9.2f}{r.med('rss_mb'):13.1f}{per}")
         by = {r.name: r for r in rows}
         cold, warm, base = rows[0], rows[1], rows[2]
         ratio = warm.med("wall") / base.med("wall")
         fetch = rows[5].med("wall")
         rss = max(r.med("rss_mb") for r in (cold, warm, by["single check (warm)"]))
-        print(f"\nwarm / baseline wall: {ratio:.2f}   series fetched per second: "
-              f"{n100 / fetch:.1f} (fetch only), {n / cold.med('wall'):.1f} (cold audit)")
+        print(
+            f"\nwarm / baseline wall: {ratio:.2f}   series fetched per second: "
+            f"{n100 / fetch:.1f} (fetch only), {n / cold.med('wall'):.1f} (cold audit)"
+        )
         counts, disagree = self.agreement()
         print("verdicts vs baseline: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         for d in disagree[:20]:
             print("  DISAGREE", d)
         targets = [
             (f"warm audit <= {T_WARM_RATIO}x baseline", ratio <= T_WARM_RATIO, f"{ratio:.2f}x"),
-            (f"cold fetch of {n100} series < {T_FETCH_100:.0f} s", fetch < T_FETCH_100,
-             f"{fetch:.2f} s"),
-            (f"single warm check < {T_SINGLE} s", by["single check (warm)"].med("wall") < T_SINGLE,
-             f"{by['single check (warm)'].med('wall'):.2f} s"),
-            (f"--help < {T_HELP} s", by["patchcheck --help"].med("wall") < T_HELP,
-             f"{by['patchcheck --help'].med('wall'):.2f} s"),
+            (f"cold fetch of {n100} series < {T_FETCH_100:.0f} s", fetch < T_FETCH_100, f"{fetch:.2f} s"),
+            (
+                f"single warm check < {T_SINGLE} s",
+                by["single check (warm)"].med("wall") < T_SINGLE,
+                f"{by['single check (warm)'].med('wall'):.2f} s",
+            ),
+            (
+                f"--help < {T_HELP} s",
+                by["patchcheck --help"].med("wall") < T_HELP,
+                f"{by['patchcheck --help'].med('wall'):.2f} s",
+            ),
             (f"peak RSS < {T_RSS_MB:.0f} MB", rss < T_RSS_MB, f"{rss:.0f} MB"),
-            ("verdicts agree with the baseline", not counts["disagree"],
-             f"{counts['disagree']} disagree"),
+            ("verdicts agree with the baseline", not counts["disagree"], f"{counts['disagree']} disagree"),
         ]
         print("\ntargets:")
         for what, ok, got in targets:
@@ -228,11 +283,26 @@ class Bench:
             print("reads: strace not installed, not checked")
             return
         log = self.work / "strace.log"
-        cmd = ["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(log),
-               *self.pc("audit", "--tree", str(self.pair.old), "--all", "--format", "json",
-                        cache=self.work / "cache-warm", lore=False)]
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env,
-                       check=False)
+        cmd = [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=open,openat,openat2",
+            "-o",
+            str(log),
+            *self.pc(
+                "audit",
+                "--tree",
+                str(self.pair.old),
+                "--all",
+                "--format",
+                "json",
+                cache=self.work / "cache-warm",
+                lore=False,
+            ),
+        ]
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=self.env, check=False)
         root = str(self.pair.old) + "/"
         allowed = {fd.path for fd in self.diffs} | {"Makefile"}
         opened: set[str] = set()
@@ -240,21 +310,31 @@ class Bench:
             if root in line and "ENOENT" not in line:
                 opened.add(line.split(root, 1)[1].split('"', 1)[0])
         extra = sorted(p for p in opened if p and p not in allowed)
-        print(f"reads: {len(opened)} tree paths opened, {len(extra)} not touched by any patch"
-              + (f": {', '.join(extra[:10])}" if extra else ""))
+        print(
+            f"reads: {len(opened)} tree paths opened, {len(extra)} not touched by any patch"
+            + (f": {', '.join(extra[:10])}" if extra else "")
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--runs", type=int, default=3, help="runs per measurement; medians (3)")
     ap.add_argument("--limit", type=int, help="use only N patches (spread over the tree)")
-    ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1,
-                    help="patchcheck --jobs (default: number of CPUs)")
-    ap.add_argument("--versions", nargs=2, default=DEFAULT_PAIR, metavar=("OLD", "NEW"),
-                    help=f"Debian linux-source-6.1 versions (default {' '.join(DEFAULT_PAIR)})")
-    ap.add_argument("--trace", action="store_true",
-                    help="also strace a warm audit to prove it opens only touched files")
+    ap.add_argument(
+        "-j", "--jobs", type=int, default=os.cpu_count() or 1, help="patchcheck --jobs (default: number of CPUs)"
+    )
+    ap.add_argument(
+        "--versions",
+        nargs=2,
+        default=DEFAULT_PAIR,
+        metavar=("OLD", "NEW"),
+        help=f"Debian linux-source-6.1 versions (default {' '.join(DEFAULT_PAIR)})",
+    )
+    ap.add_argument(
+        "--trace", action="store_true", help="also strace a warm audit to prove it opens only touched files"
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     args = ap.parse_args(argv)
     if args.runs < 1:
@@ -266,8 +346,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"bench: real trees unavailable: {e}", file=sys.stderr)
         return 2
     diffs = spread(pair.diffs, args.limit) if args.limit else pair.diffs
-    print(f"trees and {len(pair.diffs)} diffs ready in {time.perf_counter() - t0:.1f} s "
-          f"(cached under {pair.old.parent})")
+    print(
+        f"trees and {len(pair.diffs)} diffs ready in {time.perf_counter() - t0:.1f} s "
+        f"(cached under {pair.old.parent})"
+    )
     work = Path(tempfile.mkdtemp(prefix="patchcheck-bench-"))
     bench = Bench(args, pair, diffs, work)
     try:

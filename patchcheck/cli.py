@@ -53,11 +53,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
     g.add_argument("--lore-url", help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")
-    g.add_argument("--timeout", type=_positive_float, default=30.0,
-                   help="network timeout per request, seconds (default 30)")
+    g.add_argument(
+        "--timeout", type=_positive_float, default=30.0, help="network timeout per request, seconds (default 30)"
+    )
     g.add_argument("--trees-file", type=Path, help="named trees [PATCHCHECK_TREES]")
-    g.add_argument("-j", "--jobs", type=_positive_int, default=os.cpu_count() or 1,
-                   help="parallel workers (default: number of CPUs)")
+    g.add_argument(
+        "-j",
+        "--jobs",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="parallel workers (default: number of CPUs)",
+    )
     g.add_argument("-q", "--quiet", action="store_true", help="no progress output")
 
 
@@ -66,8 +72,13 @@ def _selection(p: argparse.ArgumentParser, need: bool) -> None:
     g.add_argument("--bug", action="append", default=[], metavar="ID", help="a known bug id (repeatable)")
     g.add_argument("--all", action="store_true", help="every known bug")
     g.add_argument("--subsystem", action="append", default=[], help="only bugs of this subsystem")
-    g.add_argument("--severity", action="append", default=[],
-                   choices=("low", "medium", "high", "critical"), help="only bugs of this severity")
+    g.add_argument(
+        "--severity",
+        action="append",
+        default=[],
+        choices=("low", "medium", "high", "critical"),
+        help="only bugs of this severity",
+    )
     g.add_argument("--cve", action="append", default=[], help="only bugs naming this CVE")
     p.set_defaults(need_selection=need)
 
@@ -76,21 +87,30 @@ def _report(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("report")
     g.add_argument("--format", choices=FORMATS, default=None, help="report format (default table)")
     g.add_argument("-o", "--output", type=Path, help="write the report there")
-    g.add_argument("--fail-on", default=DEFAULT_FAIL_ON,
-                   help=f"verdicts that make the exit code 1 (default {DEFAULT_FAIL_ON})")
-    g.add_argument("--min-severity", choices=("low", "medium", "high", "critical"), default="low",
-                   help="only bugs at least this severe can fail the run")
+    g.add_argument(
+        "--fail-on",
+        default=DEFAULT_FAIL_ON,
+        help=f"verdicts that make the exit code 1 (default {DEFAULT_FAIL_ON})",
+    )
+    g.add_argument(
+        "--min-severity",
+        choices=("low", "medium", "high", "critical"),
+        default="low",
+        help="only bugs at least this severe can fail the run",
+    )
     g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     g.add_argument("--rev", help="for a git tree: check this commit without checking it out")
-    g.add_argument("--upstream-repo", type=Path,
-                   help="a git repository with upstream objects (for 3-way grading and history)")
+    g.add_argument(
+        "--upstream-repo", type=Path, help="a git repository with upstream objects (for 3-way grading and history)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="patchcheck",
-                description="Is the upstream fix for a known kernel bug in this tree, "
-                            "and if not, can it be taken?",
-                epilog="Without a verb, `patchcheck --tree T --bug ID` means `patchcheck check`.")
+    p = _Parser(
+        prog="patchcheck",
+        description="Is the upstream fix for a known kernel bug in this tree, and if not, can it be taken?",
+        epilog="Without a verb, `patchcheck --tree T --bug ID` means `patchcheck check`.",
+    )
     p.add_argument("--version", action="version", version=f"patchcheck {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
@@ -168,8 +188,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
         if os.environ.get("PATCHCHECK_DEBUG"):
             raise
-        print(f"patchcheck: internal error: {type(e).__name__}: {e} "
-              "(set PATCHCHECK_DEBUG=1 for a traceback)", file=sys.stderr)
+        print(
+            f"patchcheck: internal error: {type(e).__name__}: {e} (set PATCHCHECK_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from patchcheck.bugs import default_bugs_dir
+from patchcheck.bugs.load import default_bugs_dir
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 

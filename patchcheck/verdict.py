@@ -3,71 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from patchcheck.bugs import Bug
-from patchcheck.trees.base import TreeInfo
-
-PRESENT = "present"
-PARTIAL = "partially-present"
-BACKPORTABLE = "backportable"
-CONFLICTING = "conflicting"
-NOT_APPLICABLE = "not-applicable"
-ERROR = "error"
-VERDICTS = (PRESENT, PARTIAL, BACKPORTABLE, CONFLICTING, NOT_APPLICABLE, ERROR)
-
-# hunk statuses (interface.md)
-H_CLEAN, H_OFFSET, H_FUZZ, H_PRESENT, H_FAILED, H_MISSING = (
-    "clean", "offset", "fuzz", "present", "failed", "missing-file")
+from patchcheck.model import Method, PatchResult, Verdict
 
 # apply methods, weakest last: a series is as good as its worst patch
-_METHOD_RANK = {"clean": 0, "offset": 1, "fuzz": 2, "3way": 3}
-
-
-@dataclass
-class HunkResult:
-    file: str
-    status: str  # clean | offset | fuzz | present | failed | missing-file
-    index: int = 0  # 1-based hunk number within the patch
-    offset: int = 0
-    fuzz: int = 0
-    line: int | None = None  # where the hunk lands (or would) in the tree's file
-    reason: str | None = None
-    near: str | None = None  # for failed hunks: short diff, expected vs best near match
-    patch_line: int | None = None  # where the patch says the hunk goes (its @@ -N line)
-
-
-@dataclass
-class PatchResult:
-    msgid: str
-    subject: str
-    upstream: str | None
-    verdict: str
-    method: str | None
-    evidence: str
-    hunks: list[HunkResult] = field(default_factory=list)
-    optional: bool = False
-    note: str | None = None
-    error: str | None = None
-    error_code: int | None = None  # exit code the error calls for (2 tree, 3 series)
-
-
-@dataclass
-class BugResult:
-    bug: Bug
-    tree: TreeInfo
-    verdict: str
-    method: str | None
-    error: str | None
-    patches: list[PatchResult] = field(default_factory=list)
-
-    @property
-    def required(self) -> list[PatchResult]:
-        return [p for p in self.patches if not p.optional]
+_METHOD_RANK = {Method.CLEAN: 0, Method.OFFSET: 1, Method.FUZZ: 2, Method.THREEWAY: 3}
 
 
 def weakest_method(methods: Sequence[str | None]) -> str | None:
-    ms = [m for m in methods if m in _METHOD_RANK]
+    ms = [Method(m) for m in methods if m in _METHOD_RANK]
     return max(ms, key=_METHOD_RANK.__getitem__) if ms else None
 
 
@@ -78,20 +22,20 @@ def bug_verdict(patches: Sequence[PatchResult]) -> tuple[str, str | None, str | 
     """
     req = [p for p in patches if not p.optional]
     if not req:
-        return ERROR, None, "no required fix patches"
-    errors = [p for p in req if p.verdict == ERROR]
+        return Verdict.ERROR, None, "no required fix patches"
+    errors = [p for p in req if p.verdict == Verdict.ERROR]
     if errors:
-        return ERROR, None, "; ".join(p.error or "error" for p in errors)
+        return Verdict.ERROR, None, "; ".join(p.error or "error" for p in errors)
     vs = {p.verdict for p in req}
-    if vs == {NOT_APPLICABLE}:
-        return NOT_APPLICABLE, None, None
-    relevant = [p for p in req if p.verdict != NOT_APPLICABLE]
+    if vs == {Verdict.NOT_APPLICABLE}:
+        return Verdict.NOT_APPLICABLE, None, None
+    relevant = [p for p in req if p.verdict != Verdict.NOT_APPLICABLE]
     rv = {p.verdict for p in relevant}
-    if rv == {PRESENT}:
+    if rv == {Verdict.PRESENT}:
         methods = {p.method for p in relevant}
-        return PRESENT, methods.pop() if len(methods) == 1 else "mixed", None
-    if PRESENT in rv or PARTIAL in rv:
-        return PARTIAL, None, None
-    if CONFLICTING in rv:
-        return CONFLICTING, None, None
-    return BACKPORTABLE, weakest_method([p.method for p in relevant]), None
+        return Verdict.PRESENT, methods.pop() if len(methods) == 1 else Method.MIXED, None
+    if Verdict.PRESENT in rv or Verdict.PARTIAL in rv:
+        return Verdict.PARTIAL, None, None
+    if Verdict.CONFLICTING in rv:
+        return Verdict.CONFLICTING, None, None
+    return Verdict.BACKPORTABLE, weakest_method([p.method for p in relevant]), None

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pi_server import PIServer  # noqa: E402
+from testing.pi_server import PIServer
 
 # ---- fetch stage (lore.py): a local public-inbox server ------------------------------
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from kfixtures import DictTree, c_file, make_diff
 
-from patchcheck.apply import check_series, find_block, touched_paths
-from patchcheck.bugs import Fix
-from patchcheck.diffparse import MalformedPatch, parse_diff
-from patchcheck.series import PatchMail, Series
+from patchcheck.engine.check import check_series, find_block, touched_paths
+from patchcheck.model import Fix, PatchMail, Series
+from patchcheck.text.diff import MalformedPatch, parse_diff
+from testing.kfixtures import DictTree, c_file, make_diff
 
 OLD = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
 
@@ -18,18 +17,28 @@ OLD = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
 def fixed(files: dict[str, str]) -> dict[str, str]:
     """The fix: two hunks in fs/a.c, one in fs/b.c."""
     out = dict(files)
-    out["fs/a.c"] = (out["fs/a.c"]
-                     .replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
-                     .replace("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;"))
+    out["fs/a.c"] = (
+        out["fs/a.c"]
+        .replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
+        .replace("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;")
+    )
     out["fs/b.c"] = out["fs/b.c"].replace("\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)")
     return out
 
 
 def series_of(*diffs: bytes) -> Series:
     n = len(diffs)
-    return Series(key="k", msgid="k", revision=1, subject="s", source="mbox", patches=tuple(
-        PatchMail(msgid=f"p{i}@x", subject=f"patch {i}", author="A", counter=i, expected=n,
-                  diff=d) for i, d in enumerate(diffs, 1)))
+    return Series(
+        key="k",
+        msgid="k",
+        revision=1,
+        subject="s",
+        source="mbox",
+        patches=tuple(
+            PatchMail(msgid=f"p{i}@x", subject=f"patch {i}", author="A", counter=i, expected=n, diff=d)
+            for i, d in enumerate(diffs, 1)
+        ),
+    )
 
 
 def run(files: dict[str, str], *diffs: bytes) -> list:
@@ -125,8 +134,7 @@ def test_fuzz_next_to_own_lines_is_not_backportable(tmp_path: Path) -> None:
     # a pure addition whose added line is already there, with drifted context: fuzz 2 would
     # land it again next to itself
     new = dict(OLD)
-    new["fs/a.c"] = OLD["fs/a.c"].replace("\tctx->count2 += ret2;",
-                                           "\tctx->count2 += ret2;\n\tctx_check(ctx, 2);")
+    new["fs/a.c"] = OLD["fs/a.c"].replace("\tctx->count2 += ret2;", "\tctx->count2 += ret2;\n\tctx_check(ctx, 2);")
     d = make_diff(tmp_path, OLD, new)
     tree = dict(new)
     tree["fs/a.c"] = new["fs/a.c"].replace("\tret2 = a_helper2(ctx, arg2);", "\tret2 = a_helper2_v2(ctx);")
@@ -216,13 +224,19 @@ def test_rename_and_delete_already_done(tmp_path: Path) -> None:
 
 def _git(cwd: Path, *args: str) -> str:
     import subprocess
-    cp = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                        capture_output=True, text=True, check=True)
+
+    cp = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return cp.stdout.strip()
 
 
 def test_3way_with_object_store(tmp_path: Path) -> None:
-    from patchcheck.apply import TreeContext
+    from patchcheck.engine.check import TreeContext
 
     up = tmp_path / "up"
     (up / "fs").mkdir(parents=True)
@@ -235,8 +249,7 @@ def test_3way_with_object_store(tmp_path: Path) -> None:
     d = _git(up, "diff", "-U6", "--full-index").encode() + b"\n"
     # the tree changed lines 16 and 24, inside the hunk's 6-line context beyond what fuzz 2
     # can drop: plain apply and fuzz fail, a 3-way merge resolves it
-    tree = {"fs/f.c": base.replace("int v16 = 16;", "long v16 = 16;").replace(
-        "int v24 = 24;", "long v24 = 24;")}
+    tree = {"fs/f.c": base.replace("int v16 = 16;", "long v16 = 16;").replace("int v24 = 24;", "long v24 = 24;")}
     [r] = check_series(DictTree(tree), series_of(d), Fix(msgid="k@x"))
     assert r.verdict == "conflicting"
     ctx = TreeContext(object_dirs=(up / ".git" / "objects",))
@@ -257,7 +270,7 @@ class _FakeHistory:
 
 
 def test_introduced_by_absent_is_not_applicable(diff: bytes) -> None:
-    from patchcheck.apply import TreeContext
+    from patchcheck.engine.check import TreeContext
 
     fix = Fix(msgid="k@x", introduced_by=("0ee288e69d03",))
     ctx = TreeContext(history=_FakeHistory({"aaaa" * 10}))  # type: ignore[arg-type]

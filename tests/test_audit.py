@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kfixtures import MAKEFILE, c_file, make_diff, write_tree
-from mailgen import make_patch_mail
-from pi_server import PIServer
+
+from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from testing.mailgen import make_patch_mail
+from testing.pi_server import PIServer
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b"), "net/c.c": c_file("c")}
@@ -46,8 +47,20 @@ class Audit:
     server: PIServer
 
     def run(self, *args: str, offline: bool = False) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(self.bugs),
-               "--cache-dir", str(self.cache), "--lore-url", self.server.url, "-j", "2"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "patchcheck",
+            *args,
+            "--bugs-dir",
+            str(self.bugs),
+            "--cache-dir",
+            str(self.cache),
+            "--lore-url",
+            self.server.url,
+            "-j",
+            "2",
+        ]
         if offline:
             cmd.append("--offline")
         env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -74,11 +87,13 @@ def audit(tmp_path: Path, pi_server: PIServer) -> Audit:
         cves = '"CVE-2024-1000"' if bug == "crit-a" else ""
         (bugs / f"{bug}.toml").write_text(
             f'id = "{bug}"\ntitle = "bug {bug}"\nseverity = "{sev}"\n'
-            f'subsystem = "{subsystem}"\ncves = [{cves}]\n[[fix]]\nmsgid = "{mid}"\n')
+            f'subsystem = "{subsystem}"\ncves = [{cves}]\n[[fix]]\nmsgid = "{mid}"\n'
+        )
     old = write_tree(tmp_path / "t-old", BASE)
     mid_tree = write_tree(tmp_path / "t-mid", applied(BASE, "crit-a", "high-b", "med-c"))
-    new = write_tree(tmp_path / "t-new", {k: v for k, v in applied(
-        BASE, *FIXES).items() if not k.startswith("net/")})
+    new = write_tree(
+        tmp_path / "t-new", {k: v for k, v in applied(BASE, *FIXES).items() if not k.startswith("net/")}
+    )
     return Audit(tmp_path, [old, mid_tree, new], bugs, tmp_path / "cache", pi_server)
 
 
@@ -121,8 +136,7 @@ def test_every_renderer_has_the_content(audit: Audit) -> None:
     for bug, verdicts in EXPECTED.items():
         row = next(ln for ln in md.splitlines() if ln.startswith("|") and bug in ln)
         cells = [c.strip() for c in row.strip("|").split("|")]
-        got = [c for c in cells if any(c.startswith(v) for v in
-                                       ("backportable", "present", "not-applicable"))]
+        got = [c for c in cells if any(c.startswith(v) for v in ("backportable", "present", "not-applicable"))]
         assert [g.split()[0] for g in got] == list(verdicts), row
     root = ET.parse(out / "r.junit").getroot()
     suites = root.findall("testsuite")
@@ -141,14 +155,17 @@ def test_every_renderer_has_the_content(audit: Audit) -> None:
     assert "summary:" in table and "\x1b[" not in table
 
 
-@pytest.mark.parametrize(("args", "code"), [
-    ((), 1),
-    (("--fail-on", "conflicting"), 0),
-    (("--fail-on", "backportable", "--min-severity", "critical"), 1),
-    (("--min-severity", "critical", "--bug", "low-a", "--bug", "high-b"), 0),
-    (("--fail-on", "not-applicable", "--bug", "med-c"), 1),
-    (("--fail-on", "present,partially-present", "--min-severity", "high", "--bug", "low-a"), 0),
-])
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        ((), 1),
+        (("--fail-on", "conflicting"), 0),
+        (("--fail-on", "backportable", "--min-severity", "critical"), 1),
+        (("--min-severity", "critical", "--bug", "low-a", "--bug", "high-b"), 0),
+        (("--fail-on", "not-applicable", "--bug", "med-c"), 1),
+        (("--fail-on", "present,partially-present", "--min-severity", "high", "--bug", "low-a"), 0),
+    ],
+)
 def test_exit_codes(audit: Audit, args: tuple[str, ...], code: int) -> None:
     trees = [a for t in audit.trees for a in ("--tree", str(t))]
     sel = () if "--bug" in args else ("--all",)
@@ -163,9 +180,11 @@ def test_bad_fail_on_is_exit_2(audit: Audit) -> None:
 
 def test_filters(audit: Audit) -> None:
     trees = ["--tree", str(audit.trees[0])]
-    for args, want in [(("--subsystem", "net"), {"med-c", "high-net"}),
-                       (("--severity", "high"), {"high-b", "high-net"}),
-                       (("--cve", "cve-2024-1000"), {"crit-a"})]:
+    for args, want in [
+        (("--subsystem", "net"), {"med-c", "high-net"}),
+        (("--severity", "high"), {"high-b", "high-net"}),
+        (("--cve", "cve-2024-1000"), {"crit-a"}),
+    ]:
         cp = audit.run("audit", *trees, *args, "--format", "json")
         assert {r["bug"] for r in json.loads(cp.stdout)["results"]} == want, args
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.bugs import default_bugs_dir, load_bug, load_bugs
+from patchcheck.bugs.load import default_bugs_dir, load_bug, load_bugs
 from patchcheck.errors import BadInput, BugFileError
 
-GOOD = '''id = "{id}"
+GOOD = """id = "{id}"
 title = "a bug"
 severity = "high"
 subsystem = "nfsd"
@@ -27,7 +27,7 @@ upstream = ["c5b96789575b670b1e776071bb243e0ed3d3abaa"]
 msgid = "x-1@example.org"
 optional = true
 note = "why"
-'''
+"""
 
 
 def write(tmp_path: Path, text: str, name: str = "b1") -> Path:
@@ -44,27 +44,41 @@ def test_good_file_loads(tmp_path: Path) -> None:
     assert b.signature and b.signature.functions == ("__queue_work",)
 
 
-@pytest.mark.parametrize(("edit", "key", "words"), [
-    (lambda t: t.replace('id = "b1"', 'id = "other"'), "id", "differs from the file name"),
-    (lambda t: t + "\nbogus = 1\n", "bogus", "unknown key"),
-    (lambda t: t.replace("patches = [13]", 'patches = "13"'), "fix[1].patches", "list of patch"),
-    (lambda t: t.replace("patches = [13]", "patches = [0]"), "fix[1].patches", "1-based"),
-    (lambda t: t.replace('"20241104135518.978956692@infradead.org"',
-                         '"<20241104135518.978956692@infradead.org>"'), "fix[1].msgid", "angle"),
-    (lambda t: t.replace('"x-1@example.org"', '"x 1@example.org"'), "fix[2].msgid", "no spaces"),
-    (lambda t: t.replace("c5b96789575b670b1e776071bb243e0ed3d3abaa", "xyz"), "fix[1].upstream",
-     "not a git commit id"),
-    (lambda t: t.replace('severity = "high"', 'severity = "huge"'), "severity", "not one of"),
-    (lambda t: t.replace('title = "a bug"', "title = 3"), "title", "expected a string"),
-    (lambda t: t.replace('"CVE-2024-50264"', '"CVE-24"'), "cves", "not a CVE id"),
-    (lambda t: t.replace("optional = true", 'optional = "yes"'), "fix[2].optional", "true or false"),
-    (lambda t: t.replace('[signature]\nfunctions = ["__queue_work"]', '[signature]\nfunc = []'),
-     "signature.func", "unknown key"),
-    (lambda t: t.split("[[fix]]")[0], "fix", "at least one"),
-    (lambda t: t.replace('title = "a bug"\n', ""), "title", "required key is missing"),
-    (lambda t: t + "\n[[fix]]\n", "fix[3]", "empty [[fix]]"),
-    (lambda t: t.replace("patches = [13]", "patches = [1, 1]"), "fix[1].patches", "once"),
-])
+@pytest.mark.parametrize(
+    ("edit", "key", "words"),
+    [
+        (lambda t: t.replace('id = "b1"', 'id = "other"'), "id", "differs from the file name"),
+        (lambda t: t + "\nbogus = 1\n", "bogus", "unknown key"),
+        (lambda t: t.replace("patches = [13]", 'patches = "13"'), "fix[1].patches", "list of patch"),
+        (lambda t: t.replace("patches = [13]", "patches = [0]"), "fix[1].patches", "1-based"),
+        (
+            lambda t: t.replace(
+                '"20241104135518.978956692@infradead.org"', '"<20241104135518.978956692@infradead.org>"'
+            ),
+            "fix[1].msgid",
+            "angle",
+        ),
+        (lambda t: t.replace('"x-1@example.org"', '"x 1@example.org"'), "fix[2].msgid", "no spaces"),
+        (
+            lambda t: t.replace("c5b96789575b670b1e776071bb243e0ed3d3abaa", "xyz"),
+            "fix[1].upstream",
+            "not a git commit id",
+        ),
+        (lambda t: t.replace('severity = "high"', 'severity = "huge"'), "severity", "not one of"),
+        (lambda t: t.replace('title = "a bug"', "title = 3"), "title", "expected a string"),
+        (lambda t: t.replace('"CVE-2024-50264"', '"CVE-24"'), "cves", "not a CVE id"),
+        (lambda t: t.replace("optional = true", 'optional = "yes"'), "fix[2].optional", "true or false"),
+        (
+            lambda t: t.replace('[signature]\nfunctions = ["__queue_work"]', "[signature]\nfunc = []"),
+            "signature.func",
+            "unknown key",
+        ),
+        (lambda t: t.split("[[fix]]")[0], "fix", "at least one"),
+        (lambda t: t.replace('title = "a bug"\n', ""), "title", "required key is missing"),
+        (lambda t: t + "\n[[fix]]\n", "fix[3]", "empty [[fix]]"),
+        (lambda t: t.replace("patches = [13]", "patches = [1, 1]"), "fix[1].patches", "once"),
+    ],
+)
 def test_bad_files_name_file_key_and_expectation(tmp_path: Path, edit, key: str, words: str) -> None:  # type: ignore[no-untyped-def]
     p = write(tmp_path, edit(GOOD.format(id="b1")))
     with pytest.raises(BugFileError) as ei:
@@ -106,13 +120,17 @@ def test_missing_dir(tmp_path: Path) -> None:
 
 def test_shipped_definitions_are_valid() -> None:
     bs = load_bugs(default_bugs_dir())
-    assert {"nfsd-callback-wq", "perf-bpf-prog-detach", "nf-ct-lookup-opts",
-            "nfsd-cb-xprt-double-put", "sunrpc-listen-data-ready-uaf"} <= set(bs.bugs)
+    assert {
+        "nfsd-callback-wq",
+        "perf-bpf-prog-detach",
+        "nf-ct-lookup-opts",
+        "nfsd-cb-xprt-double-put",
+        "sunrpc-listen-data-ready-uaf",
+    } <= set(bs.bugs)
     for b in bs.all():
         assert b.signature and b.signature.functions, b.id
         assert b.required_fixes and all(f.msgid for f in b.fixes)
         assert all(f.note for f in b.fixes if f.optional), b.id
     nf = bs.get("nf-ct-lookup-opts")
     assert nf.required_fixes[0].upstream == ("6f6183a39533d727deaa5061cadae6dd9e6744d0",)
-    assert [f.upstream[0] for f in nf.fixes if f.optional] == [
-        "ece4b296904167336d0aaab26bd7122018835202"]
+    assert [f.upstream[0] for f in nf.fixes if f.optional] == ["ece4b296904167336d0aaab26bd7122018835202"]

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kfixtures import MAKEFILE, c_file, make_diff, write_tree
-from mailgen import make_patch_mail, make_series
-from pi_server import PIServer
+
+from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from testing.mailgen import make_patch_mail, make_series
+from testing.pi_server import PIServer
 
 OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
 
@@ -46,8 +47,20 @@ class World:
     server: PIServer
 
     def run(self, *args: str, offline: bool = False, lore: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(self.bugs),
-               "--cache-dir", str(self.cache), "--lore-url", lore or self.server.url, "-j", "2"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "patchcheck",
+            *args,
+            "--bugs-dir",
+            str(self.bugs),
+            "--cache-dir",
+            str(self.cache),
+            "--lore-url",
+            lore or self.server.url,
+            "-j",
+            "2",
+        ]
         if offline:
             cmd.append("--offline")
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -83,12 +96,17 @@ def world(tmp_path: Path, pi_server: PIServer) -> World:
 
     d_a = make_diff(wtmp, OLD, edit(OLD, "fs/a.c", *hunk_a))
     d_b = make_diff(wtmp, OLD, edit(OLD, "fs/b.c", *hunk_b))
-    d_missing = make_diff(wtmp, {"net/x.c": c_file("x")},
-                          {"net/x.c": c_file("x").replace("arg0)", "arg0, int flags)")})
+    d_missing = make_diff(
+        wtmp, {"net/x.c": c_file("x")}, {"net/x.c": c_file("x").replace("arg0)", "arg0, int flags)")}
+    )
     d_present = make_diff(wtmp, OLD, edit(OLD, "fs/a.c", *hunk_p))
     # posted against a fs/b.c whose context around the change differs from the tree's
-    drifted = edit(edit(OLD, "fs/b.c", "\tint ret3 = 0;", "\tlong ret3 = 0;"),
-                   "fs/b.c", "\t\treturn -4;", "\t\treturn -ENODEV;")
+    drifted = edit(
+        edit(OLD, "fs/b.c", "\tint ret3 = 0;", "\tlong ret3 = 0;"),
+        "fs/b.c",
+        "\t\treturn -4;",
+        "\t\treturn -ENODEV;",
+    )
     d_conflict = make_diff(wtmp, drifted, edit(drifted, "fs/b.c", *hunk_b))
 
     # a 3-patch series with a cover letter
@@ -112,14 +130,17 @@ def world(tmp_path: Path, pi_server: PIServer) -> World:
     bug_file(bugs, "b-conflict", 'msgid = "conflict-1@example.org"')
     bug_file(bugs, "b-latest", f'msgid = "{v1.patch_msgids[0]}"')
     bug_file(bugs, "b-pinned", f'msgid = "{v1.patch_msgids[0]}"\nrevision = 1')
-    bug_file(bugs, "b-optional", 'msgid = "present-1@example.org"',
-             'msgid = "conflict-1@example.org"\noptional = true\nnote = "hardening"')
+    bug_file(
+        bugs,
+        "b-optional",
+        'msgid = "present-1@example.org"',
+        'msgid = "conflict-1@example.org"\noptional = true\nnote = "hardening"',
+    )
     bug_file(bugs, "b-404", 'msgid = "nowhere-1@example.org"')
     return World(tree=tree, bugs=bugs, cache=tmp_path / "cache", server=pi_server)
 
 
-ALL_OK = ["b-clean", "b-na", "b-series", "b-present", "b-conflict", "b-latest", "b-pinned",
-          "b-optional"]
+ALL_OK = ["b-clean", "b-na", "b-series", "b-present", "b-conflict", "b-latest", "b-pinned", "b-optional"]
 
 
 def test_end_to_end_verdicts_then_offline(world: World) -> None:
@@ -196,8 +217,7 @@ def test_unknown_bug_id(world: World) -> None:
 
 def test_malformed_toml(world: World) -> None:
     (world.bugs / "bad.toml").write_text('id = "bad\n')
-    _one_line_error(world.run("--tree", str(world.tree), "--bug", "b-present"), 2, "bad.toml",
-                    "invalid TOML")
+    _one_line_error(world.run("--tree", str(world.tree), "--bug", "b-present"), 2, "bad.toml", "invalid TOML")
 
 
 def test_unknown_key(world: World) -> None:
@@ -211,8 +231,7 @@ def test_bad_msgid(world: World) -> None:
 
 
 def test_missing_tree(world: World, tmp_path: Path) -> None:
-    _one_line_error(world.run("--tree", str(tmp_path / "absent"), "--bug", "b-present"), 2,
-                    "absent")
+    _one_line_error(world.run("--tree", str(tmp_path / "absent"), "--bug", "b-present"), 2, "absent")
 
 
 def test_server_down(world: World) -> None:
@@ -232,8 +251,7 @@ def test_corrupt_gzip(world: World) -> None:
 
 
 def test_bad_option_is_exit_2(world: World) -> None:
-    _one_line_error(world.run("--tree", str(world.tree), "--bug", "b-present", "--format", "pdf"),
-                    2, "--format")
+    _one_line_error(world.run("--tree", str(world.tree), "--bug", "b-present", "--format", "pdf"), 2, "--format")
 
 
 def test_bugs_list_show_validate(world: World) -> None:
@@ -257,10 +275,28 @@ def test_example_runs_without_network(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[1]
     env = {**os.environ, "PYTHONPATH": str(repo)}
     cp = subprocess.run(
-        [sys.executable, "-m", "patchcheck", "--tree", str(repo / "examples/linux"), "--bug",
-         "demo-nfsd-callback-wq", "--bugs-dir", str(repo / "examples/known_bugs"),
-         "--cache-dir", str(tmp_path / "c"), "--lore-url", "http://127.0.0.1:9", "--format", "json"],
-        capture_output=True, text=True, env=env, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "patchcheck",
+            "--tree",
+            str(repo / "examples/linux"),
+            "--bug",
+            "demo-nfsd-callback-wq",
+            "--bugs-dir",
+            str(repo / "examples/known_bugs"),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--lore-url",
+            "http://127.0.0.1:9",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert cp.returncode == 1, cp.stderr
     r = json.loads(cp.stdout)["results"][0]
     assert (r["verdict"], r["method"]) == ("backportable", "clean")

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck import history
 from patchcheck.errors import ToolError
-from patchcheck.history import TRAILER_FORMS, Evidence, History, changelog_match
+from patchcheck.evidence import history
+from patchcheck.evidence.history import TRAILER_FORMS, Evidence, History, changelog_match
 
 _ENV = {
     **os.environ,
@@ -41,8 +41,9 @@ SHORT_TRAILER = "9e8d7c6b5a49"  # a 12-hex trailer; looked up by a 40-hex id
 
 
 def _git(repo: Path, *args: str, input: str | None = None) -> str:
-    cp = subprocess.run(["git", *args], cwd=repo, env=_ENV, input=input, text=True,
-                        capture_output=True, check=True)
+    cp = subprocess.run(
+        ["git", *args], cwd=repo, env=_ENV, input=input, text=True, capture_output=True, check=True
+    )
     return cp.stdout.strip()
 
 
@@ -75,25 +76,36 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     c: dict[str, str] = {}
     c["init"] = _commit(r, "fs/a.c", _lines(0), "init: import the tree\n")
     c["intro"] = _commit(r, "fs/b.c", "int b;\n", "fs: add the frobnicator helper code\n")
-    c["up"] = _commit(r, "fs/c.c", "int c;\n",
-                      "nfsd: fix callback queue race on shutdown\n\nbody\n")
-    c["stable"] = _commit(r, "fs/d.c", "1\n", "net: fix the stable form leak\n\n"
-                          f"commit {UP['stable']} upstream.\n\nDetails.\n")
-    c["bracket"] = _commit(r, "fs/d.c", "2\n", "net: fix the bracket form leak\n\n"
-                           f"[ Upstream commit {UP['bracket']} ]\n\nDetails.\n")
-    c["plain"] = _commit(r, "fs/d.c", "3\n", "net: fix the plain form leak\n\n"
-                         f"Upstream commit {UP['plain']}.\n")
-    c["backported"] = _commit(r, "fs/d.c", "4\n", "net: fix the backported form leak\n\n"
-                              "Details.\n\nSigned-off-by: X <x@y>\n"
-                              f"(backported from commit {UP['backported']})\n"
-                              "Signed-off-by: Ubuntu <u@b>\n")
-    c["inclusion"] = _commit(r, "fs/d.c", "5\n", "net: fix the inclusion form leak\n\n"
-                             "mainline inclusion\nfrom mainline-v6.8-rc1\n"
-                             f"commit {UP['inclusion']}\ncategory: bugfix\n"
-                             "bugzilla: https://gitee.com/openeuler/kernel/issues/I1\n"
-                             "CVE: CVE-2024-1234\n\n--------------------------------\n\nText.\n")
-    c["short"] = _commit(r, "fs/d.c", "6\n", "net: fix the short trailer leak\n\n"
-                         f"[ Upstream commit {SHORT_TRAILER} ]\n")
+    c["up"] = _commit(r, "fs/c.c", "int c;\n", "nfsd: fix callback queue race on shutdown\n\nbody\n")
+    c["stable"] = _commit(
+        r, "fs/d.c", "1\n", f"net: fix the stable form leak\n\ncommit {UP['stable']} upstream.\n\nDetails.\n"
+    )
+    c["bracket"] = _commit(
+        r, "fs/d.c", "2\n", f"net: fix the bracket form leak\n\n[ Upstream commit {UP['bracket']} ]\n\nDetails.\n"
+    )
+    c["plain"] = _commit(r, "fs/d.c", "3\n", f"net: fix the plain form leak\n\nUpstream commit {UP['plain']}.\n")
+    c["backported"] = _commit(
+        r,
+        "fs/d.c",
+        "4\n",
+        "net: fix the backported form leak\n\n"
+        "Details.\n\nSigned-off-by: X <x@y>\n"
+        f"(backported from commit {UP['backported']})\n"
+        "Signed-off-by: Ubuntu <u@b>\n",
+    )
+    c["inclusion"] = _commit(
+        r,
+        "fs/d.c",
+        "5\n",
+        "net: fix the inclusion form leak\n\n"
+        "mainline inclusion\nfrom mainline-v6.8-rc1\n"
+        f"commit {UP['inclusion']}\ncategory: bugfix\n"
+        "bugzilla: https://gitee.com/openeuler/kernel/issues/I1\n"
+        "CVE: CVE-2024-1234\n\n--------------------------------\n\nText.\n",
+    )
+    c["short"] = _commit(
+        r, "fs/d.c", "6\n", f"net: fix the short trailer leak\n\n[ Upstream commit {SHORT_TRAILER} ]\n"
+    )
     # A real cherry-pick -x from a side branch that is not merged.
     _git(r, "checkout", "-q", "-b", "upstream")
     c["picked_upstream"] = _commit(r, "fs/e.c", "e\n", "mm: fix page leak in the cherry path\n")
@@ -101,15 +113,14 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     _git(r, "cherry-pick", "-x", c["picked_upstream"])
     c["cherry"] = _git(r, "rev-parse", "HEAD")
     # Subject evidence: same subject as the fix, no trailer, different content.
-    c["reworded"] = _commit(r, "fs/f.c", "f\n",
-                            "mm: handle allocation failure in foo_bar\n\nReworked backport.\n")
+    c["reworded"] = _commit(r, "fs/f.c", "f\n", "mm: handle allocation failure in foo_bar\n\nReworked backport.\n")
     c["typo"] = _commit(r, "fs/f.c", "g\n", "fix typo\n")
     # Patch-id evidence: the fix's diff, under an unrelated subject.
-    c["pid"] = _commit(r, "fs/a.c", _lines(0, {20: "changed twenty"}),
-                       "local: squash vendor tweaks\n")
+    c["pid"] = _commit(r, "fs/a.c", _lines(0, {20: "changed twenty"}), "local: squash vendor tweaks\n")
     # Applied and then reverted: not present.
-    c["gone"] = _commit(r, "fs/g.c", "g\n", "block: fix queue depth accounting bug\n\n"
-                        f"commit {'b' * 40} upstream.\n")
+    c["gone"] = _commit(
+        r, "fs/g.c", "g\n", f"block: fix queue depth accounting bug\n\ncommit {'b' * 40} upstream.\n"
+    )
     _git(r, "revert", "--no-edit", c["gone"])
     c["revert"] = _git(r, "rev-parse", "HEAD")
     head = _git(r, "rev-parse", "HEAD")
@@ -127,8 +138,14 @@ def _load(repo: Repo, cache: Path | None = None) -> History:
     return History.load(repo.git_dir, repo.head, cache)
 
 
-def _find(h: History, *, upstream: list[str] | None = None, subject: str = "unrelated thing here",
-          diff: bytes = b"", paths: list[str] | None = None) -> Evidence | None:
+def _find(
+    h: History,
+    *,
+    upstream: list[str] | None = None,
+    subject: str = "unrelated thing here",
+    diff: bytes = b"",
+    paths: list[str] | None = None,
+) -> Evidence | None:
     return h.find_fix(upstream=upstream or [], subject=subject, diff=diff, paths=paths or [])
 
 
@@ -151,8 +168,9 @@ def test_backport_trailer_forms(repo: Repo, form: str) -> None:
         ev = _find(h, upstream=[sha])
         assert ev is not None, form
         assert ev.commit == repo.c[form]
-        assert ev.detail == (f"backport {repo.c[form][:12]} names upstream {UP[form][:12]} "
-                             f"({TRAILER_FORMS[form]})")
+        assert ev.detail == (
+            f"backport {repo.c[form][:12]} names upstream {UP[form][:12]} ({TRAILER_FORMS[form]})"
+        )
 
 
 def test_cherry_pick_x_trailer(repo: Repo) -> None:
@@ -166,16 +184,17 @@ def test_cherry_pick_x_trailer(repo: Repo) -> None:
     ("body", "expected"),
     [
         (b"Commit 38F080F3CD19 Upstream.\n", [("38f080f3cd19", "stable")]),
-        (b"[  upstream commit 38f080f3cd19f0d1b5a5b4e1ab0e7dd4bbd5a9f1  ]\n",
-         [("38f080f3cd19f0d1b5a5b4e1ab0e7dd4bbd5a9f1", "bracket")]),
-        (b"x\n(cherry picked from commit 38f080f3cd19 linux-next)\n",
-         [("38f080f3cd19", "cherry")]),
+        (
+            b"[  upstream commit 38f080f3cd19f0d1b5a5b4e1ab0e7dd4bbd5a9f1  ]\n",
+            [("38f080f3cd19f0d1b5a5b4e1ab0e7dd4bbd5a9f1", "bracket")],
+        ),
+        (b"x\n(cherry picked from commit 38f080f3cd19 linux-next)\n", [("38f080f3cd19", "cherry")]),
         (b"(cherry-picked from commit 38f080f3cd19)\n", [("38f080f3cd19", "cherry")]),
         (b"stable inclusion\ncommit 38f080f3cd19\n", [("38f080f3cd19", "inclusion")]),
         # prose and other trailers name commits without claiming to be a backport of them
-        (b"Since commit 38f080f3cd19 (\"nfsd: foo\") the queue leaks.\n", []),
+        (b'Since commit 38f080f3cd19 ("nfsd: foo") the queue leaks.\n', []),
         (b"commit 38f080f3cd19 broke this.\n", []),
-        (b"Fixes: 38f080f3cd19 (\"nfsd: foo\")\n", []),
+        (b'Fixes: 38f080f3cd19 ("nfsd: foo")\n', []),
         (b"commit 38f080f3cd1 upstream.\n", []),  # 11 hex: too short to trust
         (b"see\ncommit 38f080f3cd19\n", []),  # bare line without an inclusion header
     ],
@@ -192,16 +211,17 @@ def test_short_trailer_matches_full_query(repo: Repo) -> None:
 
 def test_reachable_outranks_trailer_and_subject(repo: Repo) -> None:
     h = _load(repo)
-    ev = _find(h, upstream=[UP["stable"], repo.c["up"]],
-               subject="mm: handle allocation failure in foo_bar")
+    ev = _find(h, upstream=[UP["stable"], repo.c["up"]], subject="mm: handle allocation failure in foo_bar")
     assert ev is not None and ev.commit == repo.c["up"]
 
 
 def test_subject_match_and_normalisation(repo: Repo) -> None:
     h = _load(repo)
-    for subject in ("mm: handle allocation failure in foo_bar",
-                    "[PATCH v2 3/7] mm:  handle allocation failure in foo_bar.",
-                    "MM: Handle allocation failure in foo_bar"):
+    for subject in (
+        "mm: handle allocation failure in foo_bar",
+        "[PATCH v2 3/7] mm:  handle allocation failure in foo_bar.",
+        "MM: Handle allocation failure in foo_bar",
+    ):
         ev = _find(h, subject=subject)
         assert ev is not None and ev.commit == repo.c["reworded"], subject
         assert ev.detail == f"subject matches commit {repo.c['reworded'][:12]}"
@@ -254,8 +274,7 @@ def test_head_may_be_a_ref(repo: Repo) -> None:
         History.load(repo.git_dir, "no-such-ref", None)
 
 
-def test_disk_cache_serves_second_load(repo: Repo, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_cache_serves_second_load(repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _load(repo, tmp_path)
     path = tmp_path / "history" / f"{repo.head}.json"
     doc = json.loads(path.read_text())
@@ -368,23 +387,42 @@ OPENEULER = """\
 @pytest.mark.parametrize(
     ("text", "subject", "quote"),
     [
-        (DEBIAN, "nfsd: fix the callback workqueue teardown on shutdown",
-         "- nfsd: fix the callback workqueue teardown on shutdown (CVE-2024-26602)"),
-        (DEBIAN, "[PATCH 6.1 12/30] KVM: x86: fix the lapic timer for nested guests.",
-         "- [x86] KVM: x86: fix the lapic timer for nested guests"),
-        (DEBIAN, "net/sched: act_mirred: use the backlog for mirred ingress with a long "
-                 "subject that wraps",
-         "- net/sched: act_mirred: use the backlog for mirred ingress with a long subject "
-         "that wraps (CVE-2024-26740)"),
-        (RPM, "nfs: fix the delegation return race on unmount",
-         "- nfs: fix the delegation return race on unmount (Scott Mayhew) [RHEL-1234] "
-         "{CVE-2024-22222}"),
-        (RPM, "xfs: fix log recovery when the head wraps",
-         "- [fs] xfs: fix log recovery when the head wraps (Bill O'Donnell) [RHEL-4321]"),
-        (UBUNTU, "sched/membarrier: reduce the ability to hammer on sys_membarrier",
-         "- sched/membarrier: reduce the ability to hammer on sys_membarrier"),
-        (OPENEULER, "ext4: fix double-free of blocks due to wrong extents",
-         "- !4672 ext4: fix double-free of blocks due to wrong extents"),
+        (
+            DEBIAN,
+            "nfsd: fix the callback workqueue teardown on shutdown",
+            "- nfsd: fix the callback workqueue teardown on shutdown (CVE-2024-26602)",
+        ),
+        (
+            DEBIAN,
+            "[PATCH 6.1 12/30] KVM: x86: fix the lapic timer for nested guests.",
+            "- [x86] KVM: x86: fix the lapic timer for nested guests",
+        ),
+        (
+            DEBIAN,
+            "net/sched: act_mirred: use the backlog for mirred ingress with a long subject that wraps",
+            "- net/sched: act_mirred: use the backlog for mirred ingress with a long subject "
+            "that wraps (CVE-2024-26740)",
+        ),
+        (
+            RPM,
+            "nfs: fix the delegation return race on unmount",
+            "- nfs: fix the delegation return race on unmount (Scott Mayhew) [RHEL-1234] {CVE-2024-22222}",
+        ),
+        (
+            RPM,
+            "xfs: fix log recovery when the head wraps",
+            "- [fs] xfs: fix log recovery when the head wraps (Bill O'Donnell) [RHEL-4321]",
+        ),
+        (
+            UBUNTU,
+            "sched/membarrier: reduce the ability to hammer on sys_membarrier",
+            "- sched/membarrier: reduce the ability to hammer on sys_membarrier",
+        ),
+        (
+            OPENEULER,
+            "ext4: fix double-free of blocks due to wrong extents",
+            "- !4672 ext4: fix double-free of blocks due to wrong extents",
+        ),
     ],
 )
 def test_changelog_subject(text: str, subject: str, quote: str) -> None:
@@ -395,8 +433,10 @@ def test_changelog_subject(text: str, subject: str, quote: str) -> None:
 def test_changelog_cve() -> None:
     ev = changelog_match(DEBIAN, subject="a subject that is not there", cves=["CVE-2024-26602"])
     assert ev is not None and ev.method == "changelog" and ev.commit is None
-    assert ev.detail == ("changelog names CVE-2024-26602: '- nfsd: fix the callback workqueue "
-                         "teardown on shutdown (CVE-2024-26602)'")
+    assert ev.detail == (
+        "changelog names CVE-2024-26602: '- nfsd: fix the callback workqueue "
+        "teardown on shutdown (CVE-2024-26602)'"
+    )
     ev = changelog_match(UBUNTU, subject="x", cves=["CVE-2024-26602"])
     assert ev is not None and ev.detail == "changelog names CVE-2024-26602: '* CVE-2024-26602'"
     ev = changelog_match(OPENEULER, subject="x", cves=["cve-2024-0565"])
@@ -407,8 +447,10 @@ def test_changelog_no_false_positives() -> None:
     for text in (DEBIAN, UBUNTU, RPM, OPENEULER):
         assert changelog_match(text, subject="nfsd: fix the callback workqueue", cves=[]) is None
         assert changelog_match(text, subject="fix the delegation return race", cves=[]) is None
-        assert changelog_match(text, subject="nfsd: fix the callback workqueue teardown on "
-                               "shutdown now", cves=[]) is None
+        assert (
+            changelog_match(text, subject="nfsd: fix the callback workqueue teardown on shutdown now", cves=[])
+            is None
+        )
         # a CVE id that is a prefix of a listed one; a reverted one
         assert changelog_match(text, subject="x", cves=["CVE-2024-2660"]) is None
         assert changelog_match(text, subject="x", cves=["CVE-2024-11111"]) is None
@@ -421,5 +463,5 @@ def test_changelog_long_line_is_truncated() -> None:
     subject = "drivers: " + " ".join(["word"] * 80)
     ev = changelog_match(f"- {subject}\n", subject=subject, cves=[])
     assert ev is not None
-    quote = ev.detail[len("changelog: '"):-1]
+    quote = ev.detail[len("changelog: '") : -1]
     assert len(quote) == 200 and quote.endswith("...")

@@ -8,16 +8,16 @@ import difflib
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kfixtures import DictTree
 
-from patchcheck.apply import check_series, find_block
-from patchcheck.bugs import Fix
-from patchcheck.diffparse import MalformedPatch, parse_diff
-from patchcheck.series import PatchMail, Series
-from patchcheck.verdict import VERDICTS, PatchResult, bug_verdict
+from patchcheck.engine.check import check_series, find_block
+from patchcheck.model import Fix, PatchMail, PatchResult, Series, Verdict
+from patchcheck.text.diff import MalformedPatch, parse_diff
+from patchcheck.verdict import bug_verdict
+from testing.kfixtures import DictTree
 
-_settings = settings(max_examples=40, deadline=None,
-                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_settings = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @st.composite
@@ -44,14 +44,19 @@ def file_and_edit(draw: st.DrawFn) -> tuple[list[str], list[str]]:
 
 
 def as_git_diff(path: str, old: list[str], new: list[str]) -> bytes:
-    body = difflib.unified_diff([x + "\n" for x in old], [x + "\n" for x in new],
-                                f"a/{path}", f"b/{path}", n=3)
+    body = difflib.unified_diff([x + "\n" for x in old], [x + "\n" for x in new], f"a/{path}", f"b/{path}", n=3)
     return (f"diff --git a/{path} b/{path}\n" + "".join(body)).encode()
 
 
 def one_patch(diff: bytes) -> Series:
-    return Series(key="k", msgid="k", revision=1, subject="s", source="mbox",
-                  patches=(PatchMail("p@x", "p", "A", 1, 1, diff),))
+    return Series(
+        key="k",
+        msgid="k",
+        revision=1,
+        subject="s",
+        source="mbox",
+        patches=(PatchMail("p@x", "p", "A", 1, 1, diff),),
+    )
 
 
 @_settings
@@ -77,10 +82,27 @@ def test_parser_never_crashes_on_bytes(data: bytes) -> None:
 
 
 @_settings
-@given(st.lists(st.sampled_from([
-    " ctx;", "-old;", "+new;", "@@ -1,3 +1,3 @@", "--- a/x.c", "+++ b/x.c", "diff --git a/x.c b/x.c",
-    "\\ No newline at end of file", "", "GIT binary patch", "rename from x.c", "rename to y.c",
-]), max_size=30))
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                " ctx;",
+                "-old;",
+                "+new;",
+                "@@ -1,3 +1,3 @@",
+                "--- a/x.c",
+                "+++ b/x.c",
+                "diff --git a/x.c b/x.c",
+                "\\ No newline at end of file",
+                "",
+                "GIT binary patch",
+                "rename from x.c",
+                "rename to y.c",
+            ]
+        ),
+        max_size=30,
+    )
+)
 def test_parser_never_crashes_on_diffish_lines(lines: list[str]) -> None:
     try:
         files = parse_diff("\n".join(lines).encode() + b"\n")
@@ -92,10 +114,18 @@ def test_parser_never_crashes_on_diffish_lines(lines: list[str]) -> None:
 
 
 _patch = st.builds(
-    lambda v, opt: PatchResult(msgid="m", subject="s", upstream=None, verdict=v,
-                               method={"present": "exact", "backportable": "clean"}.get(v),
-                               evidence="", optional=opt),
-    st.sampled_from(VERDICTS), st.booleans())
+    lambda v, opt: PatchResult(
+        msgid="m",
+        subject="s",
+        upstream=None,
+        verdict=v,
+        method={"present": "exact", "backportable": "clean"}.get(v),
+        evidence="",
+        optional=opt,
+    ),
+    st.sampled_from(tuple(Verdict)),
+    st.booleans(),
+)
 
 
 @_settings
@@ -103,7 +133,7 @@ _patch = st.builds(
 def test_bug_verdict_laws(patches: list[PatchResult]) -> None:
     verdict, _, error = bug_verdict(patches)
     required = [p for p in patches if not p.optional]
-    assert verdict in VERDICTS
+    assert verdict in tuple(Verdict)
     # optional patches never decide
     assert bug_verdict(required or patches[:0])[0] == verdict or not required
     if required and all(p.verdict == "present" for p in required):
@@ -113,11 +143,15 @@ def test_bug_verdict_laws(patches: list[PatchResult]) -> None:
 
 
 @settings(max_examples=400, deadline=None)  # cheap: no tools run
-@given(st.lists(st.sampled_from([b"a", b"b", b"", b"a b", b"}", b"\tx;"]), max_size=30),
-       st.lists(st.sampled_from([b"a", b"b", b"", b"}"]), min_size=1, max_size=4),
-       st.integers(-5, 40), st.booleans())
-def test_find_block_on_bytes_matches_the_line_search(lines: list[bytes], block: list[bytes],
-                                                     near: int, final_newline: bool) -> None:
+@given(
+    st.lists(st.sampled_from([b"a", b"b", b"", b"a b", b"}", b"\tx;"]), max_size=30),
+    st.lists(st.sampled_from([b"a", b"b", b"", b"}"]), min_size=1, max_size=4),
+    st.integers(-5, 40),
+    st.booleans(),
+)
+def test_find_block_on_bytes_matches_the_line_search(
+    lines: list[bytes], block: list[bytes], near: int, final_newline: bool
+) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     split = data.splitlines()
     assert find_block(split, block, near, data) == find_block(split, block, near)

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from report_fixtures import (
+
+from patchcheck.errors import BadInput
+from patchcheck.model import Verdict
+from patchcheck.report import FORMATS, Report, render
+from testing.report_fixtures import (
     EXPECTED,
     GENERATED,
     TREES,
@@ -22,18 +26,6 @@ from report_fixtures import (
     make_bug,
     make_result,
     sample_report,
-)
-
-from patchcheck.errors import BadInput
-from patchcheck.report import FORMATS, Report, render
-from patchcheck.verdict import (
-    BACKPORTABLE,
-    CONFLICTING,
-    ERROR,
-    NOT_APPLICABLE,
-    PARTIAL,
-    PRESENT,
-    VERDICTS,
 )
 
 BUG_IDS = list(dict.fromkeys(b for b, _t in EXPECTED))
@@ -45,7 +37,7 @@ def expected_counts(tree: str | None = None) -> Counter[str]:
 
 
 def test_fixture_covers_every_verdict() -> None:
-    assert set(expected_counts()) == set(VERDICTS)
+    assert set(expected_counts()) == set(tuple(Verdict))
     assert len(BUG_IDS) >= 5 and len(TREES) == 3
 
 
@@ -89,18 +81,32 @@ def validate_interface_schema(doc: Any) -> None:
     _check(doc, {"patchcheck": str, "results": list}, "$")
     for i, r in enumerate(doc["results"]):
         w = f"results[{i}]"
-        _check(r, {"bug": str, "tree": str, "verdict": str, "method": _OPT_STR,
-                   "error": _OPT_STR, "patches": list}, w)
-        assert r["verdict"] in VERDICTS, w
+        _check(
+            r, {"bug": str, "tree": str, "verdict": str, "method": _OPT_STR, "error": _OPT_STR, "patches": list}, w
+        )
+        assert r["verdict"] in tuple(Verdict), w
         for j, p in enumerate(r["patches"]):
             pw = f"{w}.patches[{j}]"
-            _check(p, {"msgid": str, "subject": str, "upstream": _OPT_STR, "verdict": str,
-                       "method": _OPT_STR, "evidence": str, "hunks": list}, pw)
+            _check(
+                p,
+                {
+                    "msgid": str,
+                    "subject": str,
+                    "upstream": _OPT_STR,
+                    "verdict": str,
+                    "method": _OPT_STR,
+                    "evidence": str,
+                    "hunks": list,
+                },
+                pw,
+            )
             for k, h in enumerate(p["hunks"]):
-                _check(h, {"file": str, "status": str, "offset": int, "fuzz": int,
-                           "line": _OPT_INT, "reason": _OPT_STR}, f"{pw}.hunks[{k}]")
-                assert h["status"] in ("clean", "offset", "fuzz", "present", "failed",
-                                       "missing-file")
+                _check(
+                    h,
+                    {"file": str, "status": str, "offset": int, "fuzz": int, "line": _OPT_INT, "reason": _OPT_STR},
+                    f"{pw}.hunks[{k}]",
+                )
+                assert h["status"] in ("clean", "offset", "fuzz", "present", "failed", "missing-file")
 
 
 def test_json_matches_interface_schema_and_round_trips() -> None:
@@ -112,19 +118,31 @@ def test_json_matches_interface_schema_and_round_trips() -> None:
     # run order and every value survive the trip
     for res, got in zip(report.results, doc["results"], strict=True):
         assert (got["bug"], got["tree"]) == (res.bug.id, res.tree.name)
-        assert (got["verdict"], got["method"], got["error"]) == (res.verdict, res.method,
-                                                                 res.error)
+        assert (got["verdict"], got["method"], got["error"]) == (res.verdict, res.method, res.error)
         assert EXPECTED[(got["bug"], got["tree"])] == (got["verdict"], got["method"])
         assert len(got["patches"]) == len(res.patches)
         for p, gp in zip(res.patches, got["patches"], strict=True):
-            assert (gp["msgid"], gp["subject"], gp["upstream"], gp["verdict"], gp["method"],
-                    gp["evidence"], gp["optional"], gp["note"]) == (
-                p.msgid, p.subject, p.upstream, p.verdict, p.method, p.evidence, p.optional,
-                p.note)
+            assert (
+                gp["msgid"],
+                gp["subject"],
+                gp["upstream"],
+                gp["verdict"],
+                gp["method"],
+                gp["evidence"],
+                gp["optional"],
+                gp["note"],
+            ) == (p.msgid, p.subject, p.upstream, p.verdict, p.method, p.evidence, p.optional, p.note)
             for h, gh in zip(p.hunks, gp["hunks"], strict=True):
-                assert (gh["file"], gh["status"], gh["offset"], gh["fuzz"], gh["line"],
-                        gh["reason"], gh["index"], gh["near"]) == (
-                    h.file, h.status, h.offset, h.fuzz, h.line, h.reason, h.index, h.near)
+                assert (
+                    gh["file"],
+                    gh["status"],
+                    gh["offset"],
+                    gh["fuzz"],
+                    gh["line"],
+                    gh["reason"],
+                    gh["index"],
+                    gh["near"],
+                ) == (h.file, h.status, h.offset, h.fuzz, h.line, h.reason, h.index, h.near)
 
 
 def test_json_added_keys() -> None:
@@ -175,7 +193,7 @@ def test_markdown_details_only_for_findings() -> None:
     sections = dict(re.findall(r"^### `([^`]+)`.*?\n(.*?)(?=^### |\Z)", details, re.M | re.S))
     for bug in BUG_IDS:
         shown = set(re.findall(r"^#### (\S+):", sections.get(bug, ""), re.M))
-        want = {t for t in TREE_NAMES if EXPECTED[(bug, t)][0] not in (PRESENT, NOT_APPLICABLE)}
+        want = {t for t in TREE_NAMES if EXPECTED[(bug, t)][0] not in (Verdict.PRESENT, Verdict.NOT_APPLICABLE)}
         assert shown == want, bug
     assert "```diff\n    --- fix expects" in details
     # a near diff containing ``` is fenced with a longer fence, so it cannot close early
@@ -197,9 +215,9 @@ def test_junit_suites_and_counts() -> None:
         want = expected_counts(name)
         counts = {
             "tests": sum(want.values()),
-            "failures": want[BACKPORTABLE] + want[CONFLICTING] + want[PARTIAL],
-            "errors": want[ERROR],
-            "skipped": want[NOT_APPLICABLE],
+            "failures": want[Verdict.BACKPORTABLE] + want[Verdict.CONFLICTING] + want[Verdict.PARTIAL],
+            "errors": want[Verdict.ERROR],
+            "skipped": want[Verdict.NOT_APPLICABLE],
         }
         for k, n in counts.items():
             assert s.get(k) == str(n), (name, k)
@@ -215,11 +233,11 @@ def test_junit_suites_and_counts() -> None:
             assert c.get("classname") == f"patchcheck.{name}"
             verdict, _m = EXPECTED[(c.get("name") or "", name)]
             fail, err, skip = c.find("failure"), c.find("error"), c.find("skipped")
-            if verdict in (BACKPORTABLE, CONFLICTING, PARTIAL):
+            if verdict in (Verdict.BACKPORTABLE, Verdict.CONFLICTING, Verdict.PARTIAL):
                 assert fail is not None and fail.get("type") == verdict
-            elif verdict == NOT_APPLICABLE:
+            elif verdict == Verdict.NOT_APPLICABLE:
                 assert skip is not None and skip.get("message") == "not-applicable"
-            elif verdict == ERROR:
+            elif verdict == Verdict.ERROR:
                 assert err is not None and "not in cache" in (err.get("message") or "")
             else:
                 assert fail is None and err is None and skip is None
@@ -240,7 +258,7 @@ def test_junit_failure_text_has_failed_hunks() -> None:
 
 def test_junit_drops_xml_illegal_characters() -> None:
     bug = make_bug("ctl-chars", title="bad \x01 title \x1b[31m")
-    r = make_result(bug, TREES[0], CONFLICTING, None)
+    r = make_result(bug, TREES[0], Verdict.CONFLICTING, None)
     r.patches[0].evidence = "evidence with \x00 NUL"
     out = render(Report([r], [TREES[0]], [bug], VERSION, GENERATED), "junit")
     ET.fromstring(out)  # would raise on an illegal character
@@ -295,7 +313,7 @@ def test_table_color_only_on_request() -> None:
 
 def test_table_strips_terminal_escapes_from_data() -> None:
     bug = make_bug("ctl-chars")
-    r = make_result(bug, TREES[0], ERROR, None)
+    r = make_result(bug, TREES[0], Verdict.ERROR, None)
     r.error = "boom \x1b[2J cleared"
     out = render(Report([r], [TREES[0]], [bug], VERSION, GENERATED), "table")
     assert "\x1b" not in out and "boom [2J cleared" in out
@@ -353,7 +371,7 @@ def test_html_matrix_cells_and_structure() -> None:
     assert len(p.ids) == len(set(p.ids)), "duplicate ids"
     # every in-page link lands on an id
     assert all(h[1:] in p.ids for h in p.hrefs if h.startswith("#"))
-    failed = sum(1 for (_b, _t), (v, _m) in EXPECTED.items() if v in (CONFLICTING, PARTIAL))
+    failed = sum(1 for (_b, _t), (v, _m) in EXPECTED.items() if v in (Verdict.CONFLICTING, Verdict.PARTIAL))
     # + the optional conflicting patches of the two bugs with an optional fix
     assert p.classes["failed-hunk"] >= failed
     assert p.classes["optional"] > 0
@@ -381,9 +399,19 @@ def _chromium() -> str | None:
 
 
 def _run_chromium(binary: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [binary, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-           "--no-first-run", "--disable-background-networking", "--disable-component-update",
-           "--disable-sync", f"--user-data-dir={profile}", *args]
+    cmd = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
 
 
@@ -405,8 +433,14 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
     assert "bug-nfsd-callback-wq" in p.ids
 
     shot = tmp_path / "report.png"
-    res = _run_chromium(binary, tmp_path / "profile-shot", f"--screenshot={shot}",
-                        "--window-size=1280,1600", "--hide-scrollbars", url)
+    res = _run_chromium(
+        binary,
+        tmp_path / "profile-shot",
+        f"--screenshot={shot}",
+        "--window-size=1280,1600",
+        "--hide-scrollbars",
+        url,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     data = shot.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"

@@ -8,10 +8,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from kfixtures import MAKEFILE, c_file, make_diff, write_tree
-from mailgen import make_patch_mail
 
 from patchcheck.cli import main
+from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from testing.mailgen import make_patch_mail
 
 UPSTREAM = "38f080f3cd19fbd87eb7f6c4f6c236c1c9df6fba"
 OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a")}
@@ -19,23 +19,44 @@ HUNK = ("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
 
 
 def git(cwd: Path, *args: str) -> str:
-    cp = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd,
-                        capture_output=True, text=True, check=True)
+    cp = subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return cp.stdout.strip()
 
 
 def bug(d: Path, bug_id: str, diff: bytes, extra: str = "") -> None:
     (d / "fixes").mkdir(parents=True, exist_ok=True)
     (d / "fixes" / f"{bug_id}.mbox").write_bytes(
-        make_patch_mail("fs: guard ret1 against negative values", diff, f"{bug_id}@x.org"))
+        make_patch_mail("fs: guard ret1 against negative values", diff, f"{bug_id}@x.org")
+    )
     (d / f"{bug_id}.toml").write_text(
-        f'id = "{bug_id}"\ntitle = "t"\n[[fix]]\nmbox = "fixes/{bug_id}.mbox"\n{extra}\n')
+        f'id = "{bug_id}"\ntitle = "t"\n[[fix]]\nmbox = "fixes/{bug_id}.mbox"\n{extra}\n'
+    )
 
 
-def check(capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, cache: Path,
-          *extra: str) -> tuple[int, dict[str, dict]]:
-    rc = main(["--tree", str(tree), "--all", "--bugs-dir", str(bugs), "--cache-dir", str(cache),
-               "--format", "json", "--offline", *extra])
+def check(
+    capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, cache: Path, *extra: str
+) -> tuple[int, dict[str, dict]]:
+    rc = main(
+        [
+            "--tree",
+            str(tree),
+            "--all",
+            "--bugs-dir",
+            str(bugs),
+            "--cache-dir",
+            str(cache),
+            "--format",
+            "json",
+            "--offline",
+            *extra,
+        ]
+    )
     out = capsys.readouterr().out
     return rc, {r["bug"]: r for r in json.loads(out)["results"]}
 
@@ -50,14 +71,14 @@ def repo(tmp_path: Path) -> Path:
     git(r, "commit", "-qm", "base")
     (r / "fs/a.c").write_text(OLD["fs/a.c"].replace(*HUNK))
     git(r, "commit", "-qam", f"fs: guard ret1\n\ncommit {UPSTREAM} upstream.\n")
-    (r / "fs/a.c").write_text(OLD["fs/a.c"].replace(
-        HUNK[0], "\tif (unlikely(ret1 < 0))\n\t\treturn 0;\n\treturn ret1;"))
+    (r / "fs/a.c").write_text(
+        OLD["fs/a.c"].replace(HUNK[0], "\tif (unlikely(ret1 < 0))\n\t\treturn 0;\n\treturn ret1;")
+    )
     git(r, "commit", "-qam", "fs: mark the ret1 check unlikely")
     return r
 
 
-def test_history_outranks_content(repo: Path, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_outranks_content(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bugs = tmp_path / "bugs"
     diff = make_diff(tmp_path, OLD, {**OLD, "fs/a.c": OLD["fs/a.c"].replace(*HUNK)})
     bug(bugs, "by-sha", diff, f'upstream = ["{UPSTREAM}"]')
@@ -71,8 +92,7 @@ def test_history_outranks_content(repo: Path, tmp_path: Path,
     assert before == ""
 
 
-def test_rev_checks_an_older_commit(repo: Path, tmp_path: Path,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_rev_checks_an_older_commit(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bugs = tmp_path / "bugs"
     diff = make_diff(tmp_path, OLD, {**OLD, "fs/a.c": OLD["fs/a.c"].replace(*HUNK)})
     (bugs / "fixes").mkdir(parents=True)
@@ -86,15 +106,18 @@ def test_rev_checks_an_older_commit(repo: Path, tmp_path: Path,
     assert git(repo, "rev-parse", "HEAD") == head and git(repo, "status", "--porcelain") == ""
 
 
-def test_introduced_by_absent(repo: Path, tmp_path: Path,
-                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_introduced_by_absent(repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bugs = tmp_path / "bugs"
     other = {**OLD, "fs/a.c": OLD["fs/a.c"].replace("\tint ret3 = 0;", "\tint ret3 = -1;")}
     diff = make_diff(tmp_path, OLD, other)
     bug(bugs, "intro", diff, 'introduced_by = ["0ee288e69d03"]')
     base = git(repo, "rev-list", "--max-parents=0", "HEAD")
-    (bugs / "intro2.toml").write_text((bugs / "intro.toml").read_text().replace(
-        'id = "intro"', 'id = "intro2"').replace("0ee288e69d03", base[:12]))
+    (bugs / "intro2.toml").write_text(
+        (bugs / "intro.toml")
+        .read_text()
+        .replace('id = "intro"', 'id = "intro2"')
+        .replace("0ee288e69d03", base[:12])
+    )
     rc, res = check(capsys, repo, bugs, tmp_path / "c")
     assert res["intro"]["verdict"] == "not-applicable"
     assert "introduced_by" in res["intro"]["patches"][0]["evidence"]

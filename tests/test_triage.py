@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.bugs import Bug, load_bugs
+from patchcheck.bugs.load import load_bugs
 from patchcheck.commands import triage as cmd
 from patchcheck.errors import BadInput
-from patchcheck.triage import Oops, match, normalize_function, parse_oops, score_bug
+from patchcheck.model import Bug
+from patchcheck.triage.score import Oops, match, normalize_function, parse_oops, score_bug
 
 # ---- bug files: signatures as proposed for the shipped known_bugs/ -------------------------
 
 BUG_FILES = {
-    "perf-bpf-prog-detach": '''
+    "perf-bpf-prog-detach": """
 title = "perf: garbage prog_array read when a perf fd with a BPF program is released"
 subsystem = "perf"
 [signature]
@@ -29,8 +30,8 @@ functions = ["bpf_prog_array_copy", "perf_event_detach_bpf_prog", "_free_event",
 message = "unable to handle kernel paging request"
 [[fix]]
 msgid = "20241104135518.978956692@infradead.org"
-''',
-    "nf-ct-lookup-opts": '''
+""",
+    "nf-ct-lookup-opts": """
 title = "netfilter/bpf: ct lookup kfuncs read and write opts beyond opts_len"
 subsystem = "netfilter"
 [signature]
@@ -39,8 +40,8 @@ functions = ["__bpf_nf_ct_lookup", "bpf_skb_ct_lookup", "bpf_test_run",
 message = "unable to handle page fault"
 [[fix]]
 msgid = "20240522050712.732558-1-brad@faucet.nz"
-''',
-    "nfsd-callback-wq": '''
+""",
+    "nfsd-callback-wq": """
 title = "nfsd: callback work queued on a destroyed callback_wq"
 subsystem = "nfsd"
 [signature]
@@ -48,8 +49,8 @@ functions = ["__queue_work", "queue_work_on", "nfsd4_run_cb", "nfsd4_probe_callb
 message = "NULL pointer dereference"
 [[fix]]
 msgid = "171200183231.5439.7855646322906072619.stgit@klimt.1015granger.net"
-''',
-    "nfsd-cb-xprt-double-put": '''
+""",
+    "nfsd-cb-xprt-double-put": """
 title = "nfsd: double svc_xprt_put when rpc_create fails for an NFSv4.1 backchannel"
 subsystem = "nfsd"
 cves = ["CVE-2022-50401"]
@@ -58,8 +59,8 @@ functions = ["svc_xprt_put", "nfsd4_process_cb_update", "nfsd4_run_cb_work"]
 message = "refcount_t: underflow"
 [[fix]]
 msgid = "20221212111106.131472-1-dan.aloni@vastdata.com"
-''',
-    "sunrpc-listen-data-ready-uaf": '''
+""",
+    "sunrpc-listen-data-ready-uaf": """
 title = "SUNRPC: use-after-free of the listener in svc_tcp_listen_data_ready"
 subsystem = "sunrpc"
 cves = ["CVE-2023-52885"]
@@ -68,13 +69,13 @@ functions = ["svc_tcp_listen_data_ready"]
 message = "use-after-free"
 [[fix]]
 msgid = "20230515021307.3072-1-dinghui@sangfor.com.cn"
-''',
+""",
     # no [signature]: must simply be skipped
-    "no-signature": '''
+    "no-signature": """
 title = "a bug without a crash signature"
 [[fix]]
 msgid = "20200101000000.1-1-someone@example.org"
-''',
+""",
 }
 
 
@@ -347,8 +348,7 @@ NO_OOPS = """\
 
 def syslogify(log: str, host: str = "node01") -> str:
     """The same log as /var/log/messages keeps it: date, host and 'kernel:' before it."""
-    return "".join(f"Sep 26 10:26:{i % 60:02d} {host} kernel: {ln}\n"
-                   for i, ln in enumerate(log.splitlines()))
+    return "".join(f"Sep 26 10:26:{i % 60:02d} {host} kernel: {ln}\n" for i, ln in enumerate(log.splitlines()))
 
 
 def interleave(log: str, noise: list[str], after: str) -> str:
@@ -378,8 +378,12 @@ def test_x86_419_paging_request(bugs: list[Bug]) -> None:
     assert oops.comm == "node-agent"
     assert oops.arch == "x86_64"
     # "?" frames are kept apart, the user-mode RIP after the trace is not a frame
-    assert oops.trace[:4] == ("perf_event_detach_bpf_prog", "_free_event",
-                              "perf_event_release_kernel", "perf_release")
+    assert oops.trace[:4] == (
+        "perf_event_detach_bpf_prog",
+        "_free_event",
+        "perf_event_release_kernel",
+        "perf_release",
+    )
     assert "ring_buffer_put" not in oops.trace and "ring_buffer_put" in oops.unreliable
     assert oops.trace[-1] == "entry_SYSCALL_64_after_hwframe"
     assert ids[0] == "perf-bpf-prog-detach"
@@ -396,8 +400,7 @@ def test_x86_68_task_markers_and_module_suffixes(bugs: list[Bug]) -> None:
     assert oops.release == "6.8.0-59-generic"
     assert oops.comm == "cilium-test"
     # oops machinery (show_regs, __die, asm_exc_page_fault...) is not part of the trace
-    assert oops.trace[:3] == ("bpf_skb_ct_lookup", "bpf_prog_8fb5a4c4bd4e3ea5_call_kfunc",
-                              "bpf_test_run")
+    assert oops.trace[:3] == ("bpf_skb_ct_lookup", "bpf_prog_8fb5a4c4bd4e3ea5_call_kfunc", "bpf_test_run")
     assert not {"show_regs", "__die", "asm_exc_page_fault"} & set(oops.unreliable)
     assert oops.frames[0].module == "nf_conntrack"
     assert ids[0] == "nf-ct-lookup-opts"
@@ -412,8 +415,7 @@ def test_aarch64_419(bugs: list[Bug]) -> None:
     assert oops.arch == "aarch64"
     assert oops.comm == "nfsd"
     assert oops.release == "4.19.90-52.39.v2207.ky10.aarch64"
-    assert oops.trace[:4] == ("__queue_work", "queue_work_on", "nfsd4_run_cb",
-                              "nfsd4_probe_callback")
+    assert oops.trace[:4] == ("__queue_work", "queue_work_on", "nfsd4_run_cb", "nfsd4_probe_callback")
     assert ids[0] == "nfsd-callback-wq"
     best = match(oops, bugs)[0]
     assert "4 of 4 signature functions in trace order" in best.why
@@ -456,8 +458,7 @@ crash>
     assert oops is not None
     assert oops.function == "bpf_prog_array_copy"
     assert oops.comm == "perf-agent"
-    assert oops.trace == ("perf_event_detach_bpf_prog", "_free_event",
-                          "perf_event_release_kernel", "perf_release")
+    assert oops.trace == ("perf_event_detach_bpf_prog", "_free_event", "perf_event_release_kernel", "perf_release")
 
 
 def test_syslog_prefixed(bugs: list[Bug]) -> None:
@@ -469,8 +470,10 @@ def test_syslog_prefixed(bugs: list[Bug]) -> None:
 
 
 def test_loglevel_and_journal_prefixes(bugs: list[Bug]) -> None:
-    journal = "".join(f"2025-05-28T02:04:{i % 60:02d}.123456+08:00 k8s-node01 kernel: <4>{ln}\n"
-                      for i, ln in enumerate(ARM64_419.splitlines()))
+    journal = "".join(
+        f"2025-05-28T02:04:{i % 60:02d}.123456+08:00 k8s-node01 kernel: <4>{ln}\n"
+        for i, ln in enumerate(ARM64_419.splitlines())
+    )
     oops, ids = ranked(journal, bugs)
     assert oops.function == "__queue_work"
     assert ids[0] == "nfsd-callback-wq"
@@ -483,8 +486,7 @@ def test_interleaved_lines_from_other_cpus(bugs: list[Bug]) -> None:
     ]
     log = interleave(ARM64_419, noise, "queue_work_on+0x84/0x90")
     oops, ids = ranked(syslogify(log), bugs)
-    assert oops.trace[:4] == ("__queue_work", "queue_work_on", "nfsd4_run_cb",
-                              "nfsd4_probe_callback")
+    assert oops.trace[:4] == ("__queue_work", "queue_work_on", "nfsd4_run_cb", "nfsd4_probe_callback")
     assert ids[0] == "nfsd-callback-wq"
 
 
@@ -573,11 +575,11 @@ def test_signature_without_message_and_headline_only(tmp_path: Path) -> None:
     d = tmp_path / "b"
     d.mkdir()
     (d / "fn-only.toml").write_text(
-        'id = "fn-only"\ntitle = "t"\n[signature]\nfunctions = ["bpf_prog_array_copy"]\n'
-        '[[fix]]\nmsgid = "a@b"\n')
+        'id = "fn-only"\ntitle = "t"\n[signature]\nfunctions = ["bpf_prog_array_copy"]\n[[fix]]\nmsgid = "a@b"\n'
+    )
     (d / "msg-only.toml").write_text(
-        'id = "msg-only"\ntitle = "t"\n[signature]\nmessage = "paging request"\n'
-        '[[fix]]\nmsgid = "a@b"\n')
+        'id = "msg-only"\ntitle = "t"\n[signature]\nmessage = "paging request"\n[[fix]]\nmsgid = "a@b"\n'
+    )
     bugs = load_bugs(d).all()
     oops = parse_oops(X86_419)
     assert oops is not None
@@ -592,14 +594,12 @@ def test_signature_without_message_and_headline_only(tmp_path: Path) -> None:
 
 
 def ns(file: str, bugs_dir: Path | None, **kw: object) -> argparse.Namespace:
-    base: dict[str, object] = {"file": file, "format": "table", "bugs_dir": bugs_dir,
-                               "threshold": 0.35, "top": 5}
+    base: dict[str, object] = {"file": file, "format": "table", "bugs_dir": bugs_dir, "threshold": 0.35, "top": 5}
     base.update(kw)
     return argparse.Namespace(**base)
 
 
-def test_command_table(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
-                       ) -> None:
+def test_command_table(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "vmcore-dmesg.txt"
     log.write_text(X86_419)
     assert cmd.run(ns(str(log), bugs_dir)) == 0
@@ -611,8 +611,7 @@ def test_command_table(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFix
     assert lines[header + 1].split()[1] == "perf-bpf-prog-detach"
 
 
-def test_command_json(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
-                      ) -> None:
+def test_command_json(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "dmesg"
     log.write_text(X86_68)
     assert cmd.run(ns(str(log), bugs_dir, format="json")) == 0
@@ -626,24 +625,25 @@ def test_command_json(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixt
     assert 0.35 <= doc["matches"][0]["score"] <= 1.0
 
 
-def test_command_unknown_format_is_table(tmp_path: Path, bugs_dir: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_unknown_format_is_table(
+    tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "dmesg"
     log.write_text(X86_419)
     assert cmd.run(ns(str(log), bugs_dir, format="html")) == 0
     assert "perf-bpf-prog-detach" in capsys.readouterr().out
 
 
-def test_command_no_oops(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
-                         ) -> None:
+def test_command_no_oops(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "dmesg"
     log.write_text(NO_OOPS)
     assert cmd.run(ns(str(log), bugs_dir)) == 0
     assert capsys.readouterr().out.strip() == "no oops found"
 
 
-def test_command_stdin(bugs_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_stdin(
+    bugs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     fake = io.TextIOWrapper(io.BytesIO(CRASH_BT.encode() + b"\xff\xfe junk\n"))
     monkeypatch.setattr(sys, "stdin", fake)
     assert cmd.run(ns("-", bugs_dir, format="json")) == 0
@@ -657,8 +657,7 @@ def test_command_unreadable_file(tmp_path: Path, bugs_dir: Path) -> None:
     assert "missing.log" in str(exc.value) and "\n" not in str(exc.value)
 
 
-def test_command_tree_calls_check(tmp_path: Path, bugs_dir: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_tree_calls_check(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "dmesg"
     log.write_text(ARM64_419)
     seen: list[list[str]] = []
@@ -688,30 +687,47 @@ def test_triage_file_api(bugs: list[Bug]) -> None:
     assert cmd.triage_file(NO_OOPS, bugs) == (None, [])
 
 
-@pytest.mark.parametrize(("log", "headline", "function"), [
-    ("[  10.1] general protection fault: 0000 [#1] SMP PTI\n"
-     "[  10.1] CPU: 0 PID: 1 Comm: systemd Not tainted 4.19.0-27-amd64 #1 Debian 4.19.316-1\n"
-     "[  10.1] RIP: 0010:svc_xprt_put+0x1c/0x80 [sunrpc]\n",
-     "general protection fault: 0000 [#1] SMP PTI", "svc_xprt_put"),
-    ("[  10.1] Oops: general protection fault, probably for non-canonical address "
-     "0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN NOPTI\n"
-     "[  10.1] RIP: 0010:nfsd4_run_cb+0x2a/0x90 [nfsd]\n",
-     "Oops: general protection fault, probably for non-canonical address "
-     "0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN NOPTI", "nfsd4_run_cb"),
-    ("[  10.1] ------------[ cut here ]------------\n"
-     "[  10.1] kernel BUG at fs/nfsd/nfs4state.c:2290!\n"
-     "[  10.1] invalid opcode: 0000 [#1] SMP NOPTI\n"
-     "[  10.1] RIP: 0010:free_client.part.0+0x9b/0xa0 [nfsd]\n",
-     "kernel BUG at fs/nfsd/nfs4state.c:2290!", "free_client"),
-    ("<1>[  10.1] Unable to handle kernel paging request at virtual address ffff00000abc\n"
-     "<4>[  10.1] PC is at bpf_prog_array_copy+0x40/0x170\n"
-     "<4>[  10.1] LR is at perf_event_detach_bpf_prog+0x60/0xc0\n",
-     "Unable to handle kernel paging request at virtual address ffff00000abc",
-     "bpf_prog_array_copy"),
-    ("kern  :alert : [  10.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
-     "kern  :warn  : [  10.1] RIP: 0010:__queue_work+0x1d4/0x3f0\n",
-     "BUG: kernel NULL pointer dereference, address: 0000000000000008", "__queue_work"),
-])
+@pytest.mark.parametrize(
+    ("log", "headline", "function"),
+    [
+        (
+            "[  10.1] general protection fault: 0000 [#1] SMP PTI\n"
+            "[  10.1] CPU: 0 PID: 1 Comm: systemd Not tainted 4.19.0-27-amd64 #1 Debian 4.19.316-1\n"
+            "[  10.1] RIP: 0010:svc_xprt_put+0x1c/0x80 [sunrpc]\n",
+            "general protection fault: 0000 [#1] SMP PTI",
+            "svc_xprt_put",
+        ),
+        (
+            "[  10.1] Oops: general protection fault, probably for non-canonical address "
+            "0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN NOPTI\n"
+            "[  10.1] RIP: 0010:nfsd4_run_cb+0x2a/0x90 [nfsd]\n",
+            "Oops: general protection fault, probably for non-canonical address "
+            "0xdffffc0000000003: 0000 [#1] PREEMPT SMP KASAN NOPTI",
+            "nfsd4_run_cb",
+        ),
+        (
+            "[  10.1] ------------[ cut here ]------------\n"
+            "[  10.1] kernel BUG at fs/nfsd/nfs4state.c:2290!\n"
+            "[  10.1] invalid opcode: 0000 [#1] SMP NOPTI\n"
+            "[  10.1] RIP: 0010:free_client.part.0+0x9b/0xa0 [nfsd]\n",
+            "kernel BUG at fs/nfsd/nfs4state.c:2290!",
+            "free_client",
+        ),
+        (
+            "<1>[  10.1] Unable to handle kernel paging request at virtual address ffff00000abc\n"
+            "<4>[  10.1] PC is at bpf_prog_array_copy+0x40/0x170\n"
+            "<4>[  10.1] LR is at perf_event_detach_bpf_prog+0x60/0xc0\n",
+            "Unable to handle kernel paging request at virtual address ffff00000abc",
+            "bpf_prog_array_copy",
+        ),
+        (
+            "kern  :alert : [  10.1] BUG: kernel NULL pointer dereference, address: 0000000000000008\n"
+            "kern  :warn  : [  10.1] RIP: 0010:__queue_work+0x1d4/0x3f0\n",
+            "BUG: kernel NULL pointer dereference, address: 0000000000000008",
+            "__queue_work",
+        ),
+    ],
+)
 def test_headline_and_function_shapes(log: str, headline: str, function: str) -> None:
     oops = parse_oops(log)
     assert oops is not None
@@ -723,8 +739,7 @@ def test_userspace_warning_is_not_an_oops() -> None:
     assert parse_oops("WARNING: apt does not have a stable CLI interface.\n") is None
 
 
-def test_command_output_file(tmp_path: Path, bugs_dir: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_output_file(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "dmesg"
     log.write_text(KASAN_SUNRPC)
     report = tmp_path / "triage.json"
@@ -734,7 +749,8 @@ def test_command_output_file(tmp_path: Path, bugs_dir: Path,
 
 
 def test_command_tree_json_keeps_stdout_for_the_check(
-        tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "dmesg"
     log.write_text(X86_419)
 
@@ -748,8 +764,7 @@ def test_command_tree_json_keeps_stdout_for_the_check(
     assert json.loads(cap.err)["matches"][0]["bug"] == "perf-bpf-prog-detach"
 
 
-def test_command_tree_goes_on_to_check(tmp_path: Path, bugs_dir: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_tree_goes_on_to_check(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from patchcheck.cli import main
 
     log = tmp_path / "dmesg"
@@ -758,8 +773,21 @@ def test_command_tree_goes_on_to_check(tmp_path: Path, bugs_dir: Path,
     tree.mkdir()
     (tree / "Makefile").write_text("VERSION = 4\nPATCHLEVEL = 19\nSUBLEVEL = 90\n")
     # offline with an empty cache: the matched bug is checked, and its series is missing
-    rc = main(["triage", str(log), "--tree", str(tree), "--bugs-dir", str(bugs_dir),
-               "--cache-dir", str(tmp_path / "c"), "--offline", "--format", "json"])
+    rc = main(
+        [
+            "triage",
+            str(log),
+            "--tree",
+            str(tree),
+            "--bugs-dir",
+            str(bugs_dir),
+            "--cache-dir",
+            str(tmp_path / "c"),
+            "--offline",
+            "--format",
+            "json",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 3
     assert '"verdict": "error"' in out and "not in cache (offline)" in out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from patchcheck.verdict import PatchResult, bug_verdict, weakest_method
+from patchcheck.model import PatchResult
+from patchcheck.verdict import bug_verdict, weakest_method
 
 
 def p(verdict: str, method: str | None = None, optional: bool = False) -> PatchResult:
-    return PatchResult(msgid="m", subject="s", upstream=None, verdict=verdict, method=method,
-                       evidence="", optional=optional)
+    return PatchResult(
+        msgid="m", subject="s", upstream=None, verdict=verdict, method=method, evidence="", optional=optional
+    )
 
 
 def test_all_present() -> None:
@@ -27,8 +29,7 @@ def test_partial_and_conflict() -> None:
 
 
 def test_backportable_takes_weakest_method() -> None:
-    assert bug_verdict([p("backportable", "clean"), p("backportable", "fuzz")])[:2] == (
-        "backportable", "fuzz")
+    assert bug_verdict([p("backportable", "clean"), p("backportable", "fuzz")])[:2] == ("backportable", "fuzz")
     assert weakest_method(["clean", "3way", "offset"]) == "3way"
 
 

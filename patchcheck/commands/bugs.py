@@ -6,23 +6,28 @@ import argparse
 
 from tabulate import tabulate
 
-from patchcheck.bugs import Bug, BugSet
+from patchcheck.bugs.load import BugSet
 from patchcheck.commands.common import bugset
 from patchcheck.errors import BugFileError
+from patchcheck.model import Bug
 
 
 def _show(b: Bug) -> str:
-    lines = [f"{b.id}: {b.title}",
-             f"  severity:   {b.severity}",
-             f"  subsystem:  {b.subsystem or '-'}",
-             f"  cves:       {', '.join(b.cves) or '-'}",
-             f"  affects:    {', '.join(b.affects) or '-'}",
-             f"  file:       {b.path}"]
+    lines = [
+        f"{b.id}: {b.title}",
+        f"  severity:   {b.severity}",
+        f"  subsystem:  {b.subsystem or '-'}",
+        f"  cves:       {', '.join(b.cves) or '-'}",
+        f"  affects:    {', '.join(b.affects) or '-'}",
+        f"  file:       {b.path}",
+    ]
     for r in b.references:
         lines.append(f"  reference:  {r}")
     if b.signature:
-        lines.append(f"  signature:  {' <- '.join(b.signature.functions) or '-'}"
-                     + (f" / {b.signature.message!r}" if b.signature.message else ""))
+        lines.append(
+            f"  signature:  {' <- '.join(b.signature.functions) or '-'}"
+            + (f" / {b.signature.message!r}" if b.signature.message else "")
+        )
     for i, f in enumerate(b.fixes, 1):
         kind = "optional" if f.optional else "required"
         lines.append(f"  fix {i} ({kind}): {f.label}")
@@ -46,16 +51,25 @@ def _check_local_mboxes(bugs: BugSet) -> None:
             if f.mbox is None or f.mbox.is_file():
                 continue
             why = "not a regular file" if f.mbox.exists() else "no such file"
-            raise BugFileError(b.path, f"fix[{i}].mbox",
-                               f"{f.mbox}: {why} (expected an mbox file, relative to the bug file)")
+            raise BugFileError(
+                b.path, f"fix[{i}].mbox", f"{f.mbox}: {why} (expected an mbox file, relative to the bug file)"
+            )
 
 
 def run(args: argparse.Namespace) -> int:
     bugs = bugset(args)  # loading validates strictly: the first bad file raises (exit 2)
     if args.bugs_verb == "list":
-        rows = [(b.id, b.severity, b.subsystem, ", ".join(b.cves) or "-",
-                 f"{len(b.required_fixes)}+{len(b.fixes) - len(b.required_fixes)}", b.title)
-                for b in bugs.all()]
+        rows = [
+            (
+                b.id,
+                b.severity,
+                b.subsystem,
+                ", ".join(b.cves) or "-",
+                f"{len(b.required_fixes)}+{len(b.fixes) - len(b.required_fixes)}",
+                b.title,
+            )
+            for b in bugs.all()
+        ]
         print(tabulate(rows, headers=["id", "severity", "subsystem", "cves", "fixes", "title"]))
     elif args.bugs_verb == "show":
         print(_show(bugs.get(args.id)))

@@ -9,7 +9,7 @@ from patchcheck.errors import EXIT_NO_SERIES, EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcheck.lore import prune_cache, series_key, verify_cache
+    from patchcheck.fetch.fetcher import prune_cache, series_key, verify_cache
 
     cdir = cache_dir(args)
     if args.cache_verb == "verify":

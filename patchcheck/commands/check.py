@@ -10,15 +10,17 @@ import threading
 from patchcheck import __version__, config
 from patchcheck.commands.common import at_least, bugset, cache_dir, make_fetcher, select_bugs
 from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
-from patchcheck.verdict import ERROR, VERDICTS, BugResult
+from patchcheck.model import BugResult, Verdict
 
 
 def parse_fail_on(value: str) -> set[str]:
     out = {v.strip() for v in value.split(",") if v.strip()}
-    bad = out - set(VERDICTS)
+    bad = out - set(tuple(Verdict))
     if bad:
-        raise BadInput(f"--fail-on: {', '.join(sorted(bad))} is not a verdict "
-                       f"(expected a comma list of: {', '.join(VERDICTS)})")
+        raise BadInput(
+            f"--fail-on: {', '.join(sorted(bad))} is not a verdict "
+            f"(expected a comma list of: {', '.join(tuple(Verdict))})"
+        )
     return out
 
 
@@ -27,8 +29,8 @@ def exit_code(results: list[BugResult], fail_on: set[str], min_severity: str) ->
     read, else 1 on findings; when several apply the larger wins."""
     code = EXIT_OK
     for r in results:
-        if r.verdict == ERROR:
-            codes = [p.error_code or EXIT_NO_SERIES for p in r.required if p.verdict == ERROR]
+        if r.verdict == Verdict.ERROR:
+            codes = [p.error_code or EXIT_NO_SERIES for p in r.required if p.verdict == Verdict.ERROR]
             code = max(code, *codes) if codes else max(code, EXIT_NO_SERIES)
         elif r.verdict in fail_on and at_least(r.bug, min_severity):
             code = max(code, EXIT_FINDINGS)
@@ -49,8 +51,9 @@ class _Progress:
             self.done += 1
             width = 30
             fill = width * self.done // max(1, self.total)
-            sys.stderr.write(f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} "
-                             f"{r.tree.name[:40]:<40}")
+            sys.stderr.write(
+                f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} {r.tree.name[:40]:<40}"
+            )
             if self.done == self.total:
                 sys.stderr.write("\r" + " " * (width + 60) + "\r")
             sys.stderr.flush()
@@ -58,8 +61,8 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     from patchcheck import report
-    from patchcheck.lore import series_key
-    from patchcheck.runner import fetch_all, run_matrix, tree_context
+    from patchcheck.fetch.fetcher import series_key
+    from patchcheck.pipeline import fetch_all, run_matrix, tree_context
     from patchcheck.trees import find_trees_file, open_tree
 
     fail_on = parse_fail_on(args.fail_on)
@@ -73,13 +76,15 @@ def run(args: argparse.Namespace) -> int:
     fetched = fetch_all(bugs, fetcher, series_key, jobs=args.jobs)
     contexts = [tree_context(t, cdir, args.upstream_repo) for t in trees]
     progress = _Progress(len(bugs) * len(trees), sys.stderr.isatty() and not args.quiet)
-    results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress,
-                         contexts=contexts)
-    color = args.color == "always" or (args.color == "auto" and args.output is None
-                                       and sys.stdout.isatty())
-    rep = report.Report(results=results, trees=[t.info for t in trees], bugs=bugs,
-                        version=__version__,
-                        generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress, contexts=contexts)
+    color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
+    rep = report.Report(
+        results=results,
+        trees=[t.info for t in trees],
+        bugs=bugs,
+        version=__version__,
+        generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )
     text = report.render(rep, args.format or "table", color=color)
     if args.output:
         try:

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patchcheck import config
-from patchcheck.bugs import SEVERITY_RANK, Bug, BugSet, load_bugs
+from patchcheck.bugs.load import SEVERITY_RANK, BugSet, load_bugs
 from patchcheck.errors import BadInput
+from patchcheck.model import Bug
 
 if TYPE_CHECKING:
-    from patchcheck.lore import Fetcher
+    from patchcheck.fetch.fetcher import Fetcher
 
 
 def bugset(args: argparse.Namespace) -> BugSet:
@@ -50,7 +51,6 @@ def at_least(bug: Bug, min_severity: str) -> bool:
 
 
 def make_fetcher(args: argparse.Namespace) -> Fetcher:
-    from patchcheck.lore import Fetcher
+    from patchcheck.fetch.fetcher import Fetcher
 
-    return Fetcher(cache_dir(args), config.lore_url(args.lore_url), offline=args.offline,
-                   timeout=args.timeout)
+    return Fetcher(cache_dir(args), config.lore_url(args.lore_url), offline=args.offline, timeout=args.timeout)

@@ -9,7 +9,7 @@ from patchcheck.errors import EXIT_NO_SERIES, EXIT_OK, SeriesError
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcheck.lore import series_key
+    from patchcheck.fetch.fetcher import series_key
 
     bugs = select_bugs(args, bugset(args))
     fixes = [f for b in bugs for f in b.fixes]

@@ -16,8 +16,11 @@ from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open
 def run(args: argparse.Namespace) -> int:
     trees_file = find_trees_file(config.trees_file(args.trees_file))
     if trees_file is None:
-        print("no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
-              " see examples/trees.toml)", file=sys.stderr)
+        print(
+            "no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
+            " see examples/trees.toml)",
+            file=sys.stderr,
+        )
         return EXIT_OK
     trees = load_trees_file(trees_file)  # a malformed file is a TreeError: exit 2 via cli
     cache = cache_dir(args)

@@ -9,15 +9,16 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TextIO
 
-from patchcheck import bugs as bugs_mod
 from patchcheck import config
-from patchcheck.bugs import Bug
+from patchcheck.bugs import load as bugs_mod
 from patchcheck.errors import BadInput
-from patchcheck.triage import DEFAULT_THRESHOLD, Match, Oops, triage_text
+from patchcheck.model import Bug
+from patchcheck.triage.score import DEFAULT_THRESHOLD, Match, Oops, triage_text
 
 
-def triage_file(text: str, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD
-                ) -> tuple[Oops | None, list[Match]]:
+def triage_file(
+    text: str, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD
+) -> tuple[Oops | None, list[Match]]:
     """Parse ``text`` and rank ``bugs`` against its first oops (no oops: ``(None, [])``)."""
     return triage_text(text, bugs, threshold)
 
@@ -75,14 +76,12 @@ def run(args: argparse.Namespace) -> int:
         matches = matches[:top]
     fmt = getattr(args, "format", None) or "table"
     tree = getattr(args, "tree", None)
-    check: Callable[[list[str]], int] | None = (getattr(args, "check_callback", None)
-                                                 or _check_on_tree(args))
+    check: Callable[[list[str]], int] | None = getattr(args, "check_callback", None) or _check_on_tree(args)
     output: Path | None = getattr(args, "output", None)
     if tree:
         # -o belongs to the check's report then; on stdout a JSON report must stay one
         # document, so the triage summary goes to stderr.
-        _emit(oops, matches, threshold, fmt,
-              sys.stderr if fmt == "json" and output is None else sys.stdout)
+        _emit(oops, matches, threshold, fmt, sys.stderr if fmt == "json" and output is None else sys.stdout)
         if matches and check is not None:
             return check([m.bug for m in matches])
         return 0
@@ -111,8 +110,7 @@ def _check_on_tree(args: argparse.Namespace) -> Callable[[list[str]], int]:
     return go
 
 
-def _emit(oops: Oops | None, matches: list[Match], threshold: float, fmt: str,
-          out: TextIO) -> None:
+def _emit(oops: Oops | None, matches: list[Match], threshold: float, fmt: str, out: TextIO) -> None:
     if oops is None:
         out.write("no oops found\n")
     elif fmt == "json":

@@ -9,10 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from patchcheck.bugs import Bug
 from patchcheck.errors import BadInput
-from patchcheck.trees.base import TreeInfo
-from patchcheck.verdict import BugResult
+from patchcheck.model import Bug, BugResult, TreeInfo
 
 FORMATS = ("table", "json", "markdown", "html", "junit")
 

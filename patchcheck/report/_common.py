@@ -7,28 +7,13 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from patchcheck.bugs import Bug
-from patchcheck.trees.base import TreeInfo
-from patchcheck.verdict import (
-    BACKPORTABLE,
-    CONFLICTING,
-    ERROR,
-    H_FAILED,
-    H_MISSING,
-    NOT_APPLICABLE,
-    PARTIAL,
-    PRESENT,
-    VERDICTS,
-    BugResult,
-    HunkResult,
-    PatchResult,
-)
+from patchcheck.model import Bug, BugResult, HunkResult, HunkStatus, PatchResult, TreeInfo, Verdict
 
 if TYPE_CHECKING:
     from patchcheck.report import Report
 
-OK_VERDICTS = (PRESENT, NOT_APPLICABLE)
-FINDING_VERDICTS = (BACKPORTABLE, CONFLICTING, PARTIAL)
+OK_VERDICTS = (Verdict.PRESENT, Verdict.NOT_APPLICABLE)
+FINDING_VERDICTS = (Verdict.BACKPORTABLE, Verdict.CONFLICTING, Verdict.PARTIAL)
 
 # C0 controls except tab/newline, DEL and C1: they would smuggle terminal escapes into a
 # table or make XML ill-formed, and never carry meaning in a report.
@@ -85,9 +70,9 @@ def matrix(report: Report) -> Matrix:
 
 
 def verdict_counts(results: list[BugResult]) -> dict[str, int]:
-    """Count per verdict, in VERDICTS order, only verdicts that occur (unknown ones last)."""
+    """Count per verdict, in tuple(Verdict) order, only verdicts that occur (unknown ones last)."""
     c = Counter(r.verdict for r in results)
-    order = list(VERDICTS) + sorted(v for v in c if v not in VERDICTS)
+    order = list(tuple(Verdict)) + sorted(v for v in c if v not in tuple(Verdict))
     return {v: c[v] for v in order if c[v]}
 
 
@@ -123,7 +108,8 @@ def problem_hunks(p: PatchResult) -> list[HunkResult]:
     return [
         h
         for h in p.hunks
-        if h.status == H_FAILED or (h.status == H_MISSING and p.verdict != NOT_APPLICABLE)
+        if h.status == HunkStatus.FAILED
+        or (h.status == HunkStatus.MISSING and p.verdict != Verdict.NOT_APPLICABLE)
     ]
 
 
@@ -154,7 +140,7 @@ def short_detail(r: BugResult, limit: int = 80) -> str:
     Optional patches are left out: they never decide the verdict, so they must not
     headline it either.
     """
-    if r.verdict == ERROR:
+    if r.verdict == Verdict.ERROR:
         return one_line(result_error(r), limit)
     if r.verdict not in OK_VERDICTS:
         failed = [h for p in r.required for h in problem_hunks(p)]

@@ -10,6 +10,7 @@ from html import escape
 from importlib import resources
 from typing import TYPE_CHECKING
 
+from patchcheck.model import BugResult, HunkResult, PatchResult, TreeInfo, Verdict
 from patchcheck.report._common import (
     OK_VERDICTS,
     Matrix,
@@ -21,11 +22,9 @@ from patchcheck.report._common import (
     result_error,
     verdict_counts,
 )
-from patchcheck.trees.base import TreeInfo
-from patchcheck.verdict import ERROR, BugResult, HunkResult, PatchResult
 
 if TYPE_CHECKING:
-    from patchcheck.bugs import Bug
+    from patchcheck.model import Bug
     from patchcheck.report import Report
 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
@@ -79,13 +78,18 @@ def diff_pre(text: str) -> str:
 
 
 def _trees_section(trees: list[TreeInfo]) -> list[str]:
-    out = ['<section id="trees">', "<h2>Trees</h2>", '<table class="trees">',
-           "<thead><tr><th>Name</th><th>Kind</th><th>Version</th><th>Distro</th>"
-           "<th>Release</th><th>Source</th><th>Notes</th></tr></thead>", "<tbody>"]
+    out = [
+        '<section id="trees">',
+        "<h2>Trees</h2>",
+        '<table class="trees">',
+        "<thead><tr><th>Name</th><th>Kind</th><th>Version</th><th>Distro</th>"
+        "<th>Release</th><th>Source</th><th>Notes</th></tr></thead>",
+        "<tbody>",
+    ]
     for t in trees:
         notes = "<br>".join(e(n) for n in t.notes)
         out.append(
-            f"<tr><th scope=\"row\">{e(t.name)}</th><td>{e(t.kind)}</td>"
+            f'<tr><th scope="row">{e(t.name)}</th><td>{e(t.kind)}</td>'
             f"<td>{e(t.version or '')}</td><td>{e(t.distro or '')}</td>"
             f"<td>{e(t.release or '')}</td><td><code>{e(t.source)}</code></td>"
             f"<td>{notes}</td></tr>"
@@ -95,35 +99,52 @@ def _trees_section(trees: list[TreeInfo]) -> list[str]:
 
 
 def _summary_section(m: Matrix, results: list[BugResult]) -> list[str]:
-    out = ['<section id="summary">', "<h2>Summary</h2>", '<table id="matrix">', "<thead><tr>",
-           '<th scope="col">Bug</th><th scope="col">Severity</th><th scope="col">Title</th>']
+    out = [
+        '<section id="summary">',
+        "<h2>Summary</h2>",
+        '<table id="matrix">',
+        "<thead><tr>",
+        '<th scope="col">Bug</th><th scope="col">Severity</th><th scope="col">Title</th>',
+    ]
     out += [f'<th scope="col">{e(t.name)}</th>' for t in m.trees]
     out += ["</tr></thead>", "<tbody>"]
     for b in m.bugs:
-        row = [f'<tr id="row-{e(b.id)}"><th scope="row"><a href="#bug-{e(b.id)}">{e(b.id)}</a>'
-               f"</th><td>{sev_badge(b.severity)}</td><td>{e(b.title)}</td>"]
+        row = [
+            f'<tr id="row-{e(b.id)}"><th scope="row"><a href="#bug-{e(b.id)}">{e(b.id)}</a>'
+            f"</th><td>{sev_badge(b.severity)}</td><td>{e(b.title)}</td>"
+        ]
         for col, t in enumerate(m.trees):
             r = m.get(b, t)
             if r is None:
                 row.append('<td class="verdict v-none">–</td>')
                 continue
             meth = f'<span class="method">{e(r.method)}</span>' if r.method else ""
-            row.append(f'<td class="verdict v-{css_class(r.verdict)}">'
-                       f'<a href="#{cell_id(b, col)}">{e(r.verdict)}</a>{meth}</td>')
+            row.append(
+                f'<td class="verdict v-{css_class(r.verdict)}">'
+                f'<a href="#{cell_id(b, col)}">{e(r.verdict)}</a>{meth}</td>'
+            )
         out.append("".join(row) + "</tr>")
     out += ["</tbody>", "</table>"]
     counts = verdict_counts(results)
     out.append('<ul id="counts" class="counts">')
-    out += [f'<li class="verdict v-{css_class(v)}" data-verdict="{e(v)}">{e(v)}: '
-            f'<strong class="count">{n}</strong></li>' for v, n in counts.items()]
-    out += ["</ul>", f'<p class="muted">{len(results)} checks: {len(m.bugs)} bugs '
-            f"× {len(m.trees)} trees.</p>", "</section>"]
+    out += [
+        f'<li class="verdict v-{css_class(v)}" data-verdict="{e(v)}">{e(v)}: '
+        f'<strong class="count">{n}</strong></li>'
+        for v, n in counts.items()
+    ]
+    out += [
+        "</ul>",
+        f'<p class="muted">{len(results)} checks: {len(m.bugs)} bugs × {len(m.trees)} trees.</p>',
+        "</section>",
+    ]
     return out
 
 
 def _hunk_block(h: HunkResult) -> str:
-    head = (f"<p><strong>hunk #{h.index}</strong> <code>{e(hunk_place(h))}</code> "
-            f"{e(h.status)}: {e(one_line(h.reason) or h.status)}</p>")
+    head = (
+        f"<p><strong>hunk #{h.index}</strong> <code>{e(hunk_place(h))}</code> "
+        f"{e(h.status)}: {e(one_line(h.reason) or h.status)}</p>"
+    )
     body = diff_pre(h.near) if h.near else '<p class="muted">no near match found</p>'
     return f'<div class="failed-hunk">{head}{body}</div>'
 
@@ -131,8 +152,10 @@ def _hunk_block(h: HunkResult) -> str:
 def _patch_rows(p: PatchResult) -> list[str]:
     cls = ' class="patch optional"' if p.optional else ' class="patch"'
     opt = ' <span class="tag">optional</span>' if p.optional else ""
-    ident = [f'<div class="subject">{e(p.subject or p.msgid)}{opt}</div>',
-             f'<div class="msgid muted"><code>{e(p.msgid)}</code></div>']
+    ident = [
+        f'<div class="subject">{e(p.subject or p.msgid)}{opt}</div>',
+        f'<div class="msgid muted"><code>{e(p.msgid)}</code></div>',
+    ]
     if p.upstream:
         ident.append(f'<div class="upstream muted">upstream <code>{e(p.upstream)}</code></div>')
     evid = [f'<div class="evidence">{e(p.evidence)}</div>'] if p.evidence else []
@@ -140,8 +163,9 @@ def _patch_rows(p: PatchResult) -> list[str]:
         evid.append(f'<div class="note muted">note: {e(p.note)}</div>')
     if p.error:
         evid.append(f'<div class="error">error: {e(p.error)}</div>')
-    out = [f"<tr{cls}><td>{''.join(ident)}</td>{verdict_span(p.verdict, p.method, 'td')}"
-           f"<td>{''.join(evid)}</td></tr>"]
+    out = [
+        f"<tr{cls}><td>{''.join(ident)}</td>{verdict_span(p.verdict, p.method, 'td')}<td>{''.join(evid)}</td></tr>"
+    ]
     hunks = problem_hunks(p)
     if hunks:
         blocks = "".join(_hunk_block(h) for h in hunks)
@@ -150,13 +174,18 @@ def _patch_rows(p: PatchResult) -> list[str]:
 
 
 def _cell_block(b: Bug, col: int, r: BugResult) -> list[str]:
-    out = [f'<div class="cell" id="{e(cell_id(b, col))}">',
-           f"<h4>{e(r.tree.name)}: {verdict_span(r.verdict, r.method)}</h4>"]
-    if r.verdict == ERROR:
+    out = [
+        f'<div class="cell" id="{e(cell_id(b, col))}">',
+        f"<h4>{e(r.tree.name)}: {verdict_span(r.verdict, r.method)}</h4>",
+    ]
+    if r.verdict == Verdict.ERROR:
         out.append(f'<p class="error">{e(result_error(r))}</p>')
     if r.patches:
-        out += ['<table class="patches">', "<thead><tr><th>Patch</th><th>Verdict</th>"
-                "<th>Evidence</th></tr></thead>", "<tbody>"]
+        out += [
+            '<table class="patches">',
+            "<thead><tr><th>Patch</th><th>Verdict</th><th>Evidence</th></tr></thead>",
+            "<tbody>",
+        ]
         for p in r.patches:
             out += _patch_rows(p)
         out += ["</tbody>", "</table>"]
@@ -165,9 +194,12 @@ def _cell_block(b: Bug, col: int, r: BugResult) -> list[str]:
 
 
 def _bug_section(m: Matrix, b: Bug) -> list[str]:
-    out = [f'<section class="bug" id="bug-{e(b.id)}">',
-           f"<h3><code>{e(b.id)}</code> {e(b.title)} {sev_badge(b.severity)}</h3>",
-           '<dl class="facts">', f"<dt>Severity</dt><dd>{e(b.severity)}</dd>"]
+    out = [
+        f'<section class="bug" id="bug-{e(b.id)}">',
+        f"<h3><code>{e(b.id)}</code> {e(b.title)} {sev_badge(b.severity)}</h3>",
+        '<dl class="facts">',
+        f"<dt>Severity</dt><dd>{e(b.severity)}</dd>",
+    ]
     if b.subsystem:
         out.append(f"<dt>Subsystem</dt><dd>{e(b.subsystem)}</dd>")
     if b.cves:
@@ -180,8 +212,9 @@ def _bug_section(m: Matrix, b: Bug) -> list[str]:
     for col, t in enumerate(m.trees):
         r = m.get(b, t)
         if r is not None:
-            verdicts.append(f'<a href="#{e(cell_id(b, col))}">{e(t.name)}</a>: '
-                            f"{verdict_span(r.verdict, r.method)}")
+            verdicts.append(
+                f'<a href="#{e(cell_id(b, col))}">{e(t.name)}</a>: {verdict_span(r.verdict, r.method)}'
+            )
     if verdicts:
         out.append(f"<dt>Verdicts</dt><dd>{' · '.join(verdicts)}</dd>")
     out.append("</dl>")
@@ -221,7 +254,11 @@ def render_html(report: Report) -> str:
     out += ['<section id="bugs">', "<h2>Bugs</h2>"]
     for b in m.bugs:
         out += _bug_section(m, b)
-    out += ["</section>", "</main>",
-            f"<footer>patchcheck {e(report.version)} · {e(report.generated)}</footer>",
-            "</body>", "</html>"]
+    out += [
+        "</section>",
+        "</main>",
+        f"<footer>patchcheck {e(report.version)} · {e(report.generated)}</footer>",
+        "</body>",
+        "</html>",
+    ]
     return "\n".join(out) + "\n"

@@ -8,9 +8,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from patchcheck.model import BugResult, HunkResult, PatchResult, TreeInfo
 from patchcheck.report._common import verdict_counts
-from patchcheck.trees.base import TreeInfo
-from patchcheck.verdict import BugResult, HunkResult, PatchResult
 
 if TYPE_CHECKING:
     from patchcheck.report import Report

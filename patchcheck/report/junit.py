@@ -9,6 +9,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+from patchcheck.model import BugResult, Verdict
 from patchcheck.report._common import (
     FINDING_VERDICTS,
     clean,
@@ -19,7 +20,6 @@ from patchcheck.report._common import (
     problem_hunks,
     result_error,
 )
-from patchcheck.verdict import ERROR, NOT_APPLICABLE, PRESENT, BugResult
 
 if TYPE_CHECKING:
     from patchcheck.report import Report
@@ -30,14 +30,15 @@ _COUNTER = {"failure": "failures", "error": "errors", "skipped": "skipped"}
 
 def _details(r: BugResult) -> str:
     """The body of a failure/error: each patch's verdict and evidence, then its failed hunks."""
-    lines = [f"{r.bug.id}: {one_line(r.bug.title)} [{r.bug.severity}]",
-             f"tree {r.tree.name}: {label(r.verdict, r.method)}"]
-    if r.verdict == ERROR:
+    lines = [
+        f"{r.bug.id}: {one_line(r.bug.title)} [{r.bug.severity}]",
+        f"tree {r.tree.name}: {label(r.verdict, r.method)}",
+    ]
+    if r.verdict == Verdict.ERROR:
         lines.append(f"error: {result_error(r)}")
     for p in r.patches:
         opt = " (optional)" if p.optional else ""
-        lines.append(f"- {one_line(p.subject) or p.msgid}{opt} <{p.msgid}>: "
-                     f"{label(p.verdict, p.method)}")
+        lines.append(f"- {one_line(p.subject) or p.msgid}{opt} <{p.msgid}>: {label(p.verdict, p.method)}")
         if p.evidence:
             lines.append(f"    {one_line(p.evidence)}")
         if p.note:
@@ -51,27 +52,30 @@ def _details(r: BugResult) -> str:
 
 def _testcase(suite: ET.Element, r: BugResult) -> str:
     """Add one <testcase>; return its outcome: pass | failure | error | skipped."""
-    case = ET.SubElement(suite, "testcase", {
-        "classname": f"patchcheck.{clean(r.tree.name)}",
-        "name": r.bug.id,
-        "time": "0",
-    })
-    if r.verdict == ERROR:
-        el = ET.SubElement(case, "error", {"message": one_line(result_error(r)), "type": ERROR})
+    case = ET.SubElement(
+        suite,
+        "testcase",
+        {
+            "classname": f"patchcheck.{clean(r.tree.name)}",
+            "name": r.bug.id,
+            "time": "0",
+        },
+    )
+    if r.verdict == Verdict.ERROR:
+        el = ET.SubElement(case, "error", {"message": one_line(result_error(r)), "type": Verdict.ERROR})
         el.text = _details(r)
         return "error"
-    if r.verdict == NOT_APPLICABLE:
-        ET.SubElement(case, "skipped", {"message": NOT_APPLICABLE})
+    if r.verdict == Verdict.NOT_APPLICABLE:
+        ET.SubElement(case, "skipped", {"message": Verdict.NOT_APPLICABLE})
         return "skipped"
     if r.verdict in FINDING_VERDICTS:
         msg = f"{label(r.verdict, r.method)}: {one_line(r.bug.title)} [{r.bug.severity}]"
         el = ET.SubElement(case, "failure", {"message": msg, "type": r.verdict})
         el.text = _details(r)
         return "failure"
-    if r.verdict != PRESENT:
+    if r.verdict != Verdict.PRESENT:
         # A verdict this renderer does not know is not a pass; report it as an error.
-        el = ET.SubElement(case, "error", {"message": f"unknown verdict {r.verdict!r}",
-                                           "type": clean(r.verdict)})
+        el = ET.SubElement(case, "error", {"message": f"unknown verdict {r.verdict!r}", "type": clean(r.verdict)})
         el.text = _details(r)
         return "error"
     out = ET.SubElement(case, "system-out")
@@ -86,9 +90,14 @@ def render_junit(report: Report) -> str:
     for t in m.trees:
         suite = ET.SubElement(root, "testsuite", {"name": clean(t.name)})
         props = ET.SubElement(suite, "properties")
-        for key, val in (("kind", t.kind), ("source", t.source), ("version", t.version),
-                         ("distro", t.distro), ("release", t.release),
-                         ("patchcheck", report.version)):
+        for key, val in (
+            ("kind", t.kind),
+            ("source", t.source),
+            ("version", t.version),
+            ("distro", t.distro),
+            ("release", t.release),
+            ("patchcheck", report.version),
+        ):
             if val:
                 ET.SubElement(props, "property", {"name": key, "value": clean(val)})
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

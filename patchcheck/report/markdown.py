@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from patchcheck.model import BugResult, PatchResult, Verdict
 from patchcheck.report._common import (
     OK_VERDICTS,
     clean,
@@ -17,7 +18,6 @@ from patchcheck.report._common import (
     result_error,
     tree_identity,
 )
-from patchcheck.verdict import ERROR, BugResult, PatchResult
 
 if TYPE_CHECKING:
     from patchcheck.report import Report
@@ -70,8 +70,7 @@ def _patch_lines(p: PatchResult) -> list[str]:
     if p.error:
         out.append(f"  - error: {md(p.error)}")
     for h in problem_hunks(p):
-        out.append(f"  - {h.status} hunk #{h.index} at {code(hunk_place(h))}: "
-                   f"{md(h.reason) or h.status}")
+        out.append(f"  - {h.status} hunk #{h.index} at {code(hunk_place(h))}: {md(h.reason) or h.status}")
         if h.near:
             out.append("")
             out.extend("    " + ln if ln else "" for ln in fenced(h.near, "diff"))
@@ -81,7 +80,7 @@ def _patch_lines(p: PatchResult) -> list[str]:
 
 def _cell_details(r: BugResult) -> list[str]:
     out = [f"#### {md(r.tree.name)}: {label(r.verdict, r.method)}", ""]
-    if r.verdict == ERROR:
+    if r.verdict == Verdict.ERROR:
         out += [f"Error: {md(result_error(r))}", ""]
     for p in r.patches:
         out += _patch_lines(p)
@@ -91,8 +90,7 @@ def _cell_details(r: BugResult) -> list[str]:
 
 def render_markdown(report: Report) -> str:
     m = matrix(report)
-    out = ["# patchcheck report", "",
-           f"Generated {report.generated} by patchcheck {report.version}.", ""]
+    out = ["# patchcheck report", "", f"Generated {report.generated} by patchcheck {report.version}.", ""]
     if m.trees:
         out.append("**Trees**")
         out.append("")

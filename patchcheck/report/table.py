@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from tabulate import tabulate
 
+from patchcheck.model import Verdict
 from patchcheck.report._common import (
     clean,
     label,
@@ -16,32 +17,24 @@ from patchcheck.report._common import (
     tree_identity,
     verdict_counts,
 )
-from patchcheck.verdict import (
-    BACKPORTABLE,
-    CONFLICTING,
-    ERROR,
-    NOT_APPLICABLE,
-    PARTIAL,
-    PRESENT,
-)
 
 if TYPE_CHECKING:
     from patchcheck.report import Report
 
 _GREEN, _YELLOW, _RED, _MAGENTA = "32", "33", "31", "35"
 COLORS = {
-    PRESENT: _GREEN,
-    NOT_APPLICABLE: _GREEN,
-    BACKPORTABLE: _YELLOW,
-    CONFLICTING: _RED,
-    PARTIAL: _RED,
-    ERROR: _MAGENTA,
+    Verdict.PRESENT: _GREEN,
+    Verdict.NOT_APPLICABLE: _GREEN,
+    Verdict.BACKPORTABLE: _YELLOW,
+    Verdict.CONFLICTING: _RED,
+    Verdict.PARTIAL: _RED,
+    Verdict.ERROR: _MAGENTA,
 }
 _MISSING = "-"  # a bug x tree cell the run did not produce
 
 
 def paint(text: str, verdict: str, color: bool) -> str:
-    code = COLORS.get(verdict)
+    code = COLORS.get(Verdict(verdict)) if verdict in COLORS else None
     if not color or code is None:
         return text
     return f"\x1b[{code}m{text}\x1b[0m"
@@ -64,8 +57,7 @@ def render_table(report: Report, *, color: bool = False) -> str:
             if r is None:
                 rows.append([b.id, b.severity, _MISSING, "", ""])
                 continue
-            rows.append([b.id, b.severity, paint(r.verdict, r.verdict, color), r.method or "",
-                         short_detail(r)])
+            rows.append([b.id, b.severity, paint(r.verdict, r.verdict, color), r.method or "", short_detail(r)])
         headers = ["bug", "severity", "verdict", "method", "detail"]
     else:
         rows = []
@@ -73,8 +65,7 @@ def render_table(report: Report, *, color: bool = False) -> str:
             row = [b.id, b.severity]
             for t in m.trees:
                 r = m.get(b, t)
-                row.append(_MISSING if r is None
-                           else paint(label(r.verdict, r.method), r.verdict, color))
+                row.append(_MISSING if r is None else paint(label(r.verdict, r.method), r.verdict, color))
             rows.append(row)
         headers = ["bug", "severity"] + [clean(t.name) for t in m.trees]
 
@@ -85,8 +76,9 @@ def render_table(report: Report, *, color: bool = False) -> str:
     summary = ", ".join(paint(f"{n} {v}", v, color) for v, n in counts.items())
     lines.append("summary: " + (summary or "no results"))
     # the cells cut an error short (and the matrix shows none): each one in full, once
-    errors = dict.fromkeys(f"error: {clean(r.bug.id)}: {result_error(r)}"
-                           for r in report.results if r.verdict == ERROR)
+    errors = dict.fromkeys(
+        f"error: {clean(r.bug.id)}: {result_error(r)}" for r in report.results if r.verdict == Verdict.ERROR
+    )
     if errors:
         lines.append("")
         lines.extend(errors)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from patchcheck.errors import TreeError
+from patchcheck.model import TreeInfo
 from patchcheck.trees._common import check_user_path
-from patchcheck.trees.base import TreeInfo, TreeView
+from patchcheck.trees.base import TreeView
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
 __all__ = [
@@ -88,9 +89,7 @@ def load_trees_file(path: Path) -> dict[str, NamedTree]:
     return trees
 
 
-def _tree_tables(
-    path: Path, data: dict[str, Any], prefix: str = ""
-) -> list[tuple[str, dict[str, Any]]]:
+def _tree_tables(path: Path, data: dict[str, Any], prefix: str = "") -> list[tuple[str, dict[str, Any]]]:
     """The tree tables, by name. ``[linux-4.19]`` is, to TOML, table "19" inside "linux-4":
     a table holding only tables is such a dotted name, so it is joined back."""
     found: list[tuple[str, dict[str, Any]]] = []

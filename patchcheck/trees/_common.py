@@ -12,8 +12,8 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from patchcheck.atomic import atomic_write
 from patchcheck.errors import TreeError
+from patchcheck.sys.atomic import atomic_write
 
 TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
 
@@ -97,9 +97,7 @@ def read_under(root: Path, rel: str, label: str) -> bytes | None:
         raise TreeError(_os_message(f"{label}: {norm}", e, "a readable file of the tree")) from e
 
 
-_MAKE_VAR = re.compile(
-    rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M
-)
+_MAKE_VAR = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M)
 
 
 def makefile_version(data: bytes | None) -> str | None:

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchcheck import proc
 from patchcheck.errors import TreeError
+from patchcheck.sys import proc
 from patchcheck.trees._common import atomic_write, load_json, norm_relpath, read_under, save_json
 from patchcheck.trees._store import MemberStore
 from patchcheck.trees.base import TreeView
@@ -132,9 +132,7 @@ class PatchedTree(TreeView):
             os.replace(tree, self._applied_dir)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        save_json(
-            self.entry / "applied.json", {"touched": sorted(touched), "count": len(self.queue)}
-        )
+        save_json(self.entry / "applied.json", {"touched": sorted(touched), "count": len(self.queue)})
         return touched
 
     def _apply_one(self, p: QueuePatch, patch_file: Path, tree: Path) -> None:
@@ -162,9 +160,7 @@ class PatchedTree(TreeView):
                 (ln for ln in lines if "FAILED" in ln or "can't find" in ln.lower()),
                 lines[0] if lines else f"exit {res.returncode}",
             )
-            raise TreeError(
-                f"{self.source_label}: {self.queue_what} {p.name} does not apply ({why.strip()})"
-            )
+            raise TreeError(f"{self.source_label}: {self.queue_what} {p.name} does not apply ({why.strip()})")
 
     def prepare(self, paths: Iterable[str]) -> None:
         touched = self._ensure_applied()

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from patchcheck import proc
 from patchcheck.errors import TreeError
+from patchcheck.sys import proc
 from patchcheck.trees._common import load_json, norm_relpath, save_json
 
 # Opens the archive and yields its decompressed tar bytes as a stream: each pass re-opens it.

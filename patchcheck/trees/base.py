@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
-
-@dataclass(frozen=True)
-class TreeInfo:
-    """A tree's identity, shown in every report row."""
-
-    name: str  # the trees.toml name, or the path as given
-    source: str  # absolute path of the file/folder
-    kind: str  # folder | git | tarball | deb | srpm | dsc
-    version: str | None = None  # from the Makefile: VERSION.PATCHLEVEL.SUBLEVEL+EXTRAVERSION
-    distro: str | None = None
-    release: str | None = None  # package release, e.g. 4.19.90-52.39.v2207.ky10
-    labels: dict[str, str] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()  # e.g. "work tree is dirty", "applied 1234 spec patches"
+from patchcheck.model import TreeInfo
 
 
 class TreeView(ABC):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from patchcheck.errors import TreeError
+from patchcheck.model import TreeInfo
 from patchcheck.trees._common import (
     atomic_write,
     check_user_path,
@@ -29,7 +30,7 @@ from patchcheck.trees._common import (
     save_json,
 )
 from patchcheck.trees._store import MemberStore, open_decompressed, open_tar_stream
-from patchcheck.trees.base import TreeInfo, TreeView
+from patchcheck.trees.base import TreeView
 
 _INNER = re.compile(r"^(?:\./)?usr/src/(?:[^/]+/)?linux-source-[^/]*\.tar(?:\.\w+)?$")
 _CHANGELOG = "usr/share/doc/linux-source-*/changelog.Debian.gz"

@@ -13,6 +13,7 @@ import zlib
 from pathlib import Path
 
 from patchcheck.errors import TreeError
+from patchcheck.model import TreeInfo
 from patchcheck.trees._common import (
     check_user_path,
     content_key,
@@ -22,7 +23,6 @@ from patchcheck.trees._common import (
 )
 from patchcheck.trees._patched import PatchedTree, QueuePatch
 from patchcheck.trees._store import MemberStore, file_stream, open_tar_stream
-from patchcheck.trees.base import TreeInfo
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
 _CHANGELOG_TOP = re.compile(r"^(\S+) \(([^)]+)\) ([^;]+);", re.M)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchcheck.errors import TreeError
+from patchcheck.model import TreeInfo
 from patchcheck.trees._common import check_user_path, read_under, require_version
-from patchcheck.trees.base import TreeInfo, TreeView
+from patchcheck.trees.base import TreeView
 
 
 class FolderTree(TreeView):

@@ -11,9 +11,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from patchcheck.errors import TreeError
-from patchcheck.git import git
+from patchcheck.model import TreeInfo
+from patchcheck.sys.git import git
 from patchcheck.trees._common import check_user_path, norm_relpath, read_under, require_version
-from patchcheck.trees.base import TreeInfo, TreeView
+from patchcheck.trees.base import TreeView
 
 _BATCH = 2000  # paths per cat-file call: bounds the size of one reply held in memory
 
@@ -32,9 +33,7 @@ class GitTree(TreeView):
         res = git(["rev-parse", "--absolute-git-dir"], cwd=self.root)
         if not res.ok:
             why = res.err().strip().splitlines()
-            raise TreeError(
-                f"{self.root}: not a usable git repository ({why[-1] if why else 'git failed'})"
-            )
+            raise TreeError(f"{self.root}: not a usable git repository ({why[-1] if why else 'git failed'})")
         self._git_dir = Path(res.out().strip())
         bare = git(["rev-parse", "--is-bare-repository"], cwd=self.root).out().strip() == "true"
         if bare and rev is None:
@@ -50,9 +49,7 @@ class GitTree(TreeView):
         else:
             self._commit = self._resolve_head()
             notes.extend(self._state_notes())
-        version = require_version(
-            self.read("Makefile"), f"{self.root}" + (f"@{rev}" if rev else "")
-        )
+        version = require_version(self.read("Makefile"), f"{self.root}" + (f"@{rev}" if rev else ""))
         self.info = TreeInfo(
             name=name,
             source=str(self.root),

@@ -15,8 +15,9 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from patchcheck import proc
 from patchcheck.errors import ToolError, TreeError
+from patchcheck.model import TreeInfo
+from patchcheck.sys import proc
 from patchcheck.trees._common import (
     check_user_path,
     content_key,
@@ -27,7 +28,6 @@ from patchcheck.trees._common import (
 )
 from patchcheck.trees._patched import PatchedTree, QueuePatch
 from patchcheck.trees._store import MemberStore, file_stream
-from patchcheck.trees.base import TreeInfo
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
 _SECTION = re.compile(
@@ -179,9 +179,7 @@ def _prep_steps(line: str, info: SpecInfo) -> list[QueueStep]:
         lo = int(vals["m"]) if vals.get("m", "").isdigit() else None
         hi = int(vals["M"]) if vals.get("M", "").isdigit() else None
         picked = [int(n) for n in pos if n.isdigit()] if line.startswith("%autopatch") else []
-        nums = picked or [
-            n for n in sorted(info.patches) if (lo is None or n >= lo) and (hi is None or n <= hi)
-        ]
+        nums = picked or [n for n in sorted(info.patches) if (lo is None or n >= lo) and (hi is None or n <= hi)]
         return [QueueStep(n, None, 1 if strip is None else strip, rev) for n in nums]
     words = _split(expand(line, info.macros))
     if words and words[0] in ("ApplyPatch", "ApplyOptionalPatch") and len(words) > 1:
@@ -244,10 +242,7 @@ class SrpmTree(PatchedTree):
         queue = self._queue(set(files), spec_name)
         self._init_overlay(queue)
         version = require_version(self.read("Makefile"), f"{self.src} ({tarball})")
-        notes = [
-            f"applied {len(queue)} of {len(self.spec.patches)} spec patches"
-            f" ({spec_name} %prep order)"
-        ]
+        notes = [f"applied {len(queue)} of {len(self.spec.patches)} spec patches ({spec_name} %prep order)"]
         if self.spec.conditional and queue:
             notes.append("%prep has %if blocks: every patch it names was applied")
         self.info = _info(name, self.src, version, distro, header, labels, notes)
@@ -261,8 +256,7 @@ class SrpmTree(PatchedTree):
         if not res.ok:
             why = res.err().strip().splitlines()
             raise TreeError(
-                f"{self.src}: not a readable RPM ({why[-1] if why else 'rpm failed'}); "
-                "expected a kernel .src.rpm"
+                f"{self.src}: not a readable RPM ({why[-1] if why else 'rpm failed'}); expected a kernel .src.rpm"
             )
         lines = res.out().split("\n")
         if len(lines) < 4 or lines[3] != "(none)":
@@ -328,8 +322,7 @@ class SrpmTree(PatchedTree):
                 fname = self.spec.patches.get(step.number)
                 if fname is None:
                     raise TreeError(
-                        f"{self.src}: {spec_name} applies patch {step.number} "
-                        f"but declares no Patch{step.number}:"
+                        f"{self.src}: {spec_name} applies patch {step.number} but declares no Patch{step.number}:"
                     )
             else:
                 fname = step.file or ""

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from patchcheck.model import TreeInfo
 from patchcheck.trees._common import check_user_path, content_key, entry_dir, require_version
 from patchcheck.trees._store import MemberStore, file_stream
-from patchcheck.trees.base import TreeInfo, TreeView
+from patchcheck.trees.base import TreeView
 
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar.zst")
 

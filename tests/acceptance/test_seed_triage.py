@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.bugs import default_bugs_dir, load_bugs
+from patchcheck.bugs.load import default_bugs_dir, load_bugs
 from patchcheck.commands.triage import triage_file
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
@@ -48,4 +48,5 @@ def test_seed_ranks_its_bug_first(prefix: str) -> None:
     assert matches, f"seed {prefix}: no known bug in {bugs_dir} matches {oops}"
     assert matches[0].bug == EXPECTED[prefix], (
         f"seed {prefix}: expected {EXPECTED[prefix]} first, got "
-        + ", ".join(f"{m.bug} {m.score:.2f}" for m in matches))
+        + ", ".join(f"{m.bug} {m.score:.2f}" for m in matches)
+    )

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from realtrees import VERSIONS, Unavailable, data_dir, deb_name, download, extract
 
 from patchcheck.trees import open_tree
+from testing.realtrees import VERSIONS, Unavailable, data_dir, deb_name, download, extract
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pi_server import PIServer
-from realtrees import FileDiff, RealPair, Unavailable, publish, real_pair, spread
+
+from testing.pi_server import PIServer
+from testing.realtrees import FileDiff, RealPair, Unavailable, publish, real_pair, spread
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +62,7 @@ def first_hunk(diff: bytes) -> list[Line]:
     assert m, lines[start]
     old, new = int(m.group(1)) - 1, int(m.group(2)) - 1
     out: list[Line] = []
-    for ln in lines[start + 1:]:
+    for ln in lines[start + 1 :]:
         kind = ln[:1].decode()
         if kind not in (" ", "-", "+"):
             break  # the next hunk, or "\ No newline at end of file"
@@ -93,8 +94,7 @@ def unique_core(h: list[Line], old: list[bytes]) -> bool:
         return False
     text = [ln.rstrip(b"\r\n") for ln in old]
     n = len(core)
-    return sum(1 for i in range(len(text) - n + 1)
-               if text[i] == core[0] and text[i:i + n] == core) == 1
+    return sum(1 for i in range(len(text) - n + 1) if text[i] == core[0] and text[i : i + n] == core) == 1
 
 
 def norm(text: bytes) -> bytes:
@@ -104,7 +104,7 @@ def norm(text: bytes) -> bytes:
 def mark(text: bytes, tag: str) -> bytes:
     """The same line, no longer equal to itself: a comment appended before the newline."""
     body = text.rstrip(b"\r\n")
-    return body + f" /* patchcheck-it {tag} */".encode() + text[len(body):]
+    return body + f" /* patchcheck-it {tag} */".encode() + text[len(body) :]
 
 
 # ---- controlled mutations: (diff, old file, new file) -> mutated file, or None ------------
@@ -238,8 +238,7 @@ def label(r: dict[str, object]) -> str:
     return f"{r['verdict']}/{r['method']}" if r["method"] else str(r["verdict"])
 
 
-def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sample_diffs = spread(pair.diffs, N_PATCHES)
     assert len(sample_diffs) >= min(200, N_PATCHES)
     with PIServer() as server:
@@ -249,11 +248,21 @@ def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path,
         cmd = [sys.executable, "-m", "patchcheck", "audit"]
         for t in trees.values():
             cmd += ["--tree", t]
-        cmd += ["--all", "--format", "json", "--bugs-dir", str(tmp_path / "bugs"),
-                "--cache-dir", str(tmp_path / "cache"), "--lore-url", server.url, "-j", "2"]
+        cmd += [
+            "--all",
+            "--format",
+            "json",
+            "--bugs-dir",
+            str(tmp_path / "bugs"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--lore-url",
+            server.url,
+            "-j",
+            "2",
+        ]
         env = {**os.environ, "PYTHONPATH": str(REPO)}
-        cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200,
-                            check=False)
+        cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200, check=False)
     assert cp.returncode == 1, cp.stderr  # findings (backportable), no error
     results = json.loads(cp.stdout)["results"]
     by_tree = {v: k for k, v in trees.items()}
@@ -286,13 +295,17 @@ def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path,
             known.append(f"{what}\n    why: {entry[1]}")
         else:
             wrong.append(what)
-    fixed = [f"{k} {path}" for (k, path) in KNOWN_MISGRADES
-             if any(sample[b].path == path and kinds[b] == k for b in kinds)
-             and not any(path in x for x in known)]
+    fixed = [
+        f"{k} {path}"
+        for (k, path) in KNOWN_MISGRADES
+        if any(sample[b].path == path and kinds[b] == k for b in kinds) and not any(path in x for x in known)
+    ]
     text, table = confusion(rows)
     with capsys.disabled():
-        print(f"\nreal patches {pair.old_version} -> {pair.new_version}: {len(sample)} of "
-              f"{len(pair.diffs)} modified .c/.h files\n{text}")
+        print(
+            f"\nreal patches {pair.old_version} -> {pair.new_version}: {len(sample)} of "
+            f"{len(pair.diffs)} modified .c/.h files\n{text}"
+        )
         for w in wrong:
             print("MISGRADED", w)
         for w in known:

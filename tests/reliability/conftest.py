@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from pi_server import PIServer  # noqa: E402
-from rig import Rig, make_rig  # noqa: E402
+from testing.pi_server import PIServer
+from testing.rig import Rig, make_rig
 
 
 @pytest.fixture

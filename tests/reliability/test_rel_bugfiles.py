@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from kfixtures import MAKEFILE, write_tree
-from rig import Completed, bug_file, no_traceback, one_line_error, run_many
+
+from testing.kfixtures import MAKEFILE, write_tree
+from testing.rig import Completed, bug_file, no_traceback, one_line_error, run_many
 
 NO_SERVER = "http://127.0.0.1:9"  # nothing listens there; these runs never get that far
 FIX = '[[fix]]\nmsgid = "a1@example.org"\n'
@@ -37,14 +38,10 @@ CASES: dict[str, Case] = {
     "not-utf8": Case(b'id = "x"\ntitle = "caf\xe9"\n' + FIX.encode(), ("invalid TOML", "UTF-8")),
     "unknown-key": Case(HEAD + "colour = 1\n" + FIX, ("colour", "unknown key", "expected one of")),
     "unknown-fix-key": Case(HEAD + FIX + "pach = [1]\n", ("fix[1].pach", "unknown key")),
-    "unknown-signature-key": Case(HEAD + FIX + "[signature]\nfunc = []\n",
-                                  ("signature.func", "unknown key")),
-    "wrong-type-title": Case('id = "x"\ntitle = 1\n' + FIX, ("title", "expected a string",
-                                                              "integer")),
-    "wrong-type-patches": Case(HEAD + FIX + 'patches = "1"\n', ("fix[1].patches",
-                                                                "list of patch numbers")),
-    "wrong-type-optional": Case(HEAD + FIX + 'optional = "yes"\n', ("fix[1].optional",
-                                                                    "true or false")),
+    "unknown-signature-key": Case(HEAD + FIX + "[signature]\nfunc = []\n", ("signature.func", "unknown key")),
+    "wrong-type-title": Case('id = "x"\ntitle = 1\n' + FIX, ("title", "expected a string", "integer")),
+    "wrong-type-patches": Case(HEAD + FIX + 'patches = "1"\n', ("fix[1].patches", "list of patch numbers")),
+    "wrong-type-optional": Case(HEAD + FIX + 'optional = "yes"\n', ("fix[1].optional", "true or false")),
     "wrong-type-cves": Case(HEAD + 'cves = "CVE-2024-1234"\n' + FIX, ("cves", "list of strings")),
     "wrong-type-fix": Case(HEAD + "fix = 3\n", ("fix", "[[fix]] tables")),
     "fix-not-array": Case(HEAD + '[fix]\nmsgid = "a1@example.org"\n', ("fix", "[[fix]] tables")),
@@ -52,23 +49,24 @@ CASES: dict[str, Case] = {
     "patches-zero": Case(HEAD + FIX + "patches = [0]\n", ("fix[1].patches", "1-based")),
     "patches-empty": Case(HEAD + FIX + "patches = []\n", ("fix[1].patches", "non-empty")),
     "patches-twice": Case(HEAD + FIX + "patches = [1, 1]\n", ("fix[1].patches", "once")),
-    "id-not-file-name": Case('id = "y"\ntitle = "t"\n' + FIX,
-                             ("id", "'y'", "differs from the file name", "'x'")),
+    "id-not-file-name": Case('id = "y"\ntitle = "t"\n' + FIX, ("id", "'y'", "differs from the file name", "'x'")),
     "id-missing": Case('title = "t"\n' + FIX, ("id", "required key is missing")),
     "title-two-lines": Case('id = "x"\ntitle = """a\nb"""\n' + FIX, ("title", "single line")),
-    "msgid-angle-brackets": Case(HEAD + '[[fix]]\nmsgid = "<a1@example.org>"\n',
-                                 ("fix[1].msgid", "<a1@example.org>", "angle brackets")),
-    "msgid-space": Case(HEAD + '[[fix]]\nmsgid = "a 1@example.org"\n',
-                        ("fix[1].msgid", "a 1@example.org", "no spaces")),
-    "msgid-no-at": Case(HEAD + '[[fix]]\nmsgid = "a1.example.org"\n',
-                        ("fix[1].msgid", "local-part@domain")),
+    "msgid-angle-brackets": Case(
+        HEAD + '[[fix]]\nmsgid = "<a1@example.org>"\n', ("fix[1].msgid", "<a1@example.org>", "angle brackets")
+    ),
+    "msgid-space": Case(
+        HEAD + '[[fix]]\nmsgid = "a 1@example.org"\n', ("fix[1].msgid", "a 1@example.org", "no spaces")
+    ),
+    "msgid-no-at": Case(HEAD + '[[fix]]\nmsgid = "a1.example.org"\n', ("fix[1].msgid", "local-part@domain")),
     "msgid-second-fix": Case(HEAD + FIX + '[[fix]]\nmsgid = "b@c d"\n', ("fix[2].msgid",)),
-    "sha-not-hex": Case(HEAD + FIX + 'upstream = ["xyz"]\n',
-                        ("fix[1].upstream", "'xyz'", "git commit id")),
-    "sha-uppercase": Case(HEAD + FIX + 'upstream = ["ABCDEF0123"]\n',
-                          ("fix[1].upstream", "ABCDEF0123", "lowercase hex")),
-    "sha-too-long": Case(HEAD + FIX + f'introduced_by = ["{"a" * 41}"]\n',
-                         ("fix[1].introduced_by", "git commit id")),
+    "sha-not-hex": Case(HEAD + FIX + 'upstream = ["xyz"]\n', ("fix[1].upstream", "'xyz'", "git commit id")),
+    "sha-uppercase": Case(
+        HEAD + FIX + 'upstream = ["ABCDEF0123"]\n', ("fix[1].upstream", "ABCDEF0123", "lowercase hex")
+    ),
+    "sha-too-long": Case(
+        HEAD + FIX + f'introduced_by = ["{"a" * 41}"]\n', ("fix[1].introduced_by", "git commit id")
+    ),
     "duplicate-key": Case(HEAD + 'title = "again"\n' + FIX, ("invalid TOML", "line 3")),
     "duplicate-fix-key": Case(HEAD + FIX + 'msgid = "b@example.org"\n', ("invalid TOML",)),
     "empty-fix": Case(HEAD + "[[fix]]\n", ("fix[1]", "empty [[fix]]")),
@@ -83,8 +81,14 @@ CASES: dict[str, Case] = {
 
 # run as real processes too, `bugs validate` and `check` (the rest run in-process: the same
 # code from argv to exit code, without ~0.4 s of start-up each)
-IN_A_PROCESS = ("invalid-toml", "unknown-key", "id-not-file-name", "msgid-angle-brackets",
-                "sha-not-hex", "empty-fix")
+IN_A_PROCESS = (
+    "invalid-toml",
+    "unknown-key",
+    "id-not-file-name",
+    "msgid-angle-brackets",
+    "sha-not-hex",
+    "empty-fix",
+)
 
 
 def _write_case(root: Path, name: str) -> tuple[Path, Path]:
@@ -115,8 +119,7 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Compl
     argvs: list[list[str]] = []
     for name in IN_A_PROCESS:
         bugs, _ = _write_case(root, name)
-        common = ["--bugs-dir", str(bugs), "--cache-dir", str(root / "cache"),
-                  "--lore-url", NO_SERVER]
+        common = ["--bugs-dir", str(bugs), "--cache-dir", str(root / "cache"), "--lore-url", NO_SERVER]
         argvs.append(_pc("bugs", "validate", *common))
         # a run that does not even select the bad bug: the folder is validated whole
         argvs.append(_pc("--tree", str(tree), "--bug", "good", *common))
@@ -125,9 +128,9 @@ def processes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Compl
 
 
 @pytest.mark.parametrize("name", IN_A_PROCESS)
-def test_bad_bug_file_stops_every_verb(processes: dict[str, tuple[Completed, ...]],
-                                       tmp_path_factory: pytest.TempPathFactory,
-                                       name: str) -> None:
+def test_bad_bug_file_stops_every_verb(
+    processes: dict[str, tuple[Completed, ...]], tmp_path_factory: pytest.TempPathFactory, name: str
+) -> None:
     validate, check = processes[name]
     line = one_line_error(validate, 2, f"{name}/x.toml", *CASES[name].words)
     assert one_line_error(check, 2) == line
@@ -153,11 +156,14 @@ def test_missing_local_mbox_is_named(folder: Path, tmp_path: Path) -> None:
     (folder / "fixes" / "g.mbox").mkdir()  # a folder where the mbox file should be
     bug_file(folder, "x", 'mbox = "fixes/nope.mbox"')
     common = ["--bugs-dir", str(folder), "--cache-dir", str(tmp_path / "c"), "--lore-url", NO_SERVER]
-    validate, check, check_dir = run_many([
-        _pc("bugs", "validate", *common),
-        _pc("--tree", str(tree), "--bug", "x", *common),
-        _pc("--tree", str(tree), "--bug", "good", *common),
-    ], cwd=tmp_path)
+    validate, check, check_dir = run_many(
+        [
+            _pc("bugs", "validate", *common),
+            _pc("--tree", str(tree), "--bug", "x", *common),
+            _pc("--tree", str(tree), "--bug", "good", *common),
+        ],
+        cwd=tmp_path,
+    )
     one_line_error(validate, 2, "good.toml", "fix[1].mbox", "g.mbox", "not a regular file")
     one_line_error(check, 2, str(folder / "fixes" / "nope.mbox"), "cannot read")
     one_line_error(check_dir, 2, str(folder / "fixes" / "g.mbox"))
@@ -175,8 +181,7 @@ BAD_OPTIONS: dict[str, tuple[list[str], tuple[str, ...]]] = {
     "jobs-zero": (["--bug", "good", "-j", "0"], ("--jobs", ">= 1")),
     "format": (["--bug", "good", "--format", "pdf"], ("--format", "pdf")),
     "fail-on": (["--bug", "good", "--fail-on", "present,bogus"], ("--fail-on", "bogus")),
-    "lore-url": (["--bug", "good", "--lore-url", "ftp://example.org"], ("ftp://example.org",
-                                                                          "http(s)")),
+    "lore-url": (["--bug", "good", "--lore-url", "ftp://example.org"], ("ftp://example.org", "http(s)")),
     "no-filter-match": (["--all", "--severity", "critical"], ("no known bug matches",)),
     "unknown-option": (["--bug", "good", "--colour", "red"], ("--colour",)),
 }
@@ -187,9 +192,10 @@ def test_bad_options_and_ids(folder: Path, tmp_path: Path) -> None:
     base = ["--tree", str(tree), "--bugs-dir", str(folder), "--cache-dir", str(tmp_path / "c")]
     names = list(BAD_OPTIONS)
     # --lore-url is given last so that the bad-URL case's own value wins
-    done = run_many([_pc(*base, *BAD_OPTIONS[n][0],
-                         *([] if n == "lore-url" else ["--lore-url", NO_SERVER])) for n in names],
-                    cwd=tmp_path)
+    done = run_many(
+        [_pc(*base, *BAD_OPTIONS[n][0], *([] if n == "lore-url" else ["--lore-url", NO_SERVER])) for n in names],
+        cwd=tmp_path,
+    )
     for name, cp in zip(names, done, strict=True):
         one_line_error(cp, 2, *BAD_OPTIONS[name][1])
 
@@ -197,10 +203,13 @@ def test_bad_options_and_ids(folder: Path, tmp_path: Path) -> None:
 def test_bad_bugs_dir(tmp_path: Path) -> None:
     tree = write_tree(tmp_path / "linux", {"Makefile": MAKEFILE})
     (tmp_path / "afile").write_text("x")
-    missing, is_file = run_many([
-        _pc("--tree", str(tree), "--bug", "b", "--bugs-dir", str(tmp_path / "absent")),
-        _pc("bugs", "list", "--bugs-dir", str(tmp_path / "afile")),
-    ], cwd=tmp_path)
+    missing, is_file = run_many(
+        [
+            _pc("--tree", str(tree), "--bug", "b", "--bugs-dir", str(tmp_path / "absent")),
+            _pc("bugs", "list", "--bugs-dir", str(tmp_path / "afile")),
+        ],
+        cwd=tmp_path,
+    )
     one_line_error(missing, 2, str(tmp_path / "absent"), "does not exist")
     one_line_error(is_file, 2, str(tmp_path / "afile"))
 
@@ -208,17 +217,39 @@ def test_bad_bugs_dir(tmp_path: Path) -> None:
 def test_same_bug_twice_is_judged_once(folder: Path, tmp_path: Path) -> None:
     """Duplicate ids on the command line (and the same fix listed twice in a file) are
     one result, not an error and not a crash."""
-    from mailgen import make_mbox, make_patch_mail, simple_diff
+    from testing.mailgen import make_mbox, make_patch_mail, simple_diff
 
-    tree = write_tree(tmp_path / "linux", {"Makefile": MAKEFILE,
-                                           "fs/foo.c": "".join(f"l{i}\n" for i in range(20))})
+    tree = write_tree(
+        tmp_path / "linux", {"Makefile": MAKEFILE, "fs/foo.c": "".join(f"l{i}\n" for i in range(20))}
+    )
     (folder / "fixes").mkdir()
-    (folder / "fixes" / "g.mbox").write_bytes(make_mbox([make_patch_mail(
-        "foo: fix", simple_diff("fs/foo.c", "a", "b"), "g1@example.org")]))
+    (folder / "fixes" / "g.mbox").write_bytes(
+        make_mbox([make_patch_mail("foo: fix", simple_diff("fs/foo.c", "a", "b"), "g1@example.org")])
+    )
     bug_file(folder, "twice", 'mbox = "fixes/g.mbox"', 'mbox = "fixes/g.mbox"')
-    (cp,) = run_many([_pc("--tree", str(tree), "--bug", "good", "--bug", "good", "--bug", "twice",
-                          "--bugs-dir", str(folder), "--cache-dir", str(tmp_path / "c"),
-                          "--lore-url", NO_SERVER, "--format", "json")], cwd=tmp_path)
+    (cp,) = run_many(
+        [
+            _pc(
+                "--tree",
+                str(tree),
+                "--bug",
+                "good",
+                "--bug",
+                "good",
+                "--bug",
+                "twice",
+                "--bugs-dir",
+                str(folder),
+                "--cache-dir",
+                str(tmp_path / "c"),
+                "--lore-url",
+                NO_SERVER,
+                "--format",
+                "json",
+            )
+        ],
+        cwd=tmp_path,
+    )
     no_traceback(cp)
     results = json.loads(cp.stdout)["results"]
     assert [r["bug"] for r in results] == ["good", "twice"]

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-from rig import GOOD, LOCAL, Rig, interrupt, no_traceback, wait_for
 
-from patchcheck.lore import safe_name
+from patchcheck.fetch.fetcher import safe_name
+from testing.rig import GOOD, LOCAL, Rig, interrupt, no_traceback, wait_for
 
 
 def _entry(rig: Rig, msgid: str = GOOD) -> Path:
@@ -33,8 +33,7 @@ def _sound(rig: Rig) -> None:
 def _later_run_is_good(rig: Rig, offline: bool = False) -> None:
     cp, res = rig.check("b-good", LOCAL, offline=offline)
     assert cp.returncode == 1, cp.stderr
-    assert {b: r["verdict"] for b, r in res.items()} == {"b-good": "backportable",
-                                                         LOCAL: "backportable"}
+    assert {b: r["verdict"] for b, r in res.items()} == {"b-good": "backportable", LOCAL: "backportable"}
 
 
 @pytest.mark.parametrize("mode", ["drip", "stall"])
@@ -106,8 +105,7 @@ def test_leftovers_of_a_killed_store_are_never_trusted(rig: Rig) -> None:
 
 def test_two_runs_fetching_the_same_series_at_once(rig: Rig) -> None:
     rig.server.delay = 0.8  # both requests are in flight together
-    procs = [rig.popen("check", "--tree", str(rig.tree), "--bug", "b-good", "--format", "json")
-             for _ in range(2)]
+    procs = [rig.popen("check", "--tree", str(rig.tree), "--bug", "b-good", "--format", "json") for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 1 and "Traceback" not in err, err

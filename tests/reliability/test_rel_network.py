@@ -9,9 +9,9 @@ import shutil
 import time
 
 import pytest
-from rig import LOCAL, Rig, no_traceback
 
 from patchcheck.cli import build_parser
+from testing.rig import LOCAL, Rig, no_traceback
 
 # fault -> words of the error (besides the URL)
 FAULTS: dict[str, tuple[str, ...]] = {
@@ -60,8 +60,19 @@ def test_fault_in_every_format(rig: Rig) -> None:
     """The error reaches every report format, and -o writes it the same."""
     rig.server.fault = "500"
     for fmt in ("table", "markdown", "html", "junit"):
-        cp = rig.run("check", "--tree", str(rig.tree), "--bug", "b-good", "--bug", LOCAL,
-                     "--format", fmt, "-o", str(rig.root / f"r.{fmt}"))
+        cp = rig.run(
+            "check",
+            "--tree",
+            str(rig.tree),
+            "--bug",
+            "b-good",
+            "--bug",
+            LOCAL,
+            "--format",
+            fmt,
+            "-o",
+            str(rig.root / f"r.{fmt}"),
+        )
         no_traceback(cp)
         assert cp.returncode == 3 and cp.stdout == "" and cp.stderr == ""
         text = (rig.root / f"r.{fmt}").read_text()
@@ -70,8 +81,7 @@ def test_fault_in_every_format(rig: Rig) -> None:
 
 def test_audit_with_a_fault(rig: Rig) -> None:
     rig.server.fault = "redirect-loop"
-    cp = rig.run("audit", "--tree", str(rig.tree), "--tree", str(rig.tree), "--all",
-                 "--format", "json", timeout=2)
+    cp = rig.run("audit", "--tree", str(rig.tree), "--tree", str(rig.tree), "--all", "--format", "json", timeout=2)
     no_traceback(cp)
     assert cp.returncode == 3
     got = {(r["bug"], r["verdict"]) for r in json.loads(cp.stdout)["results"]}
@@ -90,8 +100,10 @@ def test_fetch_verb_with_a_dead_server(rig: Rig) -> None:
     cp = rig.run("fetch", "--all", lore=url)
     no_traceback(cp)
     assert cp.returncode == 3
-    assert f"b-good: good-1@example.org: error: {url}/all/good-1%40example.org/t.mbox.gz: " \
-           "cannot connect (connection refused)" in cp.stdout.splitlines()
+    assert (
+        f"b-good: good-1@example.org: error: {url}/all/good-1%40example.org/t.mbox.gz: "
+        "cannot connect (connection refused)" in cp.stdout.splitlines()
+    )
 
 
 def test_offline_and_not_cached(rig: Rig) -> None:

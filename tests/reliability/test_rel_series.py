@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from kfixtures import make_diff, write_tree
-from mailgen import make_cover, make_mbox, make_patch_mail, make_reply, make_series
-from rig import LOCAL, Rig
+
+from testing.kfixtures import make_diff, write_tree
+from testing.mailgen import make_cover, make_mbox, make_patch_mail, make_reply, make_series
+from testing.rig import LOCAL, Rig
 
 
 def _judged(rig: Rig, bug: str, code: int) -> dict[str, Any]:
@@ -50,8 +51,9 @@ def _empty(rig: Rig) -> tuple[str, tuple[str, ...]]:
 
 def _no_patches(rig: Rig) -> tuple[str, tuple[str, ...]]:
     mid = "talk-0@example.org"
-    rig.server.add_thread(make_mbox([make_cover("x: an idea", mid, 2),
-                                     make_reply("x: an idea", "talk-1@example.org", mid)]))
+    rig.server.add_thread(
+        make_mbox([make_cover("x: an idea", mid, 2), make_reply("x: an idea", "talk-1@example.org", mid)])
+    )
     return mid, ("no patches in the thread", "2 messages")
 
 
@@ -70,9 +72,12 @@ def _second_has_no_diff(rig: Rig) -> tuple[str, tuple[str, ...]]:
 
 def _hunk_counts_wrong(rig: Rig) -> tuple[str, tuple[str, ...]]:
     mid = "counts-1@example.org"
-    bad, n = re.subn(rb"@@ -(\d+),(\d+) \+(\d+),(\d+) @@",
-                     lambda m: b"@@ -%s,%d +%s,%d @@" % (m[1], int(m[2]) + 4, m[3], int(m[4]) + 4),
-                     rig.diff_a, count=1)
+    bad, n = re.subn(
+        rb"@@ -(\d+),(\d+) \+(\d+),(\d+) @@",
+        lambda m: b"@@ -%s,%d +%s,%d @@" % (m[1], int(m[2]) + 4, m[3], int(m[4]) + 4),
+        rig.diff_a,
+        count=1,
+    )
     assert n == 1
     rig.server.add_thread(make_mbox([make_patch_mail("a: clamp", bad, mid)]))
     return mid, ("malformed patch", "fs/a.c", "shorter than expected")
@@ -80,8 +85,7 @@ def _hunk_counts_wrong(rig: Rig) -> tuple[str, tuple[str, ...]]:
 
 def _other_thread(rig: Rig) -> tuple[str, tuple[str, ...]]:
     mid = "asked-1@example.org"
-    rig.server.add_thread(make_mbox([make_patch_mail("a: clamp", rig.diff_a, "other-1@example.org")]),
-                          [mid])
+    rig.server.add_thread(make_mbox([make_patch_mail("a: clamp", rig.diff_a, "other-1@example.org")]), [mid])
     return mid, ("returned a different thread", "none with that Message-Id", _url(rig, mid))
 
 
@@ -132,8 +136,10 @@ def test_fetch_verb_reports_unusable_series(rig: Rig) -> None:
 
 # -- odd but usable patches: a verdict, through the full pipeline --------------------------
 
-BINARY = (b"diff --git a/fw/blob.bin b/fw/blob.bin\nindex 1111111..2222222 100644\n"
-          b"GIT binary patch\nliteral 5\nMcmZ?wbaHY40000\n\nliteral 0\nHcmV?d00001\n\n")
+BINARY = (
+    b"diff --git a/fw/blob.bin b/fw/blob.bin\nindex 1111111..2222222 100644\n"
+    b"GIT binary patch\nliteral 5\nMcmZ?wbaHY40000\n\nliteral 0\nHcmV?d00001\n\n"
+)
 
 
 def test_binary_patch(rig: Rig) -> None:
@@ -173,8 +179,7 @@ def test_non_utf8_patch_and_tree(rig: Rig) -> None:
     old = {"fs/c.c": b"/* caf\xe9 */\nint c0;\nint c1;\nint c2;\nint c3;\nint c4;\n"}
     new = {"fs/c.c": old["fs/c.c"].replace(b"int c2;", b"int c2; /* na\xefve */")}
     write_tree(rig.tree, old)
-    rig.serve("latin-1@example.org", make_diff(work, old, new), "c: caf\xe9 fix",
-              charset="iso-8859-1")
+    rig.serve("latin-1@example.org", make_diff(work, old, new), "c: caf\xe9 fix", charset="iso-8859-1")
     rig.fix_bug("x", "latin-1@example.org")
     r = _judged(rig, "x", 1)
     assert (r["verdict"], r["method"]) == ("backportable", "clean"), r
@@ -187,10 +192,13 @@ def test_non_utf8_patch_and_tree(rig: Rig) -> None:
 def test_five_megabyte_patch(rig: Rig) -> None:
     # 100 new files of 500 long lines (long lines: the size without a parser's worth of rows)
     pad = b"x" * 80
-    files = [b"diff --git a/big/f%d.c b/big/f%d.c\nnew file mode 100644\nindex 0000000..1111111\n"
-             b"--- /dev/null\n+++ b/big/f%d.c\n@@ -0,0 +1,500 @@\n" % (i, i, i)
-             + b"".join(b"+int big_%03d_%03d; /* %s */\n" % (i, j, pad) for j in range(500))
-             for i in range(100)]
+    files = [
+        b"diff --git a/big/f%d.c b/big/f%d.c\nnew file mode 100644\nindex 0000000..1111111\n"
+        b"--- /dev/null\n+++ b/big/f%d.c\n@@ -0,0 +1,500 @@\n"
+        % (i, i, i)
+        + b"".join(b"+int big_%03d_%03d; /* %s */\n" % (i, j, pad) for j in range(500))
+        for i in range(100)
+    ]
     diff = rig.diff_a + b"".join(files)
     assert len(diff) > 5_000_000
     rig.serve("big-1@example.org", diff)

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
-from kfixtures import write_tree
-from rig import HUNK_A, LOCAL, OLD, Completed, Rig, drop_dac, edit, env, no_traceback, one_line_error
-from test_trees import snapshot
+
+from testing.kfixtures import write_tree
+from testing.rig import HUNK_A, LOCAL, OLD, Completed, Rig, drop_dac, edit, env, no_traceback, one_line_error
+from testing.treegen import snapshot
 
 
 def _as_user(rig: Rig, *args: str) -> Completed:
@@ -43,14 +44,18 @@ def test_symlink_loop_as_the_tree(rig: Rig) -> None:
     one_line_error(rig.run(*_check_both(rig, rig.root / "l1")), 2, "l1", "symlink loop")
 
 
-@pytest.mark.parametrize("what", ["empty-folder", "makefile-without-version", "text-file",
-                                  "dev-null", "dangling-symlink"])
+@pytest.mark.parametrize(
+    "what", ["empty-folder", "makefile-without-version", "text-file", "dev-null", "dangling-symlink"]
+)
 def test_not_a_kernel_tree(rig: Rig, what: str) -> None:
     spec: Path = rig.root / what
-    words = {"empty-folder": "no top-level Makefile",
-             "makefile-without-version": "no 'VERSION ='",
-             "text-file": "unsupported file type", "dev-null": "not a regular file or folder",
-             "dangling-symlink": "dangling symlink"}[what]
+    words = {
+        "empty-folder": "no top-level Makefile",
+        "makefile-without-version": "no 'VERSION ='",
+        "text-file": "unsupported file type",
+        "dev-null": "not a regular file or folder",
+        "dangling-symlink": "dangling symlink",
+    }[what]
     if what == "empty-folder":
         spec.mkdir()
     elif what == "makefile-without-version":
@@ -71,8 +76,7 @@ def test_unreadable_tree_folder_and_archive(rig: Rig) -> None:
     rig.tree.chmod(0)
     try:
         for spec in (tarball, rig.tree):
-            one_line_error(_as_user(rig, *_check_both(rig, spec)), 2, str(spec),
-                           "permission denied")
+            one_line_error(_as_user(rig, *_check_both(rig, spec)), 2, str(spec), "permission denied")
     finally:
         rig.tree.chmod(0o755)
 
@@ -127,8 +131,9 @@ def test_fifo_where_a_file_is_expected(rig: Rig) -> None:
     trees = {}
     for where in ("tree", "makefile", "patched"):
         t = write_tree(rig.root / f"fifo-{where}", OLD)
-        target = {"tree": rig.root / f"fifo-{where}.tar.gz", "makefile": t / "Makefile",
-                  "patched": t / "fs/a.c"}[where]
+        target = {"tree": rig.root / f"fifo-{where}.tar.gz", "makefile": t / "Makefile", "patched": t / "fs/a.c"}[
+            where
+        ]
         if target.exists():
             target.unlink()
         os.mkfifo(target)
@@ -150,8 +155,12 @@ def test_fifo_where_a_file_is_expected(rig: Rig) -> None:
 
 
 def _git(repo: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                   cwd=repo, check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_git_dirty_and_mid_rebase(rig: Rig) -> None:

@@ -16,11 +16,12 @@ import time
 from pathlib import Path
 
 import pytest
-from kfixtures import make_diff, write_tree
-from mailgen import make_mbox, make_patch_mail
-from pi_server import PIServer
-from rig import Completed, Rig, bug_file, interrupt, no_traceback, wait_for
-from test_trees import BASE, FINAL, TOP, _build_deb, _build_dsc, build_srpm, have, snapshot, write_tar
+
+from testing.kfixtures import make_diff, write_tree
+from testing.mailgen import make_mbox, make_patch_mail
+from testing.pi_server import PIServer
+from testing.rig import Completed, Rig, bug_file, interrupt, no_traceback, wait_for
+from testing.treegen import BASE, FINAL, TOP, _build_deb, _build_dsc, build_srpm, have, snapshot, write_tar
 
 CORE = "kernel/events/core.c"
 PRESENT_MID = "clp-1@example.org"  # STAGE1's change: in every kind's final content
@@ -38,8 +39,12 @@ def kinds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["tarball"] = write_tar(root / "tarball" / f"{TOP}.tar.xz", FINAL, TOP, "w:xz")
     repo = write_tree(root / "git" / "linux", FINAL)
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "final"]):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-                       cwd=repo, check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+            cwd=repo,
+            check=True,
+            capture_output=True,
+        )
     out["git"] = repo
     if have("dpkg-deb"):
         (root / "deb").mkdir()
@@ -69,8 +74,7 @@ GOOD_VERDICTS = {"b-fix": "backportable", "b-present": "present"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_tree_is_never_touched(kinds: dict[str, Path], kind: str, tmp_path: Path,
-                               pi_server: PIServer) -> None:
+def test_tree_is_never_touched(kinds: dict[str, Path], kind: str, tmp_path: Path, pi_server: PIServer) -> None:
     if kind not in kinds:
         pytest.skip(f"{TOOLS[kind]} is not installed: cannot build a {kind} tree")
     tree = kinds[kind]
@@ -82,8 +86,9 @@ def test_tree_is_never_touched(kinds: dict[str, Path], kind: str, tmp_path: Path
     bug_file(bugs, "b-fix", f'msgid = "{FIX_MID}"')
     bug_file(bugs, "b-present", f'msgid = "{PRESENT_MID}"')
     bug_file(bugs, "b-404", 'msgid = "nowhere-1@example.org"')
-    rig = Rig(root=tmp_path, tree=tree, bugs=bugs, cache=tmp_path / "cache", server=pi_server,
-              diff_a=b"", diff_b=b"")
+    rig = Rig(
+        root=tmp_path, tree=tree, bugs=bugs, cache=tmp_path / "cache", server=pi_server, diff_a=b"", diff_b=b""
+    )
     before = snapshot(folder)
     t = str(tree)
 
@@ -125,7 +130,6 @@ def test_tree_is_never_touched(kinds: dict[str, Path], kind: str, tmp_path: Path
     time.sleep(0.5)
     interrupt(proc, signal.SIGKILL)
     untouched("SIGKILL while reading the tree")
-    cp = cold.run("check", "--tree", t, "--bug", "b-fix", "--bug", "b-present", "--format", "json",
-                  offline=True)
+    cp = cold.run("check", "--tree", t, "--bug", "b-fix", "--bug", "b-present", "--format", "json", offline=True)
     assert cp.returncode == 1 and _results(cp) == GOOD_VERDICTS, cp.stderr
     untouched("the run after the kill")

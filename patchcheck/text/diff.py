@@ -72,9 +72,14 @@ def _split_sections(diff: bytes) -> list[list[bytes]]:
         ln = lines[i]
         starts = ln.startswith(b"diff --git ")
         # a plain "--- x / +++ y / @@" without a diff --git line before it (GNU diff -u)
-        if (not starts and ln.startswith(b"--- ") and i + 2 < len(lines)
-                and lines[i + 1].startswith(b"+++ ") and lines[i + 2].startswith(b"@@")
-                and (cur is None or any(x.startswith(b"@@") for x in cur))):
+        if (
+            not starts
+            and ln.startswith(b"--- ")
+            and i + 2 < len(lines)
+            and lines[i + 1].startswith(b"+++ ")
+            and lines[i + 2].startswith(b"@@")
+            and (cur is None or any(x.startswith(b"@@") for x in cur))
+        ):
             starts = True
         if starts:
             cur = [ln]
@@ -163,8 +168,19 @@ def _parse_section(lines: list[bytes], counter: list[int]) -> FilePatch:
                 elif line.line_type == "+":
                     after.append(val)
                     added.append(val)
-            fp.hunks.append(Hunk(counter[0], h.source_start, h.source_length, h.target_start,
-                                 h.target_length, before, after, removed, added))
+            fp.hunks.append(
+                Hunk(
+                    counter[0],
+                    h.source_start,
+                    h.source_length,
+                    h.target_start,
+                    h.target_length,
+                    before,
+                    after,
+                    removed,
+                    added,
+                )
+            )
     return fp
 
 

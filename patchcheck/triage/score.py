@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from patchcheck.bugs import Bug
+from patchcheck.model import Bug
 
 DEFAULT_THRESHOLD = 0.35
 
@@ -92,8 +92,10 @@ _W_FAULT = 0.45
 _W_TRACE = 0.40
 _W_HEAD = 0.15
 
-_SUFFIX_RE = re.compile(r"(?:\.(?:isra|constprop|part|cold|llvm|lto_priv|localalias|clone)"
-                        r"(?:\.\d+)*)+$")
+_SUFFIX_RE = re.compile(
+    r"(?:\.(?:isra|constprop|part|cold|llvm|lto_priv|localalias|clone)"
+    r"(?:\.\d+)*)+$"
+)
 
 
 def normalize_function(name: str) -> str:
@@ -102,8 +104,9 @@ def normalize_function(name: str) -> str:
 
 
 def function_weight(name: str) -> float:
-    if name in _GENERIC or name.startswith(("__x64_sys_", "__ia32_sys_", "__arm64_sys_",
-                                            "__se_sys_", "__do_sys_", "__x32_compat_sys_")):
+    if name in _GENERIC or name.startswith(
+        ("__x64_sys_", "__ia32_sys_", "__arm64_sys_", "__se_sys_", "__do_sys_", "__x32_compat_sys_")
+    ):
         return _W_GENERIC
     if name in _HELPERS:
         return _W_HELPER
@@ -171,8 +174,10 @@ class Match:
 _PREFIX_RES = [
     re.compile(r"<\d>"),  # console log level
     re.compile(r"\d+,\d+,\d+,[-c][^;]*;"),  # /dev/kmsg record header
-    re.compile(r"(?:kern|user|daemon|syslog)\s*:\s*(?:emerg|alert|crit|err|warn|notice|info"
-               r"|debug)\s*:"),  # dmesg -x
+    re.compile(
+        r"(?:kern|user|daemon|syslog)\s*:\s*(?:emerg|alert|crit|err|warn|notice|info"
+        r"|debug)\s*:"
+    ),  # dmesg -x
     # syslog / journal: "Mar  3 10:00:00 host kernel:" or "2025-03-03T10:00:00+08:00 host kernel:"
     re.compile(r"[^\[\]]{0,60}?\d\d:\d\d:\d\d\S*\s+\S+\s+kernel:"),
     re.compile(r"kernel:"),
@@ -198,13 +203,13 @@ def _clean(raw: str) -> _Line:
         m = _CALLER_RE.match(s)
         if m:
             caller = m.group(1)
-            s = s[m.end():].lstrip()
+            s = s[m.end() :].lstrip()
             changed = True
             continue
         for rx in _PREFIX_RES:
             m = rx.match(s)
             if m and m.end() > 0:
-                s = s[m.end():].lstrip()
+                s = s[m.end() :].lstrip()
                 changed = True
                 break
     return _Line(s, caller, raw)
@@ -220,8 +225,10 @@ _HEADLINE_RES = [
     re.compile(r"KASAN: \S"),
     re.compile(r"UBSAN: \S"),
     # kernel WARN()/lockdep shapes only: "WARNING: apt does not have a stable CLI" is not one
-    re.compile(r"WARNING: (?:CPU: \d+|at \S+|possible |suspicious |inconsistent |bad unlock"
-               r"|lock held|held lock|nested lock|.*\+0x[0-9a-f]+)"),
+    re.compile(
+        r"WARNING: (?:CPU: \d+|at \S+|possible |suspicious |inconsistent |bad unlock"
+        r"|lock held|held lock|nested lock|.*\+0x[0-9a-f]+)"
+    ),
     re.compile(r"kernel BUG at "),
     re.compile(r"divide error: "),
     re.compile(r"stack segment: "),
@@ -239,8 +246,14 @@ _SECONDARY_RES = [
 
 _KIND_RES: list[tuple[str, re.Pattern[str]]] = [
     ("null-deref", re.compile(r"NULL pointer dereference", re.I)),
-    ("bad-access", re.compile(r"paging request|page fault|general protection fault"
-                              r"|unable to handle", re.I)),
+    (
+        "bad-access",
+        re.compile(
+            r"paging request|page fault|general protection fault"
+            r"|unable to handle",
+            re.I,
+        ),
+    ),
     ("use-after-free", re.compile(r"use-after-free|use after free", re.I)),
     ("out-of-bounds", re.compile(r"out-of-bounds", re.I)),
     ("double-free", re.compile(r"double-free|double free", re.I)),
@@ -268,14 +281,23 @@ _NAME = r"[A-Za-z_$][\w$.]*"
 _MOD = r"(?:\s+\[(?P<mod>[\w-]+)(?:\s+[0-9a-f]+)?\])?"
 _FRAME_RES = [
     # "? func+0x12/0x170 [mod]" with an optional "[<ffffffff8100>]" address (old kernels)
-    re.compile(r"(?P<q>\?\s*)?(?:\[<[0-9a-f]+>\]\s*)?(?P<q2>\?\s*)?(?P<f>" + _NAME
-               + r")\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?" + _MOD + r"(?P<rest>.*)$"),
+    re.compile(
+        r"(?P<q>\?\s*)?(?:\[<[0-9a-f]+>\]\s*)?(?P<q2>\?\s*)?(?P<f>"
+        + _NAME
+        + r")\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?"
+        + _MOD
+        + r"(?P<rest>.*)$"
+    ),
     # syzbot / decode_stacktrace: "func fs/x.c:12 [inline]", "func (fs/x.c:12)"
-    re.compile(r"(?P<q>\?\s*)?(?P<f>" + _NAME + r")\s+\(?[\w./-]+\.[chS]:\d+.*?"
-               r"(?P<rest>\[inline\]|\(inlined\))?\s*$"),
+    re.compile(
+        r"(?P<q>\?\s*)?(?P<f>" + _NAME + r")\s+\(?[\w./-]+\.[chS]:\d+.*?"
+        r"(?P<rest>\[inline\]|\(inlined\))?\s*$"
+    ),
     # arm32: "[<c01a2b3c>] (func) from [<c01a2c40>] (caller+0x40/0x68)"
-    re.compile(r"\[<[0-9a-f]+>\]\s+\((?P<f>" + _NAME + r")(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\)"
-               r" from (?P<rest>.*)$"),
+    re.compile(
+        r"\[<[0-9a-f]+>\]\s+\((?P<f>" + _NAME + r")(?:\+0x[0-9a-f]+/0x[0-9a-f]+)?\)"
+        r" from (?P<rest>.*)$"
+    ),
     # "func (inlined)"
     re.compile(r"(?P<f>" + _NAME + r")\s+(?P<rest>\(inlined\)|\[inline\])\s*$"),
 ]
@@ -283,13 +305,16 @@ _ADDR_ONLY_RE = re.compile(r"\??\s*(?:\[<)?(?:0x)?[0-9a-f]{8,16}(?:>\])?\s*$")
 _MARKER_RE = re.compile(r"</?(?:TASK|IRQ|NMI|EOI|SOFTIRQ|#\w+)>$|\.\.\.$")
 _REGISTER_RE = re.compile(
     r"(?:[RE]?(?:IP|SP|AX|BX|CX|DX|SI|DI|BP)|R\d+|[FGCDE]S|CR\d|DR\d|PKRU|Code|ORIG_RAX"
-    r"|EFLAGS|pc|lr|sp|pstate|x\d+|[XW]\d+|LR|PC|SP|PSTATE)\s*:", re.I)
+    r"|EFLAGS|pc|lr|sp|pstate|x\d+|[XW]\d+|LR|PC|SP|PSTATE)\s*:",
+    re.I,
+)
 _TRACE_HEAD_RE = re.compile(r"(?:Call [Tt]race|Backtrace)\s*:\s*$")
 _TRACE_END_RE = re.compile(
     r"Modules linked in|---\[ end trace|Kernel panic|Allocated by task|Freed by task"
     r"|The buggy address|Last potentially related|Second to last|Memory state around"
     r"|irq event stamp|NMI backtrace|Sending NMI|CPU: \d+ (?:UID: \d+ )?PID:|Hardware name"
-    r"|={10,}|(?:Call [Tt]race|Backtrace)\s*:|Process \S+ \(pid:")
+    r"|={10,}|(?:Call [Tt]race|Backtrace)\s*:|Process \S+ \(pid:"
+)
 
 
 def _frame(text: str) -> Frame | None:
@@ -301,17 +326,15 @@ def _frame(text: str) -> Frame | None:
         name = normalize_function(m.group("f"))
         q = bool(gd.get("q") or gd.get("q2"))
         rest = gd.get("rest") or ""
-        return Frame(name, gd.get("mod"), reliable=not q,
-                     inlined="[inline]" in rest or "(inlined)" in rest)
+        return Frame(name, gd.get("mod"), reliable=not q, inlined="[inline]" in rest or "(inlined)" in rest)
     return None
 
 
-def _read_trace(lines: Sequence[_Line], start: int, stop: int, caller: str | None
-                ) -> list[Frame]:
+def _read_trace(lines: Sequence[_Line], start: int, stop: int, caller: str | None) -> list[Frame]:
     """Frames after a ``Call Trace:`` header at ``start`` until the trace clearly ends."""
     frames: list[Frame] = []
     unknown = 0
-    for ln in lines[start + 1:stop]:
+    for ln in lines[start + 1 : stop]:
         t = ln.text
         if caller and ln.caller and ln.caller != caller:
             continue  # another task's printk, interleaved
@@ -336,8 +359,7 @@ def _read_trace(lines: Sequence[_Line], start: int, stop: int, caller: str | Non
 
 _FAULT_RES = [
     # x86: "RIP: 0010:func+0x12/0x170" (user-mode "RIP: 0033:0x7f.." has no symbol)
-    re.compile(r"RIP:\s*(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s*)*(?P<f>" + _NAME
-               + r")\+0x[0-9a-f]+"),
+    re.compile(r"RIP:\s*(?:[0-9a-f]{4}:)?(?:\[<[0-9a-f]+>\]\s*)*(?P<f>" + _NAME + r")\+0x[0-9a-f]+"),
     re.compile(r"IP:\s*(?:\[<[0-9a-f]+>\]\s*)*(?P<f>" + _NAME + r")\+0x[0-9a-f]+"),
     # arm64: "pc : func+0xb4/0x3f0"; older arm/arm64: "PC is at func+0x..."
     re.compile(r"pc\s*:\s*(?:\[<[0-9a-f]+>\]\s*)?(?P<f>" + _NAME + r")\+0x[0-9a-f]+"),
@@ -345,13 +367,13 @@ _FAULT_RES = [
     re.compile(r"NIP\s*\[[0-9a-f]+\]\s*(?P<f>" + _NAME + r")\+0x"),  # powerpc
     re.compile(r"epc\s*:\s*(?:[0-9a-f]+\s*)?(?P<f>" + _NAME + r")\+0x"),  # riscv
 ]
-_HEADLINE_FUNC_RE = re.compile(r"(?:\bin|\bat \S+:\d+|\bat) (?P<f>" + _NAME
-                               + r")\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?")
+_HEADLINE_FUNC_RE = re.compile(r"(?:\bin|\bat \S+:\d+|\bat) (?P<f>" + _NAME + r")\+0x[0-9a-f]+(?:/0x[0-9a-f]+)?")
 # crash(8) bt: "[exception RIP: bpf_test_run+315]", "PC: ffff0000...  [__queue_work+180]"
-_BT_EXC_RE = re.compile(r"\[exception RIP: (?P<f>" + _NAME + r")(?:\+\d+)?\]"
-                        r"|^PC:\s*[0-9a-f]+\s+\[(?P<g>" + _NAME + r")(?:\+\d+)?\]")
-_BT_FRAME_RE = re.compile(r"#\d+\s+\[[0-9a-f]+\]\s+(?P<f>" + _NAME + r")\s+at\s+[0-9a-f]+"
-                          + _MOD)
+_BT_EXC_RE = re.compile(
+    r"\[exception RIP: (?P<f>" + _NAME + r")(?:\+\d+)?\]"
+    r"|^PC:\s*[0-9a-f]+\s+\[(?P<g>" + _NAME + r")(?:\+\d+)?\]"
+)
+_BT_FRAME_RE = re.compile(r"#\d+\s+\[[0-9a-f]+\]\s+(?P<f>" + _NAME + r")\s+at\s+[0-9a-f]+" + _MOD)
 _BT_HEAD_RE = re.compile(r'PID:\s*\d+\s+TASK:\s*[0-9a-f]+\s+CPU:\s*\d+\s+COMMAND:\s*"(?P<c>.*)"')
 _PROMPT_RE = re.compile(r"crash>\s*(?P<cmd>\S*)")
 
@@ -371,12 +393,13 @@ _COMM_RES = [
 ]
 _PANIC_RE = re.compile(r'^PANIC:\s*"?(?P<m>[^"]+)"?\s*$')
 _CUT_RE = re.compile(r"-+\[ cut here \]-+")
-_DETAIL_AFTER_RE = re.compile(r"(?:Read|Write) of size|#PF: |.*corruption|refcount_t:"
-                              r"|list_(?:add|del) corruption|Mem abort info")
+_DETAIL_AFTER_RE = re.compile(
+    r"(?:Read|Write) of size|#PF: |.*corruption|refcount_t:"
+    r"|list_(?:add|del) corruption|Mem abort info"
+)
 
 
-def _first(patterns: Sequence[re.Pattern[str]], lines: Iterable[_Line], group: str
-           ) -> str | None:
+def _first(patterns: Sequence[re.Pattern[str]], lines: Iterable[_Line], group: str) -> str | None:
     for ln in lines:
         for rx in patterns:
             m = rx.search(ln.text)
@@ -489,13 +512,11 @@ def parse_oops(text: str) -> Oops | None:
         head_line = lines[h0]
         headline = head_line.text
         caller = head_line.caller
-        region = [ln for ln in lines[h0:stop]
-                  if not (caller and ln.caller and ln.caller != caller)]
+        region = [ln for ln in lines[h0:stop] if not (caller and ln.caller and ln.caller != caller)]
         # headline-borne function (KASAN "in f+0x", WARNING "at file:line f+0x")
         hm = _HEADLINE_FUNC_RE.search(headline)
         function = _first(_FAULT_RES, region, "f")
-        if hm and (function is None or headline.startswith(("BUG: KASAN", "KASAN", "BUG: KFENCE",
-                                                             "WARNING"))):
+        if hm and (function is None or headline.startswith(("BUG: KASAN", "KASAN", "BUG: KFENCE", "WARNING"))):
             function = hm.group("f")
         for k in range(h0 + 1, stop):
             if _TRACE_HEAD_RE.match(lines[k].text):
@@ -504,8 +525,8 @@ def parse_oops(text: str) -> Oops | None:
         # Lines that qualify the headline: between "cut here" and it, and right after it.
         for k in range(max(0, h0 - 4), h0):
             if _CUT_RE.search(lines[k].text):
-                details = [ln.text for ln in lines[k + 1:h0] if ln.text]
-        for ln in lines[h0 + 1:min(stop, h0 + 4)]:
+                details = [ln.text for ln in lines[k + 1 : h0] if ln.text]
+        for ln in lines[h0 + 1 : min(stop, h0 + 4)]:
             if _DETAIL_AFTER_RE.match(ln.text):
                 details.append(ln.text)
         if len(heads) > 1:
@@ -523,8 +544,7 @@ def parse_oops(text: str) -> Oops | None:
     if headline is None and panic:
         headline = panic
     release = _first(_RELEASE_RES, region, "r") or _first(_RELEASE_RES, lines, "r")
-    comm = _first(_COMM_RES, region, "c") or (bt.comm if bt else None) \
-        or _first(_COMM_RES, lines, "c")
+    comm = _first(_COMM_RES, region, "c") or (bt.comm if bt else None) or _first(_COMM_RES, lines, "c")
     return Oops(
         headline=headline,
         function=function,
@@ -541,8 +561,7 @@ def parse_oops(text: str) -> Oops | None:
 # ---- matching ------------------------------------------------------------------------------
 
 
-def _weighted_lcs(sig: Sequence[str], seq: Sequence[tuple[str, float]]
-                  ) -> tuple[float, int]:
+def _weighted_lcs(sig: Sequence[str], seq: Sequence[tuple[str, float]]) -> tuple[float, int]:
     """Weighted longest common subsequence of signature and trace: (weight, length)."""
     n, m = len(sig), len(seq)
     best = [[(0.0, 0)] * (m + 1) for _ in range(n + 1)]
@@ -643,8 +662,9 @@ def score_bug(oops: Oops, bug: Bug) -> Match | None:
     else:
         # Evidence the log lacks (no trace, no message) is left out rather than counted 0.
         score = sum(w * s for w, s in parts.values()) / sum(w for w, _ in parts.values())
-    return Match(bug.id, round(min(1.0, max(0.0, score)), 4),
-                 "; ".join(why) if why else "nothing specific matched")
+    return Match(
+        bug.id, round(min(1.0, max(0.0, score)), 4), "; ".join(why) if why else "nothing specific matched"
+    )
 
 
 def match(oops: Oops, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
@@ -654,8 +674,9 @@ def match(oops: Oops, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD)
     return out
 
 
-def triage_text(text: str, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD
-                ) -> tuple[Oops | None, list[Match]]:
+def triage_text(
+    text: str, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD
+) -> tuple[Oops | None, list[Match]]:
     oops = parse_oops(text)
     if oops is None:
         return None, []

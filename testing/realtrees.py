@@ -58,8 +58,7 @@ class RealPair:
 
 
 def data_dir() -> Path:
-    d = Path(os.environ.get("PATCHCHECK_TEST_DATA")
-             or Path.home() / ".cache" / "patchcheck-test-data")
+    d = Path(os.environ.get("PATCHCHECK_TEST_DATA") or Path.home() / ".cache" / "patchcheck-test-data")
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -81,8 +80,9 @@ def deb_name(version: str) -> str:
 
 def _run(args: list[str], cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL, check=False)
+        return subprocess.run(
+            args, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, check=False
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         raise Unavailable(f"{args[0]}: {e}") from e
 
@@ -127,8 +127,10 @@ def extract(version: str) -> Path:
         root.mkdir()
         inner = d / f".inner-{version}.tar.xz"
         # data.tar -> usr/src/linux-source-6.1.tar.xz -> the tree (one top folder, stripped)
-        cmd = (f"dpkg-deb --fsys-tarfile {_q(deb)} | tar -xO --wildcards "
-               f"'*usr/src/linux-source-*.tar.xz' > {_q(inner)}")
+        cmd = (
+            f"dpkg-deb --fsys-tarfile {_q(deb)} | tar -xO --wildcards "
+            f"'*usr/src/linux-source-*.tar.xz' > {_q(inner)}"
+        )
         cp = _run(["bash", "-o", "pipefail", "-c", cmd])
         if cp.returncode != 0 or not inner.is_file() or inner.stat().st_size == 0:
             inner.unlink(missing_ok=True)
@@ -157,8 +159,7 @@ def _rewrite(section: bytes, old_dir: str, new_dir: str) -> tuple[str, bytes] | 
     """A modified-file section with its tree folders dropped from the header paths; None for
     binaries, additions, deletions and non-.c/.h files."""
     head, sep, body = section.partition(b"\n@@ ")
-    if not sep or b"\nBinary files " in head or b"\nnew file mode" in head \
-            or b"\ndeleted file mode" in head:
+    if not sep or b"\nBinary files " in head or b"\nnew file mode" in head or b"\ndeleted file mode" in head:
         return None
     m = re.match(rb"diff --git a/" + re.escape(old_dir.encode()) + rb"/(\S+) b/", head)
     if not m:
@@ -181,11 +182,29 @@ def real_diffs(old_version: str, new_version: str) -> list[FileDiff]:
         old_dir, new_dir = f"tree-{old_version}", f"tree-{new_version}"
         # one whole-tree diff is one process instead of ~1,800; --no-renames keeps each
         # section one file's modification
-        cmd = ["git", "diff", "--no-index", "--no-color", "--no-ext-diff", "--no-textconv",
-               "--no-renames", "--full-index", "--", old_dir, new_dir]
+        cmd = [
+            "git",
+            "diff",
+            "--no-index",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--full-index",
+            "--",
+            old_dir,
+            new_dir,
+        ]
         try:
-            cp = subprocess.run(cmd, cwd=d, capture_output=True, timeout=900, check=False,
-                                env={**os.environ, **_GIT_ENV}, stdin=subprocess.DEVNULL)
+            cp = subprocess.run(
+                cmd,
+                cwd=d,
+                capture_output=True,
+                timeout=900,
+                check=False,
+                env={**os.environ, **_GIT_ENV},
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as e:
             raise Unavailable(f"git diff: {e}") from e
         if cp.returncode not in (0, 1):
@@ -205,8 +224,15 @@ def real_diffs(old_version: str, new_version: str) -> list[FileDiff]:
 def real_pair(old_version: str = DEFAULT_PAIR[0], new_version: str = DEFAULT_PAIR[1]) -> RealPair:
     """Both trees (downloaded and extracted as needed) and their per-file diffs."""
     old_deb, new_deb = download(old_version), download(new_version)
-    return RealPair(old_version, new_version, extract(old_version), extract(new_version),
-                    old_deb, new_deb, real_diffs(old_version, new_version))
+    return RealPair(
+        old_version,
+        new_version,
+        extract(old_version),
+        extract(new_version),
+        old_deb,
+        new_deb,
+        real_diffs(old_version, new_version),
+    )
 
 
 def spread(items: list[FileDiff], n: int) -> list[FileDiff]:
@@ -224,9 +250,9 @@ def bug_id(index: int, path: str) -> str:
 def publish(diffs: list[FileDiff], server: PIServerLike, bugs_dir: Path) -> dict[str, FileDiff]:
     """Each diff as a one-patch mail on ``server`` plus a known-bug file naming it.
 
-    Returns the diffs by bug id. Needs tests/ on sys.path (mailgen).
+    Returns the diffs by bug id. Uses testing.mailgen.
     """
-    from mailgen import make_mbox, make_patch_mail
+    from testing.mailgen import make_mbox, make_patch_mail
 
     bugs_dir.mkdir(parents=True, exist_ok=True)
     out: dict[str, FileDiff] = {}
@@ -237,6 +263,7 @@ def publish(diffs: list[FileDiff], server: PIServerLike, bugs_dir: Path) -> dict
         server.add_thread(make_mbox([make_patch_mail(subject, fd.diff, msgid)]))
         (bugs_dir / f"{bid}.toml").write_text(
             f'id = "{bid}"\ntitle = "real change to {fd.path}"\nseverity = "medium"\n'
-            f'\n[[fix]]\nmsgid = "{msgid}"\n')
+            f'\n[[fix]]\nmsgid = "{msgid}"\n'
+        )
         out[bid] = fd
     return out

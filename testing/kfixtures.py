@@ -9,13 +9,13 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from patchcheck.trees.base import TreeInfo, TreeView
+from patchcheck.model import TreeInfo
+from patchcheck.trees.base import TreeView
 
 
 def c_file(name: str, funcs: int = 6) -> str:
     """A C-like file whose every line is distinct, so hunks have one true place."""
-    out = ["// SPDX-License-Identifier: GPL-2.0", f"/* {name}: synthetic test source */",
-           '#include "state.h"', ""]
+    out = ["// SPDX-License-Identifier: GPL-2.0", f"/* {name}: synthetic test source */", '#include "state.h"', ""]
     for i in range(funcs):
         out += [
             f"static int {name}_op{i}(struct {name}_ctx *ctx, int arg{i})",
@@ -52,11 +52,18 @@ def make_diff(tmp: Path, old: Mapping[str, str | bytes], new: Mapping[str, str |
     try:
         cp = subprocess.run(
             ["git", "diff", "--no-index", "--no-color", "--full-index", "_diff_a", "_diff_b"],
-            cwd=tmp, capture_output=True, check=False)
+            cwd=tmp,
+            capture_output=True,
+            check=False,
+        )
         if cp.returncode not in (0, 1):
             raise RuntimeError(cp.stderr.decode())
-        return cp.stdout.replace(b"a/_diff_a/", b"a/").replace(b"b/_diff_b/", b"b/").replace(
-            b"_diff_a/", b"").replace(b"_diff_b/", b"")
+        return (
+            cp.stdout.replace(b"a/_diff_a/", b"a/")
+            .replace(b"b/_diff_b/", b"b/")
+            .replace(b"_diff_a/", b"")
+            .replace(b"_diff_b/", b"")
+        )
     finally:
         subprocess.run(["rm", "-rf", str(a), str(b)], check=True)
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
 
-from patchcheck import proc
-from patchcheck.atomic import atomic_file
 from patchcheck.errors import ToolError
-from patchcheck.git import git
+from patchcheck.sys import proc
+from patchcheck.sys.atomic import atomic_file
+from patchcheck.sys.git import git
 
 LOG_TIMEOUT = 600.0
 PATCH_ID_LIMIT = 3000  # newest commits per path set whose patch-ids are compared
@@ -96,7 +96,7 @@ def _line_before(text: bytes, line_start: int) -> tuple[bytes, int] | None:
     if line_start == 0:
         return None
     start = text.rfind(b"\n", 0, line_start - 1) + 1
-    return text[start:line_start - 1].strip(), start
+    return text[start : line_start - 1].strip(), start
 
 
 def _trailer_form(low: bytes, line_start: int, before: bytes, after: bytes) -> str | None:
@@ -129,8 +129,8 @@ def _trailers(body: bytes) -> Iterator[tuple[str, str]]:
     for m in _COMMIT_HEX_RE.finditer(low):
         line_start = low.rfind(b"\n", 0, m.start()) + 1
         line_end = low.find(b"\n", m.end())
-        after = low[m.end():line_end if line_end >= 0 else len(low)].strip()
-        form = _trailer_form(low, line_start, low[line_start:m.start()].strip(), after)
+        after = low[m.end() : line_end if line_end >= 0 else len(low)].strip()
+        form = _trailer_form(low, line_start, low[line_start : m.start()].strip(), after)
         if form is not None:
             yield m.group(1).decode("ascii"), form
 
@@ -219,17 +219,26 @@ def _parse_stream(stream: IO[bytes], builder: _Builder, chunk: int = 1 << 20) ->
 
 
 def _git_argv(git_dir: Path, args: Sequence[str]) -> list[str]:
-    # Same neutral prefix as patchcheck.git.git; that helper buffers stdout, which a
+    # Same neutral prefix as patchcheck.sys.git.git; that helper buffers stdout, which a
     # million-commit log cannot afford, so the log pass goes through proc.stream.
     return ["git", "-c", "core.quotepath=off", "--git-dir", str(git_dir), *args]
 
 
 def _read_log(git_dir: Path, head: str, timeout: float = LOG_TIMEOUT) -> _Builder:
     """One ``git log`` over HEAD's history, parsed as it streams."""
-    argv = _git_argv(git_dir, [
-        "log", "-z", "--no-color", "--no-show-signature", "--encoding=UTF-8",
-        "--format=%H%x1f%s%x1f%b", head, "--",
-    ])
+    argv = _git_argv(
+        git_dir,
+        [
+            "log",
+            "-z",
+            "--no-color",
+            "--no-show-signature",
+            "--encoding=UTF-8",
+            "--format=%H%x1f%s%x1f%b",
+            head,
+            "--",
+        ],
+    )
     builder = _Builder()
     with proc.stream(argv, timeout=timeout) as s:
         _parse_stream(s.stdout, builder)
@@ -297,7 +306,9 @@ def _read_cache(path: Path, git_dir: Path, head: str) -> History | None:
             return None
         commits: list[str] = doc["commits"]
         return History(
-            git_dir, head, commits,
+            git_dir,
+            head,
+            commits,
             subjects={s: commits[i] for s, i in doc["subjects"].items()},
             backports={u: (commits[i], f) for u, (i, f) in doc["backports"].items()},
             reverted={t: commits[i] for t, i in doc["reverted"].items()},
@@ -367,8 +378,9 @@ class History:
             hist = _read_cache(path, git_dir, head) if path is not None else None
             if hist is None:
                 b = _read_log(git_dir, head)
-                hist = cls(git_dir, head, b.commits, subjects=b.subjects,
-                           backports=b.backports, reverted=b.reverted)
+                hist = cls(
+                    git_dir, head, b.commits, subjects=b.subjects, backports=b.backports, reverted=b.reverted
+                )
                 if path is not None:
                     _write_cache(path, hist)
             with _MEMO_LOCK:
@@ -420,8 +432,7 @@ class History:
         for u in ups:
             local = self.reachable(u)
             if local and not self.reverted_by(local):
-                return Evidence("history", f"upstream commit {u[:12]} is an ancestor of HEAD",
-                                local)
+                return Evidence("history", f"upstream commit {u[:12]} is an ancestor of HEAD", local)
         for u in ups:
             bp = self.backport_of(u)
             if bp and not self.reverted_by(bp[0]) and not self.reverted_by(u):
@@ -473,15 +484,30 @@ class History:
         # as format-patch made them upstream; the diff is limited to ``paths``, which is
         # what the fix touches.
         log = git(
-            ["log", "-p", "--no-merges", "--no-color", "--no-ext-diff", "--no-textconv",
-             "--no-show-signature", "-U3", "--src-prefix=a/", "--dst-prefix=b/",
-             f"-n{PATCH_ID_LIMIT}", "--format=commit %H", self.head, "--", *paths],
-            git_dir=self.git_dir, timeout=LOG_TIMEOUT, env={"GIT_LITERAL_PATHSPECS": "1"},
+            [
+                "log",
+                "-p",
+                "--no-merges",
+                "--no-color",
+                "--no-ext-diff",
+                "--no-textconv",
+                "--no-show-signature",
+                "-U3",
+                "--src-prefix=a/",
+                "--dst-prefix=b/",
+                f"-n{PATCH_ID_LIMIT}",
+                "--format=commit %H",
+                self.head,
+                "--",
+                *paths,
+            ],
+            git_dir=self.git_dir,
+            timeout=LOG_TIMEOUT,
+            env={"GIT_LITERAL_PATHSPECS": "1"},
         )
         if not log.ok or not log.stdout.strip():
             return {}
-        res = git(["patch-id", "--stable"], git_dir=self.git_dir, input=log.stdout,
-                  timeout=LOG_TIMEOUT)
+        res = git(["patch-id", "--stable"], git_dir=self.git_dir, input=log.stdout, timeout=LOG_TIMEOUT)
         if not res.ok:
             return {}
         out: dict[str, str] = {}
@@ -521,8 +547,13 @@ def _entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
     for line in lines:
         m = _BULLET_RE.match(line)
         indent = len(line) - len(line.lstrip())
-        if m is None and cur and line.strip() and indent > cur_indent \
-                and not line.lstrip().startswith(("[ ", "-- ")):
+        if (
+            m is None
+            and cur
+            and line.strip()
+            and indent > cur_indent
+            and not line.lstrip().startswith(("[ ", "-- "))
+        ):
             cur.append(line.strip())
             quote += " " + line.strip()
             continue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from patchcheck import proc
+from patchcheck.sys import proc
 
 
 def git(

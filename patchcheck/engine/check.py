@@ -20,31 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from patchcheck import git, proc
-from patchcheck.bugs import Fix
-from patchcheck.diffparse import FilePatch, Hunk, MalformedPatch, parse_diff
-from patchcheck.series import PatchMail, Series
+from patchcheck.model import Fix, HunkResult, HunkStatus, PatchMail, PatchResult, Series, Verdict
+from patchcheck.sys import git, proc
+from patchcheck.text.diff import FilePatch, Hunk, MalformedPatch, parse_diff
 from patchcheck.trees.base import TreeView
-from patchcheck.verdict import (
-    BACKPORTABLE,
-    CONFLICTING,
-    ERROR,
-    H_CLEAN,
-    H_FAILED,
-    H_FUZZ,
-    H_MISSING,
-    H_OFFSET,
-    H_PRESENT,
-    NOT_APPLICABLE,
-    PARTIAL,
-    PRESENT,
-    HunkResult,
-    PatchResult,
-    weakest_method,
-)
+from patchcheck.verdict import weakest_method
 
 if TYPE_CHECKING:
-    from patchcheck.history import History
+    from patchcheck.evidence.history import History
 
 MAX_FUZZ = 2
 _NEAR_WINDOW = 400  # lines searched either side of a failed hunk's expected place
@@ -58,8 +41,7 @@ def _norm(line: bytes) -> bytes:
     return b" ".join(line.split())
 
 
-def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int,
-               data: bytes | None = None) -> int | None:
+def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int, data: bytes | None = None) -> int | None:
     """0-based start of ``block`` in ``lines`` closest to ``near`` (0-based), or None.
 
     ``data``, when given, is the file ``lines`` came from (``data.splitlines()``): the
@@ -73,8 +55,11 @@ def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int,
     first = block[0]
     best: int | None = None
     for i, ln in enumerate(lines):
-        if ln == first and list(lines[i:i + n]) == list(block) and (
-                best is None or abs(i - near) < abs(best - near)):
+        if (
+            ln == first
+            and list(lines[i : i + n]) == list(block)
+            and (best is None or abs(i - near) < abs(best - near))
+        ):
             best = i
     return best
 
@@ -94,8 +79,7 @@ def _find_block_bytes(data: bytes, block: Sequence[bytes], near: int) -> int | N
     p = data.find(needle)
     while p >= 0:
         e = p + m
-        if (p == 0 or data[p - 1] == 0x0A) and (
-                (e < size and data[e] == 0x0A) or (e == size and end_ok)):
+        if (p == 0 or data[p - 1] == 0x0A) and ((e < size and data[e] == 0x0A) or (e == size and end_ok)):
             line += data.count(b"\n", counted, p)
             counted = p
             if best is None or abs(line - near) < abs(best - near):
@@ -129,19 +113,17 @@ def near_match(lines: Sequence[bytes], hunk: Hunk, near: int) -> tuple[int | Non
     sm = difflib.SequenceMatcher(autojunk=False)
     sm.set_seq2(want)
     for i in range(0, max(1, len(text) - n + 1)):
-        sm.set_seq1(text[i:i + n])
+        sm.set_seq1(text[i : i + n])
         if sm.real_quick_ratio() <= best_r or sm.quick_ratio() <= best_r:
             continue
         r = sm.ratio()
-        if r > best_r or (r == best_r and best_i is not None
-                          and abs(lo + i - near) < abs(lo + best_i - near)):
+        if r > best_r or (r == best_r and best_i is not None and abs(lo + i - near) < abs(lo + best_i - near)):
             best_i, best_r = i, r
     if best_i is None or best_r < 0.3:
         return None, best_r, ""
-    got = text[best_i:best_i + n]
+    got = text[best_i : best_i + n]
     line = lo + best_i + 1
-    diff = list(difflib.unified_diff(want, got, "expected (patch)", f"tree (line {line})",
-                                     lineterm="", n=1))
+    diff = list(difflib.unified_diff(want, got, "expected (patch)", f"tree (line {line})", lineterm="", n=1))
     if len(diff) > 24:
         diff = diff[:24] + [f"... ({len(diff) - 24} more lines)"]
     return line, best_r, "\n".join(diff)
@@ -158,7 +140,7 @@ def _share_nearby(lines: Sequence[bytes], hunk: Hunk, near: int, wanted: list[by
     if not wanted:
         return 0.0
     span = len(hunk.before) + len(hunk.after) + 10
-    window = {_norm(ln) for ln in lines[max(0, near - span):near + span]}
+    window = {_norm(ln) for ln in lines[max(0, near - span) : near + span]}
     return sum(1 for w in wanted if w in window) / len(wanted)
 
 
@@ -177,7 +159,8 @@ def removed_lines_nearby(lines: Sequence[bytes], hunk: Hunk, near: int) -> float
 
 _PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \(renamed from .*\))?$")
 _PATCH_HUNK = re.compile(
-    r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?")
+    r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?"
+)
 _GIT_HUNK = re.compile(r"^Hunk #(\d+) succeeded at (\d+)(?: \(offset (-?\d+) lines?\))?")
 _GIT_CHECK = re.compile(r"^Checking patch (.+?)(?: => .*)?\.\.\.$")
 
@@ -393,14 +376,21 @@ class Scratch:
             self._changed()
         # GIT_CEILING_DIRECTORIES stops git from finding a repository above the scratch
         # folder and resolving paths against it.
-        return git.git(["apply", "-v", *extra, "-"], cwd=self.work, input=diff,
-                       env={"GIT_CEILING_DIRECTORIES": str(self.root)})
+        return git.git(
+            ["apply", "-v", *extra, "-"],
+            cwd=self.work,
+            input=diff,
+            env={"GIT_CEILING_DIRECTORIES": str(self.root)},
+        )
 
     def run_patch(self, diff: bytes, *extra: str) -> proc.Result:
         if "--dry-run" not in extra:
             self._changed()
-        return proc.run(["patch", "-p1", "-f", "--no-backup-if-mismatch", "-r", "-",
-                         "--quoting-style=literal", *extra], cwd=self.work, input=diff)
+        return proc.run(
+            ["patch", "-p1", "-f", "--no-backup-if-mismatch", "-r", "-", "--quoting-style=literal", *extra],
+            cwd=self.work,
+            input=diff,
+        )
 
     def close(self) -> None:
         if not self._shared:
@@ -479,24 +469,34 @@ def _grade_patch(scratch: Scratch, files: list[FilePatch]) -> _Grade:
     new_present = [fp for fp in new_files if fp.new_path and scratch.ensure(fp.new_path)]
     if missing and not present_files and not new_present:
         names = ", ".join(sorted({fp.path for fp in missing}))
-        hunks = [HunkResult(fp.path, H_MISSING, h.index, reason="file not in tree")
-                 for fp in missing for h in fp.hunks]
-        return _Grade(hunks, NOT_APPLICABLE, None,
-                      f"none of the files it changes exist in the tree: {names}")
+        hunks = [
+            HunkResult(fp.path, HunkStatus.MISSING, h.index, reason="file not in tree")
+            for fp in missing
+            for h in fp.hunks
+        ]
+        return _Grade(
+            hunks, Verdict.NOT_APPLICABLE, None, f"none of the files it changes exist in the tree: {names}"
+        )
 
     facts: list[_HunkFacts] = []
     for fp, where in present_files:
         lines, data = scratch.lines(where), scratch.data(where)
         for h in fp.hunks:
-            facts.append(_HunkFacts(h, fp, where,
-                                    find_block(lines, h.before, h.old_start - 1, data),
-                                    find_block(lines, h.after, h.new_start - 1, data)))
+            facts.append(
+                _HunkFacts(
+                    h,
+                    fp,
+                    where,
+                    find_block(lines, h.before, h.old_start - 1, data),
+                    find_block(lines, h.after, h.new_start - 1, data),
+                )
+            )
     # a rename already done is checked under its new name: hand the tools a plain diff
     checkable = [(fp, where) for fp, where in present_files if not fp.binary]
-    rev_raw = b"".join(_section_for(fp, where) for fp, where in checkable) + b"".join(
-        fp.raw for fp in new_present)
+    rev_raw = b"".join(_section_for(fp, where) for fp, where in checkable) + b"".join(fp.raw for fp in new_present)
     fwd_raw = b"".join(_section_for(fp, where) for fp, where in checkable) + b"".join(
-        fp.raw for fp in new_files if fp not in new_present)
+        fp.raw for fp in new_files if fp not in new_present
+    )
     tool_files = [_renamed_view(fp, where) for fp, where in checkable]
 
     # reverse: only worth a tool call when some post-image is there
@@ -526,35 +526,42 @@ def _grade_patch(scratch: Scratch, files: list[FilePatch]) -> _Grade:
 
     modified: list[int] = []
     for f in facts:
-        results.append(_judge_hunk(f, scratch.lines(f.path), rev.get(f.hunk.index),
-                                   fwd.get(f.hunk.index), modified))
+        results.append(
+            _judge_hunk(f, scratch.lines(f.path), rev.get(f.hunk.index), fwd.get(f.hunk.index), modified)
+        )
     for fp in missing:
         for h in fp.hunks:
-            results.append(HunkResult(fp.path, H_MISSING, h.index, reason="file not in tree"))
+            results.append(HunkResult(fp.path, HunkStatus.MISSING, h.index, reason="file not in tree"))
         if not fp.hunks:  # a binary or mode-only section for a file the tree lacks
-            results.append(HunkResult(fp.path, H_MISSING, 0, reason="file not in tree"))
+            results.append(HunkResult(fp.path, HunkStatus.MISSING, 0, reason="file not in tree"))
     for fp in new_files:
         done = fp in new_present
-        results.append(HunkResult(fp.new_path or "?", H_PRESENT if done else H_CLEAN, 0,
-                                  reason="new file already exists" if done else "creates a new file"))
+        results.append(
+            HunkResult(
+                fp.new_path or "?",
+                HunkStatus.PRESENT if done else HunkStatus.CLEAN,
+                0,
+                reason="new file already exists" if done else "creates a new file",
+            )
+        )
     for fp in gone:
-        results.append(HunkResult(fp.path, H_PRESENT, 0, reason="file already deleted"))
+        results.append(HunkResult(fp.path, HunkStatus.PRESENT, 0, reason="file already deleted"))
     for fp, where in present_files:
         if fp.binary:
-            results.append(HunkResult(where, H_FAILED, 0, reason="binary patch: not checked"))
+            results.append(HunkResult(where, HunkStatus.FAILED, 0, reason="binary patch: not checked"))
         elif fp.mode_only or (not fp.hunks and fp.new_path):
-            results.append(HunkResult(where, H_CLEAN, 0, reason="mode change or rename only"))
+            results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="mode change or rename only"))
         elif fp.new_path is None and not fp.hunks:
-            results.append(HunkResult(where, H_CLEAN, 0, reason="deletes the file"))
+            results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="deletes the file"))
     starts = {h.index: h.old_start for fp in files for h in fp.hunks}
     for res in results:
         res.patch_line = starts.get(res.index)
     results.sort(key=lambda r: (r.index == 0, r.index))
     verdict, method, evidence = _patch_verdict(results, whole_rev_ok, whole_fwd_ok, modified)
-    if verdict == CONFLICTING:
+    if verdict == Verdict.CONFLICTING:
         absent = _buggy_code_absent(scratch, facts, results)
         if absent:
-            return _Grade(results, NOT_APPLICABLE, None, absent)
+            return _Grade(results, Verdict.NOT_APPLICABLE, None, absent)
     return _Grade(results, verdict, method, evidence)
 
 
@@ -578,8 +585,9 @@ def _renamed_view(fp: FilePatch, where: str) -> FilePatch:
     return FilePatch(old_path=where, new_path=where, raw=b"", hunks=fp.hunks)
 
 
-def _judge_hunk(f: _HunkFacts, lines: list[bytes], rv: ToolHunk | None, fw: ToolHunk | None,
-                modified: list[int]) -> HunkResult:
+def _judge_hunk(
+    f: _HunkFacts, lines: list[bytes], rv: ToolHunk | None, fw: ToolHunk | None, modified: list[int]
+) -> HunkResult:
     h, path = f.hunk, f.path
     rev_ok = bool(rv and rv.ok)
     if rev_ok and fw is not None and fw.ok and fw.fuzz == 0:
@@ -589,51 +597,66 @@ def _judge_hunk(f: _HunkFacts, lines: list[bytes], rv: ToolHunk | None, fw: Tool
         a_dist = abs((f.after_at if f.after_at is not None else 10**9) - (h.new_start - 1))
         rev_ok = a_dist <= b_dist
     if rev_ok and rv is not None:
-        return HunkResult(path, H_PRESENT, h.index, offset=rv.offset, line=rv.line,
-                          reason=None if rv.offset == 0 else
-                          f"already there, {abs(rv.offset)} lines "
-                          f"{'later' if rv.offset > 0 else 'earlier'}")
+        return HunkResult(
+            path,
+            HunkStatus.PRESENT,
+            h.index,
+            offset=rv.offset,
+            line=rv.line,
+            reason=None
+            if rv.offset == 0
+            else f"already there, {abs(rv.offset)} lines {'later' if rv.offset > 0 else 'earlier'}",
+        )
     if fw is not None and fw.ok:
         near = (fw.line or h.old_start) - 1
-        if fw.fuzz and (_fix_is_there(lines, h, near, 0.99)
-                        or _fix_is_there(lines, h, h.new_start - 1, 0.8)):
+        if fw.fuzz and (_fix_is_there(lines, h, near, 0.99) or _fix_is_there(lines, h, h.new_start - 1, 0.8)):
             # it only lands because fuzz let it sit next to its own lines, or somewhere
             # else while the fix is already where the patch says
             modified.append(h.index)
             return HunkResult(
-                path, H_PRESENT, h.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line,
+                path,
+                HunkStatus.PRESENT,
+                h.index,
+                offset=fw.offset,
+                fuzz=fw.fuzz,
+                line=fw.line,
                 reason=f"its added lines are already at line {fw.line}; applying with "
-                       f"fuzz {fw.fuzz} would duplicate them")
-        st = H_FUZZ if fw.fuzz else (H_OFFSET if fw.offset else H_CLEAN)
+                f"fuzz {fw.fuzz} would duplicate them",
+            )
+        st = HunkStatus.FUZZ if fw.fuzz else (HunkStatus.OFFSET if fw.offset else HunkStatus.CLEAN)
         return HunkResult(path, st, h.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line)
     # neither direction: a modified backport, or a conflict
     near = h.old_start - 1
     if _fix_is_there(lines, h, near, 0.8):
         modified.append(h.index)
         line, _, diff_txt = near_match(lines, _post_as_pre(h), h.new_start - 1)
-        return HunkResult(path, H_PRESENT, h.index, line=line,
-                          reason="present with differences", near=diff_txt or None)
+        return HunkResult(
+            path, HunkStatus.PRESENT, h.index, line=line, reason="present with differences", near=diff_txt or None
+        )
     line, ratio, diff_txt = near_match(lines, h, near)
     if line is None:
         reason = "the code it changes was not found near the expected place"
     else:
         reason = f"context differs at line {line} (best match {ratio:.0%} similar)"
-    return HunkResult(path, H_FAILED, h.index, line=line or h.old_start, reason=reason,
-                      near=diff_txt or None)
+    return HunkResult(
+        path, HunkStatus.FAILED, h.index, line=line or h.old_start, reason=reason, near=diff_txt or None
+    )
 
 
 def _fix_is_there(lines: Sequence[bytes], h: Hunk, near: int, share: float) -> bool:
     """Around ``near``: at least ``share`` of the hunk's added lines, and (almost) none of
     the lines it removes."""
-    return (bool(_significant(h.added)) and added_lines_nearby(lines, h, near) >= share
-            and removed_lines_nearby(lines, h, near) <= 0.2)
+    return (
+        bool(_significant(h.added))
+        and added_lines_nearby(lines, h, near) >= share
+        and removed_lines_nearby(lines, h, near) <= 0.2
+    )
 
 
-def _buggy_code_absent(scratch: Scratch, facts: Sequence[_HunkFacts],
-                       results: Sequence[HunkResult]) -> str | None:
+def _buggy_code_absent(scratch: Scratch, facts: Sequence[_HunkFacts], results: Sequence[HunkResult]) -> str | None:
     """Without history to ask: when no hunk lands and none of the lines the fix removes
     exist anywhere in their files, the buggy code is not in this tree."""
-    if any(r.status not in (H_FAILED, H_MISSING) for r in results) or not facts:
+    if any(r.status not in (HunkStatus.FAILED, HunkStatus.MISSING) for r in results) or not facts:
         return None
     for f in facts:
         removed = _removed_only(f.hunk)
@@ -647,45 +670,50 @@ def _buggy_code_absent(scratch: Scratch, facts: Sequence[_HunkFacts],
 
 
 def _post_as_pre(h: Hunk) -> Hunk:
-    return Hunk(h.index, h.new_start, h.new_len, h.old_start, h.old_len, h.after, h.before,
-                h.added, h.removed)
+    return Hunk(h.index, h.new_start, h.new_len, h.old_start, h.old_len, h.after, h.before, h.added, h.removed)
 
 
 def _hunk_names(rs: Sequence[HunkResult]) -> str:
     return ", ".join(f"#{r.index} ({r.file})" if r.index else r.file for r in rs)
 
 
-def _patch_verdict(hunks: Sequence[HunkResult], whole_rev_ok: bool, whole_fwd_ok: bool,
-                   modified: Sequence[int]) -> tuple[str, str | None, str]:
-    present = [h for h in hunks if h.status == H_PRESENT]
-    absent = [h for h in hunks if h.status != H_PRESENT]
+def _patch_verdict(
+    hunks: Sequence[HunkResult], whole_rev_ok: bool, whole_fwd_ok: bool, modified: Sequence[int]
+) -> tuple[str, str | None, str]:
+    present = [h for h in hunks if h.status == HunkStatus.PRESENT]
+    absent = [h for h in hunks if h.status != HunkStatus.PRESENT]
     if hunks and not absent:
         if modified:
             idx = ", ".join(f"#{i}" for i in modified)
-            return PRESENT, "modified", f"present with differences in hunk {idx}"
+            return Verdict.PRESENT, "modified", f"present with differences in hunk {idx}"
         if whole_rev_ok and all(h.offset == 0 for h in present):
-            return PRESENT, "exact", "reverse-applies as posted (git apply -R)"
-        return PRESENT, "offset", "reverse-applies at other lines"
+            return Verdict.PRESENT, "exact", "reverse-applies as posted (git apply -R)"
+        return Verdict.PRESENT, "offset", "reverse-applies at other lines"
     if present:
-        return (PARTIAL, None, f"hunks present: {_hunk_names(present)}; "
-                f"missing: {_hunk_names(absent)}")
-    failed = [h for h in hunks if h.status in (H_FAILED, H_MISSING)]
+        return (Verdict.PARTIAL, None, f"hunks present: {_hunk_names(present)}; missing: {_hunk_names(absent)}")
+    failed = [h for h in hunks if h.status in (HunkStatus.FAILED, HunkStatus.MISSING)]
     if failed:
         why = "; ".join(f"hunk {_hunk_names([h])}: {h.reason}" for h in failed[:5])
-        return CONFLICTING, None, f"{len(failed)} of {len(hunks)} hunks cannot be placed: {why}"
+        return Verdict.CONFLICTING, None, f"{len(failed)} of {len(hunks)} hunks cannot be placed: {why}"
     method = weakest_method([h.status for h in hunks]) or "clean"
     if method == "clean" and not whole_fwd_ok:
         # GNU patch placed every hunk where the patch says, but git apply refused it as
         # posted (line endings or whitespace differ): not an exact apply
-        return (BACKPORTABLE, "fuzz", "GNU patch places every hunk at its line, but git apply "
-                "refuses the patch as posted (line endings or whitespace differ)")
-    words = {"clean": "applies cleanly (git apply)", "offset": "applies at other lines",
-             "fuzz": f"applies with fuzz (max {max(h.fuzz for h in hunks)})"}
-    return BACKPORTABLE, method, words[method]
+        return (
+            Verdict.BACKPORTABLE,
+            "fuzz",
+            "GNU patch places every hunk at its line, but git apply "
+            "refuses the patch as posted (line endings or whitespace differ)",
+        )
+    words = {
+        "clean": "applies cleanly (git apply)",
+        "offset": "applies at other lines",
+        "fuzz": f"applies with fuzz (max {max(h.fuzz for h in hunks)})",
+    }
+    return Verdict.BACKPORTABLE, method, words[method]
 
 
-def _try_3way(scratch: Scratch, files: Sequence[FilePatch], diff: bytes,
-              object_dirs: Sequence[Path]) -> bool:
+def _try_3way(scratch: Scratch, files: Sequence[FilePatch], diff: bytes, object_dirs: Sequence[Path]) -> bool:
     """git apply --3way in a throwaway repository whose object store borrows the given
     ones: it succeeds only when the pre-image blobs named by the patch's index lines are
     there and the merge is clean. (--check alone does not see merge conflicts.)"""
@@ -695,10 +723,8 @@ def _try_3way(scratch: Scratch, files: Sequence[FilePatch], diff: bytes,
     env = {"GIT_CEILING_DIRECTORIES": str(scratch.root)}
     try:
         git.git(["init", "-q", str(repo)], env=env, check=True)
-        (repo / ".git/objects/info/alternates").write_text(
-            "".join(f"{d}\n" for d in object_dirs))
-        paths = sorted({fp.old_path for fp in files if fp.old_path
-                        and (scratch.work / fp.old_path).is_file()})
+        (repo / ".git/objects/info/alternates").write_text("".join(f"{d}\n" for d in object_dirs))
+        paths = sorted({fp.old_path for fp in files if fp.old_path and (scratch.work / fp.old_path).is_file()})
         for p in paths:
             dest = repo / p
             dest.parent.mkdir(parents=True, exist_ok=True)
@@ -711,74 +737,96 @@ def _try_3way(scratch: Scratch, files: Sequence[FilePatch], diff: bytes,
         shutil.rmtree(repo, ignore_errors=True)
 
 
-def check_patch(scratch: Scratch, patch: PatchMail, *, fix: Fix | None = None,
-                ctx: TreeContext | None = None, keep_going: bool = True,
-                cves: Sequence[str] = ()) -> PatchResult:
+def check_patch(
+    scratch: Scratch,
+    patch: PatchMail,
+    *,
+    fix: Fix | None = None,
+    ctx: TreeContext | None = None,
+    keep_going: bool = True,
+    cves: Sequence[str] = (),
+) -> PatchResult:
     """Grade one patch against the scratch state, then apply it there when later
     patches may build on it (``keep_going``)."""
     ctx = ctx or TreeContext()
     fix = fix or Fix(msgid=patch.msgid)
-    base = PatchResult(msgid=patch.msgid, subject=patch.subject, upstream=patch.upstream,
-                       verdict=ERROR, method=None, evidence="", optional=fix.optional,
-                       note=fix.note)
+    base = PatchResult(
+        msgid=patch.msgid,
+        subject=patch.subject,
+        upstream=patch.upstream,
+        verdict=Verdict.ERROR,
+        method=None,
+        evidence="",
+        optional=fix.optional,
+        note=fix.note,
+    )
     try:
         files = parse_diff(patch.diff)
     except MalformedPatch as e:
         base.error = base.evidence = f"{patch.msgid}: malformed patch: {e}"
         return base
     g = _grade_patch(scratch, files)
-    if g.verdict != PRESENT:
+    if g.verdict != Verdict.PRESENT:
         _more_evidence(g, patch, fix, ctx, files, cves)
-    if g.verdict == CONFLICTING and _try_3way(scratch, files, patch.diff, ctx.object_dirs):
+    if g.verdict == Verdict.CONFLICTING and _try_3way(scratch, files, patch.diff, ctx.object_dirs):
         for h in g.hunks:
-            if h.status == H_FAILED:
+            if h.status == HunkStatus.FAILED:
                 h.status, h.reason = "3way", f"placed by a 3-way merge ({h.reason})"
-        g.verdict, g.method = BACKPORTABLE, "3way"
+        g.verdict, g.method = Verdict.BACKPORTABLE, "3way"
         g.evidence = "applies with a 3-way merge (git apply --3way): " + g.evidence
     base.hunks, base.verdict, base.method, base.evidence = g.hunks, g.verdict, g.method, g.evidence
-    if keep_going and g.verdict not in (PRESENT, NOT_APPLICABLE):
+    if keep_going and g.verdict not in (Verdict.PRESENT, Verdict.NOT_APPLICABLE):
         # later patches are tried on top of this one (what applies of it)
-        applicable = [fp for fp in files if not fp.binary and (
-            fp.old_path is None or scratch.ensure(fp.old_path))]
+        applicable = [fp for fp in files if not fp.binary and (fp.old_path is None or scratch.ensure(fp.old_path))]
         if any(fp.raw for fp in applicable):
             scratch.apply(applicable, f"-F{MAX_FUZZ}", "-s")
     return base
 
 
-def _more_evidence(g: _Grade, patch: PatchMail, fix: Fix, ctx: TreeContext,
-                   files: Sequence[FilePatch], cves: Sequence[str]) -> None:
+def _more_evidence(
+    g: _Grade, patch: PatchMail, fix: Fix, ctx: TreeContext, files: Sequence[FilePatch], cves: Sequence[str]
+) -> None:
     """History and changelog outrank a forward apply; an absent introducing commit makes
     the fix not applicable. Content evidence (already in ``g``) is kept in the hunks."""
     ev = None
     if ctx.history is not None:
         upstream = [*fix.upstream, *([patch.upstream] if patch.upstream else [])]
-        ev = ctx.history.find_fix(upstream=list(dict.fromkeys(upstream)), subject=patch.subject,
-                                  diff=patch.diff, paths=sorted({fp.path for fp in files}))
+        ev = ctx.history.find_fix(
+            upstream=list(dict.fromkeys(upstream)),
+            subject=patch.subject,
+            diff=patch.diff,
+            paths=sorted({fp.path for fp in files}),
+        )
     if ev is None and ctx.changelog:
-        from patchcheck.history import changelog_match
+        from patchcheck.evidence.history import changelog_match
 
-        ev = changelog_match(ctx.changelog, subject=patch.subject,
-                             cves=list(dict.fromkeys([*patch.cves, *cves])))
+        ev = changelog_match(ctx.changelog, subject=patch.subject, cves=list(dict.fromkeys([*patch.cves, *cves])))
     if ev is not None:
-        g.verdict, g.method = PRESENT, ev.method
+        g.verdict, g.method = Verdict.PRESENT, ev.method
         g.evidence = f"{ev.detail} (content: {g.evidence})"
         return
-    if ctx.history is not None and fix.introduced_by and g.verdict != NOT_APPLICABLE and not any(
-            ctx.history.has_commit(s) for s in fix.introduced_by):
-        g.verdict, g.method = NOT_APPLICABLE, None
-        g.evidence = (f"the commit that introduced the bug ({', '.join(fix.introduced_by)}) is "
-                      f"not in the tree's history (rule: introduced_by absent)")
+    if (
+        ctx.history is not None
+        and fix.introduced_by
+        and g.verdict != Verdict.NOT_APPLICABLE
+        and not any(ctx.history.has_commit(s) for s in fix.introduced_by)
+    ):
+        g.verdict, g.method = Verdict.NOT_APPLICABLE, None
+        g.evidence = (
+            f"the commit that introduced the bug ({', '.join(fix.introduced_by)}) is "
+            f"not in the tree's history (rule: introduced_by absent)"
+        )
 
 
-def check_series(tree: TreeView, series: Series, fix: Fix, ctx: TreeContext | None = None,
-                 cves: Sequence[str] = ()) -> list[PatchResult]:
+def check_series(
+    tree: TreeView, series: Series, fix: Fix, ctx: TreeContext | None = None, cves: Sequence[str] = ()
+) -> list[PatchResult]:
     """Every selected patch of one fix, in order, each on top of the previous ones."""
     with Scratch(tree) as scratch:
         out = []
         n = len(series.patches)
         for i, p in enumerate(series.patches):
-            out.append(check_patch(scratch, p, fix=fix, ctx=ctx, keep_going=i < n - 1,
-                                   cves=cves))
+            out.append(check_patch(scratch, p, fix=fix, ctx=ctx, keep_going=i < n - 1, cves=cves))
         return out
 
 

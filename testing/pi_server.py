@@ -61,8 +61,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802
         self._serve(head=False)
 
-    def _send(self, code: int, body: bytes, ctype: str = "text/plain",
-              head: bool = False, headers: Iterable[tuple[str, str]] = ()) -> None:
+    def _send(
+        self,
+        code: int,
+        body: bytes,
+        ctype: str = "text/plain",
+        head: bool = False,
+        headers: Iterable[tuple[str, str]] = (),
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -109,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
         for i, p in enumerate(parts[:2]):
             if "@" in p:
                 listname = parts[0] if i == 1 else None
-                return p, "/".join(parts[i + 1:]), listname
+                return p, "/".join(parts[i + 1 :]), listname
         return None, "", None
 
     def _fault(self, fault: str, head: bool) -> bool:
@@ -117,8 +123,10 @@ class _Handler(BaseHTTPRequestHandler):
         if fault == "500":
             self._send(500, b"Internal Server Error\n", head=head)
         elif fault == "html200":
-            page = b"<!doctype html><html><head><title>Checking your browser</title></head>" \
-                   b"<body>Please wait</body></html>\n"
+            page = (
+                b"<!doctype html><html><head><title>Checking your browser</title></head>"
+                b"<body>Please wait</body></html>\n"
+            )
             self._send(200, page, "text/html; charset=utf-8", head)
         elif fault == "corrupt-gzip":
             good = gzip.compress(b"From mboxrd@z Thu Jan  1 00:00:00 1970\n" * 50)
@@ -166,8 +174,9 @@ class PIServer:
         self._httpd.owner = self
         host, port = self._httpd.server_address[:2]
         self.url = f"http://{host!s}:{port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def add_thread(self, mbox: bytes, msgids: Iterable[str] | None = None) -> None:
@@ -197,6 +206,7 @@ class PIServer:
     def __enter__(self) -> PIServer:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

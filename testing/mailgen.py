@@ -108,8 +108,7 @@ def make_patch_mail(
         msg_body += b"\n"
     trailer_block = ("\n".join([*trailers, sob]) + "\n").encode("utf-8")
     dbytes = _b(diff)
-    out = _headers(full_subject, msgid, author, date, in_reply_to, references, charset,
-                   extra_headers)
+    out = _headers(full_subject, msgid, author, date, in_reply_to, references, charset, extra_headers)
     out += msg_body + b"\n" + trailer_block + b"---\n"
     if diffstat and dbytes:
         files = re.findall(rb"^diff --git a/(\S+) ", dbytes, flags=re.M) or [b"file"]
@@ -149,12 +148,18 @@ def make_cover(
     )
 
 
-def make_reply(subject: str, msgid: str, in_reply_to: str, body: str = "Looks good.\n",
-               author: str = "R E Viewer <r@example.org>",
-               references: Sequence[str] | None = None) -> bytes:
+def make_reply(
+    subject: str,
+    msgid: str,
+    in_reply_to: str,
+    body: str = "Looks good.\n",
+    author: str = "R E Viewer <r@example.org>",
+    references: Sequence[str] | None = None,
+) -> bytes:
     """A plain reply (``Re: ...``) with no diff."""
-    return _headers(f"Re: {subject}", msgid, author, DEFAULT_DATE, in_reply_to, references,
-                    "utf-8", ()) + body.encode("utf-8")
+    return _headers(
+        f"Re: {subject}", msgid, author, DEFAULT_DATE, in_reply_to, references, "utf-8", ()
+    ) + body.encode("utf-8")
 
 
 def make_mbox(messages: Sequence[bytes]) -> bytes:
@@ -209,8 +214,15 @@ def make_series(
     if cover:
         spec.cover_msgid = f"{prefix}-v{revision}-0@{domain}"
         spec.messages.append(
-            make_cover(f"{prefix}: fix things", spec.cover_msgid, n, revision,
-                       in_reply_to=in_reply_to, date=date, references=root_refs or None)
+            make_cover(
+                f"{prefix}: fix things",
+                spec.cover_msgid,
+                n,
+                revision,
+                in_reply_to=in_reply_to,
+                date=date,
+                references=root_refs or None,
+            )
         )
     parent = spec.cover_msgid or in_reply_to
     for i in range(1, n + 1):
@@ -223,10 +235,19 @@ def make_series(
             parent = spec.patch_msgids[0]
             refs = [parent]
         spec.messages.append(
-            make_patch_mail(subject, diff, mid, counter=i, total=n, revision=revision,
-                            in_reply_to=parent, references=refs or None, date=date,
-                            trailers=trailers[i - 1] if trailers else (),
-                            numbered=n > 1)
+            make_patch_mail(
+                subject,
+                diff,
+                mid,
+                counter=i,
+                total=n,
+                revision=revision,
+                in_reply_to=parent,
+                references=refs or None,
+                date=date,
+                trailers=trailers[i - 1] if trailers else (),
+                numbered=n > 1,
+            )
         )
         spec.patch_msgids.append(mid)
         spec.subjects.append(subject)
@@ -236,6 +257,5 @@ def make_series(
 def make_two_revisions(prefix: str, n1: int = 3, n2: int = 4) -> tuple[SeriesSpec, SeriesSpec]:
     """v1 (cover + n1 patches) and v2 (cover + n2 patches) sent as a reply to v1's cover."""
     v1 = make_series(prefix, n1, revision=1, date="Mon, 4 Nov 2024 10:00:00 +0000")
-    v2 = make_series(prefix, n2, revision=2, in_reply_to=v1.cover_msgid,
-                     date="Tue, 12 Nov 2024 10:00:00 +0000")
+    v2 = make_series(prefix, n2, revision=2, in_reply_to=v1.cover_msgid, date="Tue, 12 Nov 2024 10:00:00 +0000")
     return v1, v2

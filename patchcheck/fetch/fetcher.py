@@ -51,10 +51,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from patchcheck import __version__
-from patchcheck.atomic import atomic_write
-from patchcheck.bugs import Fix
 from patchcheck.errors import BadInput, SeriesError
-from patchcheck.series import PatchMail, Series
+from patchcheck.model import Fix, PatchMail, Series
+from patchcheck.sys.atomic import atomic_write
 
 if TYPE_CHECKING:
     import liblore
@@ -117,6 +116,7 @@ def _import_libs() -> None:
 
             _libs_loaded = True
 
+
 # b4's configuration and network objects are module globals: one lock serialises every
 # use of them, and each use re-installs the configuration of the Fetcher doing it.
 _B4_LOCK = threading.RLock()
@@ -146,18 +146,20 @@ def _b4_config(base: str) -> dict[str, Any]:
     import b4
 
     cfg: dict[str, Any] = copy.deepcopy(b4.DEFAULT_CONFIG)
-    cfg.update({
-        "midmask": f"{base}/%s",
-        "searchmask": f"{base}/?x=m&q=%s",
-        # b4 stores it split (see b4._setup_main_config); get_preferred_duplicate wants a list
-        "listid-preference": list(_LISTID_PREFERENCE),
-        "attestation-policy": "off",
-        "attestation-check-dkim": "no",
-        "attestation-checkmarks": "plain",
-        "gpgbin": "gpg",
-        "save-maildirs": "no",
-        "cache-expire": "10",
-    })
+    cfg.update(
+        {
+            "midmask": f"{base}/%s",
+            "searchmask": f"{base}/?x=m&q=%s",
+            # b4 stores it split (see b4._setup_main_config); get_preferred_duplicate wants a list
+            "listid-preference": list(_LISTID_PREFERENCE),
+            "attestation-policy": "off",
+            "attestation-check-dkim": "no",
+            "attestation-checkmarks": "plain",
+            "gpgbin": "gpg",
+            "save-maildirs": "no",
+            "cache-expire": "10",
+        }
+    )
     return cfg
 
 
@@ -242,7 +244,6 @@ def _watched_session(watch: _Watch, timeout: float) -> requests.Session:
     import urllib3.connectionpool
     from requests.adapters import HTTPAdapter
 
-
     class Conn(urllib3.connection.HTTPConnection):
         def connect(self) -> None:
             super().connect()
@@ -264,8 +265,7 @@ def _watched_session(watch: _Watch, timeout: float) -> requests.Session:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SPool}
 
-        def send(self, request: requests.PreparedRequest, *args: Any,
-                 **kwargs: Any) -> requests.Response:
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
             left = watch.remaining()
             if left <= 0 or watch.expired:
                 raise requests.Timeout(f"no complete answer within {timeout:g}s")
@@ -577,8 +577,9 @@ def _write_file(path: Path, data: bytes) -> None:
 class Fetcher:
     """Gets fix series from ``lore_url`` (or the cache, or a local mbox)."""
 
-    def __init__(self, cache_dir: Path, lore_url: str = DEFAULT_LORE_URL, offline: bool = False,
-                 timeout: float = 30.0) -> None:
+    def __init__(
+        self, cache_dir: Path, lore_url: str = DEFAULT_LORE_URL, offline: bool = False, timeout: float = 30.0
+    ) -> None:
         self.cache_dir = Path(cache_dir)
         self.lore_url = lore_url.rstrip("/")
         self.base = _archive_base(lore_url)
@@ -603,8 +604,9 @@ class Fetcher:
 
         with self._lock:
             if self._node is None:
-                self._node = liblore.LoreNode(self.base, cache_dir=None, follow_upstream=False,
-                                              request_timeout=(self.timeout, self.timeout))
+                self._node = liblore.LoreNode(
+                    self.base, cache_dir=None, follow_upstream=False, request_timeout=(self.timeout, self.timeout)
+                )
             return self._node
 
     # -- public API
@@ -700,19 +702,29 @@ class Fetcher:
             else:
                 data, meta = res
                 msgs = self._validate(data, msgid, str(entry / "thread.mbox"), dedupe=True)
-                return _Thread(msgid, msgid, url, tuple(msgs), "cache",
-                               str(meta.get("fetched", "")), entry, str(meta.get("sha256", "")))
+                return _Thread(
+                    msgid,
+                    msgid,
+                    url,
+                    tuple(msgs),
+                    "cache",
+                    str(meta.get("fetched", "")),
+                    entry,
+                    str(meta.get("sha256", "")),
+                )
         if self.offline:
             if problem:
-                raise SeriesError(f"{msgid}: cached copy {entry} is corrupt ({problem}); "
-                                  "cannot re-fetch (offline)")
+                raise SeriesError(
+                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)"
+                )
             raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}")
         data = self._download(msgid, url)
         msgs = self._validate(data, msgid, url, dedupe=True)
         fetched = _now()
         self._store(entry, msgid, url, data, msgs, fetched)
-        return _Thread(msgid, msgid, url, tuple(msgs), "lore", fetched,
-                       entry if entry.is_dir() else None, _sha256(data))
+        return _Thread(
+            msgid, msgid, url, tuple(msgs), "lore", fetched, entry if entry.is_dir() else None, _sha256(data)
+        )
 
     def _url(self, msgid: str) -> str:
         # the URL liblore requests (LoreNode._local_mbox_by_msgid)
@@ -727,9 +739,13 @@ class Fetcher:
                     raise SeriesError(f"{url}: not fetched (interrupted)")
                 self._live.add(watch)
             session = _watched_session(watch, self.timeout)
-            node = liblore.LoreNode(self.base, cache_dir=None, follow_upstream=False,
-                                    auto_probe=False,
-                                    request_timeout=(self.timeout, self.timeout))
+            node = liblore.LoreNode(
+                self.base,
+                cache_dir=None,
+                follow_upstream=False,
+                auto_probe=False,
+                request_timeout=(self.timeout, self.timeout),
+            )
             node.set_requests_session(session)
             try:
                 return node.get_mbox_by_msgid(msgid, nocache=True)
@@ -752,9 +768,11 @@ class Fetcher:
             return SeriesError(f"{url}: too many redirects (redirect loop)")
         if any(isinstance(c, gzip.BadGzipFile | zlib.error | EOFError) for c in chain):
             if _looks_html(watch.last_head, watch.last_ctype):
-                return SeriesError(f"{url}: server sent an HTML page instead of a gzipped "
-                                   f"mbox (HTTP {watch.last_status}; a bot check or a wrong "
-                                   "lore URL?)")
+                return SeriesError(
+                    f"{url}: server sent an HTML page instead of a gzipped "
+                    f"mbox (HTTP {watch.last_status}; a bot check or a wrong "
+                    "lore URL?)"
+                )
             return SeriesError(f"{url}: corrupt gzip data ({_one_line(exc)})")
         if isinstance(exc, liblore.RemoteError) and exc.status_code is not None:
             if exc.status_code == 404:
@@ -768,8 +786,9 @@ class Fetcher:
             return SeriesError(f"{url}: connection failed ({_one_line(exc)})")
         return SeriesError(f"{url}: fetch failed ({type(exc).__name__}: {_one_line(exc)})")
 
-    def _validate(self, data: bytes, msgid: str | None, where: str, dedupe: bool,
-                  synth: str | None = None) -> list[_Msg]:
+    def _validate(
+        self, data: bytes, msgid: str | None, where: str, dedupe: bool, synth: str | None = None
+    ) -> list[_Msg]:
         """Messages of the thread, or SeriesError when it cannot hold a series."""
         import b4
         import liblore.utils
@@ -785,8 +804,10 @@ class Fetcher:
         if msgid is not None:
             ids = {m.msgid for m in msgs}
             if msgid not in ids:
-                raise SeriesError(f"{msgid}: {where} returned a different thread "
-                                  f"({len(msgs)} messages, none with that Message-Id)")
+                raise SeriesError(
+                    f"{msgid}: {where} returned a different thread "
+                    f"({len(msgs)} messages, none with that Message-Id)"
+                )
             with _b4_env(self.base, self._b4_node):
                 strict = b4.get_strict_thread([m.msg for m in msgs], msgid)
             if strict:
@@ -799,8 +820,7 @@ class Fetcher:
                 raise SeriesError(_no_patches(label, where, msgs, lmbx))
         return msgs
 
-    def _store(self, entry: Path, msgid: str, url: str, data: bytes, msgs: Sequence[_Msg],
-               fetched: str) -> None:
+    def _store(self, entry: Path, msgid: str, url: str, data: bytes, msgs: Sequence[_Msg], fetched: str) -> None:
         """Write the entry atomically; a concurrent writer's good entry wins."""
         import b4
 
@@ -820,11 +840,9 @@ class Fetcher:
         trash: list[Path] = []
         try:
             sdir.mkdir(parents=True, exist_ok=True)
-            tmp = work = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX + entry.name[:40] + "-",
-                                               dir=sdir))
+            tmp = work = Path(tempfile.mkdtemp(prefix=_TMP_PREFIX + entry.name[:40] + "-", dir=sdir))
             _write_file(work / "thread.mbox", data)
-            _write_file(work / "meta.json",
-                        json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
+            _write_file(work / "meta.json", json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
             for _attempt in range(3):
                 try:
                     os.rename(work, entry)
@@ -859,21 +877,26 @@ class Fetcher:
                 payload = _payload_bytes(m.msg)
                 start = _find_diff(payload)
                 facts = _facts(lm.full_subject, payload if start is None else payload[:start])
-                kind = ("reply" if lm.reply else "patch" if lm.has_diff
-                        else "cover" if lm.counter == 0 else "other")
-                out.append({
-                    "msgid": m.msgid,
-                    "subject": lm.full_subject,
-                    "author": _author(lm, facts),
-                    "date": lm.date.isoformat(),
-                    "kind": kind,
-                    "revision": lm.revision,
-                    "counter": lm.counter,
-                    "expected": lm.expected,
-                    "in_reply_to": lm.in_reply_to,
-                    "trailers": {"fixes": list(facts.fixes), "links": list(facts.links),
-                                 "cves": list(facts.cves), "upstream": facts.upstream},
-                })
+                kind = "reply" if lm.reply else "patch" if lm.has_diff else "cover" if lm.counter == 0 else "other"
+                out.append(
+                    {
+                        "msgid": m.msgid,
+                        "subject": lm.full_subject,
+                        "author": _author(lm, facts),
+                        "date": lm.date.isoformat(),
+                        "kind": kind,
+                        "revision": lm.revision,
+                        "counter": lm.counter,
+                        "expected": lm.expected,
+                        "in_reply_to": lm.in_reply_to,
+                        "trailers": {
+                            "fixes": list(facts.fixes),
+                            "links": list(facts.links),
+                            "cves": list(facts.cves),
+                            "upstream": facts.upstream,
+                        },
+                    }
+                )
         return out
 
     # -- selection
@@ -894,8 +917,11 @@ class Fetcher:
         meta = res[1]
         try:
             sel = json.loads(raw)
-            if (not isinstance(sel, dict) or sel.get("key") != _selection_key(fix)
-                    or sel.get("sha256") != meta.get("sha256")):
+            if (
+                not isinstance(sel, dict)
+                or sel.get("key") != _selection_key(fix)
+                or sel.get("sha256") != meta.get("sha256")
+            ):
                 return None
             am = entry / str(sel["am_mbox"])
             if not am.is_file():
@@ -904,17 +930,23 @@ class Fetcher:
             mails = tuple(_mail_from_json(p, fix, i, count) for i, p in enumerate(sel["patches"]))
             if not mails:
                 return None
-            return Series(key=fix.msgid, msgid=fix.msgid, revision=int(sel["revision"]),
-                          subject=str(sel["subject"]), patches=mails, source="cache",
-                          fetched=str(meta.get("fetched", "")),
-                          extra={"where": self._url(fix.msgid), "am_format": "mboxrd",
-                                 "am_mbox": str(am)})
+            return Series(
+                key=fix.msgid,
+                msgid=fix.msgid,
+                revision=int(sel["revision"]),
+                subject=str(sel["subject"]),
+                patches=mails,
+                source="cache",
+                fetched=str(meta.get("fetched", "")),
+                extra={"where": self._url(fix.msgid), "am_format": "mboxrd", "am_mbox": str(am)},
+            )
         except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
             log.debug("ignoring unreadable selection file %s", path)
             return None  # derived data: recomputed (and rewritten) from thread.mbox
 
-    def _store_selection(self, th: _Thread, fix: Fix, series: Series,
-                         facts_upstream: Sequence[str | None]) -> None:
+    def _store_selection(
+        self, th: _Thread, fix: Fix, series: Series, facts_upstream: Sequence[str | None]
+    ) -> None:
         """Write the fix's selection next to thread.mbox (atomically; failures only cost
         the b4 work again next time)."""
         if th.entry is None or th.msgid is None or "am_mbox" not in series.extra:
@@ -925,8 +957,7 @@ class Fetcher:
             "revision": series.revision,
             "subject": series.subject,
             "am_mbox": Path(series.extra["am_mbox"]).name,
-            "patches": [_mail_to_json(p, up) for p, up in zip(series.patches, facts_upstream,
-                                                              strict=True)],
+            "patches": [_mail_to_json(p, up) for p, up in zip(series.patches, facts_upstream, strict=True)],
         }
         path = th.entry / _selection_name(fix)
         try:
@@ -945,8 +976,7 @@ class Fetcher:
             if fix.revision is not None:
                 if fix.revision not in revisions:
                     have = ", ".join(f"v{r}" for r in revisions)
-                    raise SeriesError(f"{label}: revision v{fix.revision} is not in the thread "
-                                      f"(it has {have})")
+                    raise SeriesError(f"{label}: revision v{fix.revision} is not in the thread (it has {have})")
                 revision = fix.revision
             else:
                 revision = lmbx.get_latest_revision() or revisions[-1]
@@ -957,8 +987,10 @@ class Fetcher:
             wanted = sorted(fix.patches) if fix.patches else list(range(1, expected + 1))
             for n in wanted:
                 if n > expected:
-                    raise SeriesError(f"{label}: patch {n} requested but v{revision} has "
-                                      f"{expected} patch{'es' if expected != 1 else ''}")
+                    raise SeriesError(
+                        f"{label}: patch {n} requested but v{revision} has "
+                        f"{expected} patch{'es' if expected != 1 else ''}"
+                    )
             picked: list[Any] = []
             for n in wanted:
                 lmsg = lser.patches[n] if n < len(lser.patches) else None
@@ -968,16 +1000,26 @@ class Fetcher:
             cover = lser.patches[0] if lser.has_cover else None
             subject = cover.subject if cover is not None else picked[0].subject
             by_id = {m.msgid: m for m in th.msgs}
-            made = [self._patch_mail(label, by_id[lm.msgid], lm, expected, fix, i, len(picked))
-                    for i, lm in enumerate(picked)]
+            made = [
+                self._patch_mail(label, by_id[lm.msgid], lm, expected, fix, i, len(picked))
+                for i, lm in enumerate(picked)
+            ]
             mails = tuple(m for m, _ in made)
             extra: dict[str, str] = {"where": th.where, "am_format": "mboxrd"}
             if th.entry is not None:
                 am = self._am_file(th.entry, revision, fix.patches, wanted, picked, by_id)
                 if am is not None:
                     extra["am_mbox"] = str(am)
-        series = Series(key=th.key, msgid=th.msgid, revision=revision, subject=subject,
-                        patches=mails, source=th.source, fetched=th.fetched, extra=extra)
+        series = Series(
+            key=th.key,
+            msgid=th.msgid,
+            revision=revision,
+            subject=subject,
+            patches=mails,
+            source=th.source,
+            fetched=th.fetched,
+            extra=extra,
+        )
         self._store_selection(th, fix, series, [up for _, up in made])
         return series
 
@@ -985,13 +1027,13 @@ class Fetcher:
         # b4 files a diff-less "[PATCH 2/3]" under unknowns, or under follow-ups when it
         # carries trailers and a References header
         for lm in [*lmbx.unknowns, *lmbx.followups]:
-            if (lm.revision == revision and lm.counter == n and lm.lsubject.patch
-                    and not lm.lsubject.reply):
+            if lm.revision == revision and lm.counter == n and lm.lsubject.patch and not lm.lsubject.reply:
                 return f"{label}: patch {n}/{expected} of v{revision} ({lm.msgid}) has no diff"
         return f"{label}: patch {n}/{expected} of v{revision} is missing from the thread"
 
-    def _patch_mail(self, label: str, m: _Msg, lm: Any, expected: int, fix: Fix, index: int,
-                    count: int) -> tuple[PatchMail, str | None]:
+    def _patch_mail(
+        self, label: str, m: _Msg, lm: Any, expected: int, fix: Fix, index: int, count: int
+    ) -> tuple[PatchMail, str | None]:
         """The patch, and the upstream id its own trailers name (kept in the stored
         selection: the bug file's ids may change without the thread changing)."""
         payload = _payload_bytes(m.msg)
@@ -1012,8 +1054,15 @@ class Fetcher:
             cves=facts.cves,
         ), facts.upstream
 
-    def _am_file(self, entry: Path, revision: int, patches: tuple[int, ...] | None,
-                 wanted: list[int], picked: list[Any], by_id: dict[str, _Msg]) -> Path | None:
+    def _am_file(
+        self,
+        entry: Path,
+        revision: int,
+        patches: tuple[int, ...] | None,
+        wanted: list[int],
+        picked: list[Any],
+        by_id: dict[str, _Msg],
+    ) -> Path | None:
         """The selection as an mboxrd for ``git am --patch-format=mboxrd`` (derived from
         thread.mbox, so rebuilt when missing).
 
@@ -1061,15 +1110,27 @@ def _selection_name(fix: Fix) -> str:
 
 def _selection_key(fix: Fix) -> dict[str, Any]:
     """What a stored selection depends on besides the thread's bytes (its sha256)."""
-    return {"format": _SELECTION_FORMAT, "patchcheck": __version__, "revision": fix.revision,
-            "patches": sorted(fix.patches) if fix.patches else None}
+    return {
+        "format": _SELECTION_FORMAT,
+        "patchcheck": __version__,
+        "revision": fix.revision,
+        "patches": sorted(fix.patches) if fix.patches else None,
+    }
 
 
 def _mail_to_json(p: PatchMail, trailer_upstream: str | None) -> dict[str, Any]:
-    return {"msgid": p.msgid, "subject": p.subject, "author": p.author, "counter": p.counter,
-            "expected": p.expected, "diff": base64.b64encode(p.diff).decode("ascii"),
-            "trailer_upstream": trailer_upstream, "fixes": list(p.fixes),
-            "links": list(p.links), "cves": list(p.cves)}
+    return {
+        "msgid": p.msgid,
+        "subject": p.subject,
+        "author": p.author,
+        "counter": p.counter,
+        "expected": p.expected,
+        "diff": base64.b64encode(p.diff).decode("ascii"),
+        "trailer_upstream": trailer_upstream,
+        "fixes": list(p.fixes),
+        "links": list(p.links),
+        "cves": list(p.cves),
+    }
 
 
 def _strs(v: Any) -> tuple[str, ...]:
@@ -1083,11 +1144,17 @@ def _mail_from_json(d: dict[str, Any], fix: Fix, index: int, count: int) -> Patc
     if trailer is not None and not isinstance(trailer, str):
         raise TypeError("trailer_upstream")
     return PatchMail(
-        msgid=str(d["msgid"]), subject=str(d["subject"]), author=str(d["author"]),
-        counter=int(d["counter"]), expected=int(d["expected"]),
+        msgid=str(d["msgid"]),
+        subject=str(d["subject"]),
+        author=str(d["author"]),
+        counter=int(d["counter"]),
+        expected=int(d["expected"]),
         diff=base64.b64decode(d["diff"], validate=True),
         upstream=_upstream_for(fix, index, count) or trailer,
-        fixes=_strs(d["fixes"]), links=_strs(d["links"]), cves=_strs(d["cves"]))
+        fixes=_strs(d["fixes"]),
+        links=_strs(d["links"]),
+        cves=_strs(d["cves"]),
+    )
 
 
 def _mailbox(msgs: Sequence[_Msg]) -> tuple[Any, list[int]]:
@@ -1098,8 +1165,7 @@ def _mailbox(msgs: Sequence[_Msg]) -> tuple[Any, list[int]]:
     for m in msgs:
         with contextlib.suppress(ValueError):  # b4 refuses messages without a Message-Id
             lmbx.add_message(m.msg)
-    revisions = sorted(r for r, s in lmbx.series.items()
-                       if any(p is not None for p in s.patches[1:]))
+    revisions = sorted(r for r, s in lmbx.series.items() if any(p is not None for p in s.patches[1:]))
     return lmbx, revisions
 
 
@@ -1117,4 +1183,3 @@ def _author(lm: Any, facts: _Facts) -> str:
     if name and addr and name != addr:
         return f"{name} <{addr}>"
     return addr or name
-

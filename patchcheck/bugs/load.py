@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from patchcheck.errors import BadInput, BugFileError
+from patchcheck.model import Bug, Fix, Signature
 
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -22,51 +23,9 @@ _SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 _CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 
 
-@dataclass(frozen=True)
-class Signature:
-    """How the bug's crash looks: call-trace function names and a headline fragment."""
-
-    functions: tuple[str, ...] = ()
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class Fix:
-    msgid: str | None
-    patches: tuple[int, ...] | None = None
-    revision: int | None = None
-    upstream: tuple[str, ...] = ()
-    introduced_by: tuple[str, ...] = ()
-    optional: bool = False
-    note: str | None = None
-    mbox: Path | None = None  # absolute, resolved against the bug file's folder
-
-    @property
-    def label(self) -> str:
-        return self.msgid or (self.mbox.name if self.mbox else "?")
-
-
-@dataclass(frozen=True)
-class Bug:
-    id: str
-    title: str
-    fixes: tuple[Fix, ...]
-    path: Path
-    severity: str = "medium"
-    subsystem: str = ""
-    cves: tuple[str, ...] = ()
-    references: tuple[str, ...] = ()
-    affects: tuple[str, ...] = ()
-    signature: Signature | None = None
-
-    @property
-    def required_fixes(self) -> tuple[Fix, ...]:
-        return tuple(f for f in self.fixes if not f.optional)
-
-
 def default_bugs_dir() -> Path:
     """The known_bugs/ shipped inside the package (works from a checkout and a wheel)."""
-    return Path(__file__).resolve().parent / "known_bugs"
+    return Path(__file__).resolve().parent.parent / "known_bugs"
 
 
 # ---- validation helpers: each returns the typed value or raises BugFileError ----------
@@ -83,12 +42,11 @@ class _Checker:
         allowed = set(allowed)
         for key in table:
             if key not in allowed:
-                raise self.fail(
-                    prefix + key, f"unknown key (expected one of: {', '.join(sorted(allowed))})"
-                )
+                raise self.fail(prefix + key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
 
-    def string(self, table: dict[str, Any], key: str, prefix: str = "", required: bool = False,
-               one_line: bool = False) -> str | None:
+    def string(
+        self, table: dict[str, Any], key: str, prefix: str = "", required: bool = False, one_line: bool = False
+    ) -> str | None:
         if key not in table:
             if required:
                 raise self.fail(prefix + key, "required key is missing (expected a string)")
@@ -117,8 +75,14 @@ class _Checker:
 
 
 def _tname(val: object) -> str:
-    return {dict: "a table", list: "a list", str: "a string", bool: "a boolean",
-            int: "an integer", float: "a number"}.get(type(val), type(val).__name__)
+    return {
+        dict: "a table",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+    }.get(type(val), type(val).__name__)
 
 
 def check_msgid(msgid: str) -> str | None:
@@ -130,10 +94,8 @@ def check_msgid(msgid: str) -> str | None:
     return None
 
 
-_TOP_KEYS = ("id", "title", "severity", "subsystem", "cves", "references", "affects",
-             "signature", "fix")
-_FIX_KEYS = ("msgid", "patches", "revision", "upstream", "introduced_by", "optional", "note",
-             "mbox")
+_TOP_KEYS = ("id", "title", "severity", "subsystem", "cves", "references", "affects", "signature", "fix")
+_FIX_KEYS = ("msgid", "patches", "revision", "upstream", "introduced_by", "optional", "note", "mbox")
 
 
 def _parse_fix(c: _Checker, raw: object, n: int) -> Fix:
@@ -159,8 +121,11 @@ def _parse_fix(c: _Checker, raw: object, n: int) -> Fix:
     patches: tuple[int, ...] | None = None
     if "patches" in raw:
         pv = raw["patches"]
-        if (not isinstance(pv, list) or not pv
-                or not all(isinstance(x, int) and not isinstance(x, bool) for x in pv)):
+        if (
+            not isinstance(pv, list)
+            or not pv
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in pv)
+        ):
             raise c.fail(pre + "patches", "expected a non-empty list of patch numbers (1-based)")
         if any(x < 1 for x in pv):
             raise c.fail(pre + "patches", "patch numbers are 1-based (expected integers >= 1)")

@@ -130,9 +130,13 @@ def stream(
     argv = [str(a) for a in args]
     with tempfile.TemporaryFile() as err:
         try:
-            p = subprocess.Popen(argv, stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
-                                 stdout=subprocess.PIPE, stderr=err,
-                                 env={**os.environ, **_NEUTRAL_ENV, **(env or {})})
+            p = subprocess.Popen(
+                argv,
+                stdin=subprocess.PIPE if feed else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env={**os.environ, **_NEUTRAL_ENV, **(env or {})},
+            )
         except OSError as e:
             raise ToolError(f"{argv[0]}: {e.strerror or e}") from e
         s = Stream(p, err)

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from patchcheck.apply import TreeContext, check_series, touched_paths
-from patchcheck.bugs import Bug, Fix
+from patchcheck.engine.check import TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
-from patchcheck.series import Series
+from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
 from patchcheck.trees.base import TreeView
-from patchcheck.verdict import ERROR, BugResult, PatchResult, bug_verdict
+from patchcheck.verdict import bug_verdict
 
 
 @dataclass
@@ -35,8 +34,7 @@ class SeriesSource(Protocol):
     def get_many(self, fixes: Sequence[Fix], jobs: int = 4) -> dict[str, Series | SeriesError]: ...
 
 
-def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], str],
-              jobs: int) -> Fetched:
+def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], str], jobs: int) -> Fetched:
     """Each thread fetched once (in parallel), then each fix's own selection from it."""
     fixes = list(dict.fromkeys(f for b in bugs for f in b.fixes))
     threads = source.get_many(fixes, jobs=jobs)
@@ -60,12 +58,25 @@ def fetch_all(bugs: Sequence[Bug], source: SeriesSource, key: Callable[[Fix], st
 
 def _error_patch(fix: Fix, err: PatchcheckError) -> PatchResult:
     # evidence says what kind of failure; ``error`` carries the one-line detail
-    what = ("the tree could not be read" if isinstance(err, TreeError)
-            else "the fix series could not be obtained" if isinstance(err, SeriesError)
-            else "it could not be decided")
-    return PatchResult(msgid=fix.label, subject="", upstream=fix.upstream[0] if fix.upstream else None,
-                       verdict=ERROR, method=None, evidence=what, optional=fix.optional,
-                       note=fix.note, error=str(err), error_code=err.exit_code)
+    what = (
+        "the tree could not be read"
+        if isinstance(err, TreeError)
+        else "the fix series could not be obtained"
+        if isinstance(err, SeriesError)
+        else "it could not be decided"
+    )
+    return PatchResult(
+        msgid=fix.label,
+        subject="",
+        upstream=fix.upstream[0] if fix.upstream else None,
+        verdict=Verdict.ERROR,
+        method=None,
+        evidence=what,
+        optional=fix.optional,
+        note=fix.note,
+        error=str(err),
+        error_code=err.exit_code,
+    )
 
 
 def object_store(repo: Path) -> Path | None:
@@ -76,14 +87,13 @@ def object_store(repo: Path) -> Path | None:
     return None
 
 
-def tree_context(tree: TreeView, cache_dir: Path | None,
-                 upstream_repo: Path | None = None) -> TreeContext:
+def tree_context(tree: TreeView, cache_dir: Path | None, upstream_repo: Path | None = None) -> TreeContext:
     """Everything about a tree beyond its files, gathered once per run."""
     ctx = TreeContext(changelog=tree.changelog())
     dirs: list[Path] = []
     gd, head = tree.git_dir(), tree.head()
     if gd is not None and head:
-        from patchcheck.history import History
+        from patchcheck.evidence.history import History
 
         ctx.history = History.load(gd, head, cache_dir)
         store = object_store(gd.parent) if gd.name == ".git" else object_store(gd)
@@ -97,8 +107,7 @@ def tree_context(tree: TreeView, cache_dir: Path | None,
     return ctx
 
 
-def check_bug(bug: Bug, tree: TreeView, fetched: Fetched,
-              ctx: TreeContext | None = None) -> BugResult:
+def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | None = None) -> BugResult:
     patches: list[PatchResult] = []
     for fix in bug.fixes:
         s = fetched.by_fix[fix]
@@ -110,13 +119,17 @@ def check_bug(bug: Bug, tree: TreeView, fetched: Fetched,
         except PatchcheckError as e:
             patches.append(_error_patch(fix, e))
     verdict, method, error = bug_verdict(patches)
-    return BugResult(bug=bug, tree=tree.info, verdict=verdict, method=method, error=error,
-                     patches=patches)
+    return BugResult(bug=bug, tree=tree.info, verdict=verdict, method=method, error=error, patches=patches)
 
 
-def run_matrix(bugs: Sequence[Bug], trees: Sequence[TreeView], fetched: Fetched, jobs: int,
-               progress: Callable[[BugResult], None] | None = None,
-               contexts: Sequence[TreeContext] | None = None) -> list[BugResult]:
+def run_matrix(
+    bugs: Sequence[Bug],
+    trees: Sequence[TreeView],
+    fetched: Fetched,
+    jobs: int,
+    progress: Callable[[BugResult], None] | None = None,
+    contexts: Sequence[TreeContext] | None = None,
+) -> list[BugResult]:
     """Every bug on every tree; results in (tree, bug) order whatever the finishing order."""
     paths: set[str] = set()
     for s in fetched.by_fix.values():

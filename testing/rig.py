@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kfixtures import MAKEFILE, c_file, make_diff, write_tree
-from mailgen import make_mbox, make_patch_mail
-from pi_server import PIServer
+
+from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from testing.mailgen import make_mbox, make_patch_mail
+from testing.pi_server import PIServer
 
 REPO = Path(__file__).resolve().parents[2]
 OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
@@ -81,25 +82,55 @@ class Rig:
     diff_a: bytes
     diff_b: bytes
 
-    def argv(self, *args: str, lore: str | None = None, offline: bool = False,
-             timeout: float | None = None) -> list[str]:
-        cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(self.bugs),
-               "--cache-dir", str(self.cache), "--lore-url", lore or self.server.url, "-j", "2"]
+    def argv(
+        self, *args: str, lore: str | None = None, offline: bool = False, timeout: float | None = None
+    ) -> list[str]:
+        cmd = [
+            sys.executable,
+            "-m",
+            "patchcheck",
+            *args,
+            "--bugs-dir",
+            str(self.bugs),
+            "--cache-dir",
+            str(self.cache),
+            "--lore-url",
+            lore or self.server.url,
+            "-j",
+            "2",
+        ]
         if offline:
             cmd.append("--offline")
         if timeout is not None:
             cmd += ["--timeout", f"{timeout:g}"]
         return cmd
 
-    def run(self, *args: str, lore: str | None = None, offline: bool = False,
-            timeout: float | None = None, limit: float = 90) -> Completed:
-        return subprocess.run(self.argv(*args, lore=lore, offline=offline, timeout=timeout),
-                              capture_output=True, text=True, env=env(), timeout=limit,
-                              cwd=self.root)
+    def run(
+        self,
+        *args: str,
+        lore: str | None = None,
+        offline: bool = False,
+        timeout: float | None = None,
+        limit: float = 90,
+    ) -> Completed:
+        return subprocess.run(
+            self.argv(*args, lore=lore, offline=offline, timeout=timeout),
+            capture_output=True,
+            text=True,
+            env=env(),
+            timeout=limit,
+            cwd=self.root,
+        )
 
     def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
-        return subprocess.Popen(self.argv(*args, **kw), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=env(), cwd=self.root)
+        return subprocess.Popen(
+            self.argv(*args, **kw),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env(),
+            cwd=self.root,
+        )
 
     def check(self, *bugs: str, tree: Path | None = None, **kw: Any) -> tuple[Completed, Results]:
         """``patchcheck check --format json``: the process and its results by bug."""
@@ -129,10 +160,12 @@ def make_rig(tmp_path: Path, server: PIServer) -> Rig:
     bugs = tmp_path / "bugs"
     (bugs / "fixes").mkdir(parents=True)
     (bugs / "fixes" / "local.mbox").write_bytes(
-        make_mbox([make_patch_mail("b: guard ctx", diff_b, "local-1@example.org")]))
+        make_mbox([make_patch_mail("b: guard ctx", diff_b, "local-1@example.org")])
+    )
     bug_file(bugs, LOCAL, 'mbox = "fixes/local.mbox"')
-    rig = Rig(root=tmp_path, tree=tree, bugs=bugs, cache=tmp_path / "cache", server=server,
-              diff_a=diff_a, diff_b=diff_b)
+    rig = Rig(
+        root=tmp_path, tree=tree, bugs=bugs, cache=tmp_path / "cache", server=server, diff_a=diff_a, diff_b=diff_b
+    )
     rig.serve(GOOD, diff_a, "a: clamp ret1")
     rig.fix_bug("b-good", GOOD)
     return rig
@@ -146,8 +179,7 @@ def wait_for(cond: Callable[[], bool], seconds: float = 20.0) -> None:
         time.sleep(0.02)
 
 
-def interrupt(proc: subprocess.Popen[str], sig: signal.Signals,
-              limit: float = 20.0) -> tuple[int, str, str]:
+def interrupt(proc: subprocess.Popen[str], sig: signal.Signals, limit: float = 20.0) -> tuple[int, str, str]:
     """Send ``sig`` to a running patchcheck; its exit code and output (bounded wait)."""
     proc.send_signal(sig)
     try:
@@ -161,9 +193,9 @@ def interrupt(proc: subprocess.Popen[str], sig: signal.Signals,
 
 def run_many(argvs: list[list[str]], cwd: Path, limit: float = 60, workers: int = 4) -> list[Completed]:
     """Several independent patchcheck runs side by side (each start costs ~0.4 s of imports)."""
+
     def one(argv: list[str]) -> Completed:
-        return subprocess.run(argv, capture_output=True, text=True, env=env(), timeout=limit,
-                              cwd=cwd)
+        return subprocess.run(argv, capture_output=True, text=True, env=env(), timeout=limit, cwd=cwd)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(one, argvs))

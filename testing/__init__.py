@@ -1,0 +1,1 @@
+"""Test helpers shared by tests/ and bench/: fixtures, mail generators, a public-inbox server."""
