@@ -4,7 +4,7 @@ leave every file of the tree's folder as it was (content, mtime, mode, and the f
 nothing added next to the user's file). After the interrupts, a normal run on the same
 cache succeeds and the cache holds nothing a later run would trust.
 
-The trees are built with tests/test_trees.py's builders (the same content as every kind)."""
+The trees are built with testing/treegen.py's builders (the same content as every kind)."""
 
 from __future__ import annotations
 
