@@ -145,7 +145,7 @@ def _parse_section(lines: list[bytes], counter: list[int]) -> FilePatch:
     if not any(t.startswith("--- ") for t in text):
         raise MalformedPatch(f"{fp.path}: hunks without ---/+++ file headers")
     try:
-        ps = unidiff.PatchSet(text)
+        ps = unidiff.PatchSet(text)  # type: ignore[attr-defined]
     except UnidiffParseError as e:
         raise MalformedPatch(f"{fp.path}: {e}") from e
     for pf in ps:

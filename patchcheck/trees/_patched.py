@@ -19,7 +19,8 @@ from pathlib import Path
 
 from patchcheck.errors import TreeError
 from patchcheck.sys import proc
-from patchcheck.trees._common import atomic_write, load_json, norm_relpath, read_under, save_json
+from patchcheck.sys.atomic import atomic_write
+from patchcheck.trees._common import load_json, norm_relpath, read_under, save_json
 from patchcheck.trees._store import MemberStore
 from patchcheck.trees.base import TreeView
 

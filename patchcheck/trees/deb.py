@@ -20,8 +20,8 @@ from typing import IO
 
 from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
+from patchcheck.sys.atomic import atomic_write
 from patchcheck.trees._common import (
-    atomic_write,
     check_user_path,
     content_key,
     entry_dir,
