@@ -23,7 +23,7 @@ from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_mbox, make_patch_mail
 from testing.pi_server import PIServer
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
 HUNK_A = ("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
 HUNK_B = ("\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)")

@@ -6,7 +6,6 @@ import errno
 import hashlib
 import json
 import os
-import posixpath
 import re
 import stat
 from pathlib import Path
@@ -14,18 +13,9 @@ from typing import Any
 
 from patchcheck.errors import TreeError
 from patchcheck.sys.atomic import atomic_write
+from patchcheck.sys.paths import norm_relpath
 
 TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
-
-
-def norm_relpath(path: str) -> str | None:
-    """A repo-relative path in canonical form, or None when it is absolute or climbs out."""
-    if not path or path.startswith("/") or "\\" in path or "\0" in path:
-        return None
-    norm = posixpath.normpath(path)
-    if norm in (".", "") or norm == ".." or norm.startswith("../"):
-        return None
-    return norm
 
 
 def check_user_path(path: Path, what: str) -> Path:

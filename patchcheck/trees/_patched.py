@@ -20,7 +20,8 @@ from pathlib import Path
 from patchcheck.errors import TreeError
 from patchcheck.sys import proc
 from patchcheck.sys.atomic import atomic_write
-from patchcheck.trees._common import load_json, norm_relpath, read_under, save_json
+from patchcheck.sys.paths import norm_relpath
+from patchcheck.trees._common import load_json, read_under, save_json
 from patchcheck.trees._store import MemberStore
 from patchcheck.trees.base import TreeView
 

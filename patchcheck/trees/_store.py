@@ -25,7 +25,8 @@ from typing import IO
 
 from patchcheck.errors import TreeError
 from patchcheck.sys import proc
-from patchcheck.trees._common import load_json, norm_relpath, save_json
+from patchcheck.sys.paths import norm_relpath
+from patchcheck.trees._common import load_json, save_json
 
 # Opens the archive and yields its decompressed tar bytes as a stream: each pass re-opens it.
 StreamOpener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]

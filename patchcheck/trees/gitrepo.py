@@ -13,7 +13,8 @@ from pathlib import Path
 from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
 from patchcheck.sys.git import git
-from patchcheck.trees._common import check_user_path, norm_relpath, read_under, require_version
+from patchcheck.sys.paths import norm_relpath
+from patchcheck.trees._common import check_user_path, read_under, require_version
 from patchcheck.trees.base import TreeView
 
 _BATCH = 2000  # paths per cat-file call: bounds the size of one reply held in memory

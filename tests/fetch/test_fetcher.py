@@ -19,7 +19,7 @@ from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fetcher(tmp_path: Path, server: PIServer | str, **kw: object) -> Fetcher:

@@ -428,7 +428,7 @@ def test_unreadable_file(tmp_path: Path, cache: Path) -> None:
             if not have("setpriv"):
                 pytest.skip("running as root without setpriv: permissions cannot be tested")
             argv = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
         out = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=work, check=True)
         lines = out.stdout.splitlines()
         assert (
@@ -542,7 +542,7 @@ def test_trees_list_command(kit: Kit, tmp_path: Path, cache: Path, capsys: pytes
 
 
 def test_shipped_example_trees_file(cache: Path) -> None:
-    example = Path(__file__).resolve().parents[1] / "examples" / "trees.toml"
+    example = Path(__file__).resolve().parents[2] / "examples" / "trees.toml"
     trees = load_trees_file(example)
     assert set(trees) == {"example"}
     if not (trees["example"].path / "Makefile").exists():
