@@ -12,7 +12,7 @@ from pathlib import Path
 
 
 class Verdict(StrEnum):
-    """Per patch and per bug (interface.md)."""
+    """Per patch and per bug (docs/interface.md)."""
 
     PRESENT = "present"
     PARTIAL = "partially-present"
@@ -23,7 +23,7 @@ class Verdict(StrEnum):
 
 
 class HunkStatus(StrEnum):
-    """What became of one hunk (interface.md, plus ``3way`` for hunks a merge placed)."""
+    """What became of one hunk (docs/interface.md, plus ``3way`` for hunks a merge placed)."""
 
     CLEAN = "clean"
     OFFSET = "offset"

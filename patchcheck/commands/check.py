@@ -25,7 +25,7 @@ def parse_fail_on(value: str) -> set[str]:
 
 
 def exit_code(results: list[BugResult], fail_on: set[str], min_severity: str) -> int:
-    """interface.md: 3 when a series could not be obtained, 2 when the tree could not be
+    """docs/interface.md: 3 when a series could not be obtained, 2 when the tree could not be
     read, else 1 on findings; when several apply the larger wins."""
     code = EXIT_OK
     for r in results:

@@ -1,4 +1,4 @@
-"""JSON report: interface.md's schema, plus added keys (never renamed or removed ones).
+"""JSON report: docs/interface.md's schema, plus added keys (never renamed or removed ones).
 
 Named json_report, not json, so nothing in this package can shadow the standard module.
 """
@@ -30,7 +30,7 @@ def tree_dict(t: TreeInfo) -> dict[str, Any]:
 
 def hunk_dict(h: HunkResult) -> dict[str, Any]:
     return {
-        # interface.md keys
+        # docs/interface.md keys
         "file": h.file,
         "status": h.status,
         "offset": h.offset,

@@ -76,7 +76,7 @@ def _check(obj: dict[str, Any], spec: dict[str, Any], where: str) -> None:
 
 
 def validate_interface_schema(doc: Any) -> None:
-    """interface.md's JSON report schema: required keys and their types at each level."""
+    """docs/interface.md's JSON report schema: required keys and their types at each level."""
     assert isinstance(doc, dict)
     _check(doc, {"patchcheck": str, "results": list}, "$")
     for i, r in enumerate(doc["results"]):
