@@ -4,29 +4,18 @@ local mbox (no server needed)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from patchcheck.cli import main
+from testing.gitrepo import git, init
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_patch_mail
 
 UPSTREAM = "38f080f3cd19fbd87eb7f6c4f6c236c1c9df6fba"
 OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a")}
 HUNK = ("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
-
-
-def git(cwd: Path, *args: str) -> str:
-    cp = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return cp.stdout.strip()
 
 
 def bug(d: Path, bug_id: str, diff: bytes, extra: str = "") -> None:
@@ -66,9 +55,7 @@ def repo(tmp_path: Path) -> Path:
     """base -> backport of the fix (with a stable-style trailer) -> a later rework of
     the same lines, so the content no longer reverse-applies."""
     r = write_tree(tmp_path / "linux", OLD)
-    git(r, "init", "-q")
-    git(r, "add", ".")
-    git(r, "commit", "-qm", "base")
+    init(r)
     (r / "fs/a.c").write_text(OLD["fs/a.c"].replace(*HUNK))
     git(r, "commit", "-qam", f"fs: guard ret1\n\ncommit {UPSTREAM} upstream.\n")
     (r / "fs/a.c").write_text(

@@ -9,6 +9,7 @@ import pytest
 from patchcheck.engine.check import check_series, find_block, touched_paths
 from patchcheck.model import Fix, PatchMail, Series
 from patchcheck.text.diff import MalformedPatch, parse_diff
+from testing.gitrepo import git, init
 from testing.kfixtures import DictTree, c_file, make_diff
 
 OLD = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
@@ -222,19 +223,6 @@ def test_rename_and_delete_already_done(tmp_path: Path) -> None:
     assert r.verdict == "present", r.evidence
 
 
-def _git(cwd: Path, *args: str) -> str:
-    import subprocess
-
-    cp = subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return cp.stdout.strip()
-
-
 def test_3way_with_object_store(tmp_path: Path) -> None:
     from patchcheck.engine.check import TreeContext
 
@@ -242,11 +230,9 @@ def test_3way_with_object_store(tmp_path: Path) -> None:
     (up / "fs").mkdir(parents=True)
     base = "".join(f"int v{i} = {i};\n" for i in range(1, 40))
     (up / "fs/f.c").write_text(base)
-    _git(up, "init", "-q")
-    _git(up, "add", ".")
-    _git(up, "commit", "-qm", "base")
+    init(up)
     (up / "fs/f.c").write_text(base.replace("int v20 = 20;", "int v20 = 200;"))
-    d = _git(up, "diff", "-U6", "--full-index").encode() + b"\n"
+    d = git(up, "diff", "-U6", "--full-index").encode() + b"\n"
     # the tree changed lines 16 and 24, inside the hunk's 6-line context beyond what fuzz 2
     # can drop: plain apply and fuzz fail, a 3-way merge resolves it
     tree = {"fs/f.c": base.replace("int v16 = 16;", "long v16 = 16;").replace("int v24 = 24;", "long v24 = 24;")}

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,17 +15,8 @@ import pytest
 from patchcheck.errors import ToolError
 from patchcheck.evidence import history
 from patchcheck.evidence.history import TRAILER_FORMS, Evidence, History, changelog_match
-
-_ENV = {
-    **os.environ,
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "A U Thor",
-    "GIT_AUTHOR_EMAIL": "author@example.org",
-    "GIT_COMMITTER_NAME": "C O Mitter",
-    "GIT_COMMITTER_EMAIL": "committer@example.org",
-    "LC_ALL": "C",
-}
+from testing.gitrepo import commit
+from testing.gitrepo import git as _git
 
 # Upstream commits that only backport trailers name (not in the test repository).
 UP = {
@@ -40,20 +29,8 @@ UP = {
 SHORT_TRAILER = "9e8d7c6b5a49"  # a 12-hex trailer; looked up by a 40-hex id
 
 
-def _git(repo: Path, *args: str, input: str | None = None) -> str:
-    cp = subprocess.run(
-        ["git", *args], cwd=repo, env=_ENV, input=input, text=True, capture_output=True, check=True
-    )
-    return cp.stdout.strip()
-
-
 def _commit(repo: Path, path: str, text: str, message: str) -> str:
-    f = repo / path
-    f.parent.mkdir(parents=True, exist_ok=True)
-    f.write_text(text)
-    _git(repo, "add", path)
-    _git(repo, "commit", "-q", "-F", "-", input=message)
-    return _git(repo, "rev-parse", "HEAD")
+    return commit(repo, message, {path: text})
 
 
 def _lines(n: int, changed: dict[int, str] | None = None) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from testing.gitrepo import init
 from testing.kfixtures import write_tree
 from testing.rig import HUNK_A, LOCAL, OLD, Completed, Rig, drop_dac, edit, env, no_traceback, one_line_error
 from testing.treegen import snapshot
@@ -154,19 +155,8 @@ def test_fifo_where_a_file_is_expected(rig: Rig) -> None:
 # -- git: checked as it is, and said ------------------------------------------------------
 
 
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
-
-
 def test_git_dirty_and_mid_rebase(rig: Rig) -> None:
-    _git(rig.tree, "init", "-q", "-b", "main")
-    _git(rig.tree, "add", "-A")
-    _git(rig.tree, "commit", "-qm", "base")
+    init(rig.tree)
     # the fix sits in the work tree, not committed; a rebase stopped half way
     write_tree(rig.tree, {"fs/a.c": edit(OLD, "fs/a.c", *HUNK_A)["fs/a.c"]})
     (rig.tree / ".git" / "rebase-merge").mkdir()

@@ -11,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from testing.gitrepo import init
 from testing.kfixtures import make_diff, write_tree
 from testing.mailgen import make_mbox, make_patch_mail
 from testing.pi_server import PIServer
@@ -38,13 +38,7 @@ def kinds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (root / "tarball").mkdir()
     out["tarball"] = write_tar(root / "tarball" / f"{TOP}.tar.xz", FINAL, TOP, "w:xz")
     repo = write_tree(root / "git" / "linux", FINAL)
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "final"]):
-        subprocess.run(
-            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
-            cwd=repo,
-            check=True,
-            capture_output=True,
-        )
+    init(repo, message="final")
     out["git"] = repo
     if have("dpkg-deb"):
         (root / "deb").mkdir()

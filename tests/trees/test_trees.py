@@ -23,6 +23,7 @@ from patchcheck.errors import TreeError
 from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
 from patchcheck.trees.base import TreeView
 from patchcheck.trees.srpm import parse_spec
+from testing.gitrepo import commit, git, init
 from testing.treegen import (  # noqa: F401
     BAD_PATCH,
     BASE,
@@ -41,7 +42,6 @@ from testing.treegen import (  # noqa: F401
     _diff,
     build_srpm,
     have,
-    run,
     snapshot,
     write_tar,
     write_tree,
@@ -66,17 +66,10 @@ def kit(tmp_path_factory: pytest.TempPathFactory) -> Kit:
     k.sources["flat-tar"] = write_tar(root / "flat" / "tree.tar", FINAL, None)
 
     repo = write_tree(root / "git" / "linux", BASE)
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.org"]
-    run("git", "init", "-q", "-b", "main", repo)
-    run(*git, "add", "-A", cwd=repo)
-    run(*git, "commit", "-q", "-m", "base", cwd=repo)
-    run("git", "tag", "v4.19.90-base", cwd=repo)
-    k.git_base = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    k.git_base = init(repo)
+    git(repo, "tag", "v4.19.90-base")
     write_tree(repo, FINAL)
-    run(*git, "add", "-A", cwd=repo)
-    run(*git, "commit", "-q", "-m", "final", cwd=repo)
+    commit(repo, "final")
     k.sources["git"] = repo
 
     if have("dpkg-deb"):
@@ -189,9 +182,7 @@ def test_git_rev_reads_objects_without_checkout(kit: Kit, cache: Path) -> None:
 
 def test_git_notes_dirty_and_rebase(tmp_path: Path, cache: Path) -> None:
     repo = write_tree(tmp_path / "r", BASE)
-    run("git", "init", "-q", repo)
-    run("git", "-c", "user.name=t", "-c", "user.email=t@x", "add", "-A", cwd=repo)
-    run("git", "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "b", cwd=repo)
+    init(repo, message="b")
     assert open_tree(str(repo), cache_dir=cache).info.notes == ()
     (repo / "mm/untouched.c").write_bytes(b"changed\n")
     (repo / ".git" / "rebase-merge").mkdir()
