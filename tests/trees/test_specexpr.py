@@ -318,3 +318,29 @@ def test_large_spec_memory_stays_bounded() -> None:
     assert len(ev.lines) == 0
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
     assert grown_kib < 200_000
+
+
+def test_constructs_of_real_kernel_specs() -> None:
+    """Shapes seen in openEuler's kernel.spec: option-driven defines, multi-line parametric
+    templates, %{expand:%%global ...}, %[ ? : ] in a multi-line %global, %toolchain tests."""
+    spec = (
+        "%bcond_with toolchain_clang\n%if %{with toolchain_clang}\n%global toolchain clang\n%endif\n"
+        "%ifarch aarch64\n%define with_64kb  %{?_with_64kb: 1} %{?!_with_64kb: 0}\n"
+        "%if %{with_64kb}\n%global package64kb -64kb\n%endif\n%else\n%define with_64kb 0\n%endif\n"
+        "%define with_perf %{?_without_perf: 0} %{?!_without_perf: 1}\n"
+        "Name: kernel%{?package64kb}\n"
+        "%define tmpl(n:) \\\n%package -n %{-n*}-extra\\\nSummary: x %{-n*}\\\n%{nil}\n"
+        "%tmpl -n kernel\n%{expand:%%global opts %{?opts} -p x}\n"
+        '%prep\n%if "%toolchain" == "clang"\nclang-only\n%endif\n'
+        '%global perf_make \\\n    make FLAGS="%[ "%{toolchain}" == "clang" ? "-z now" : "" ]" V=1\n'
+        "%if %{with_perf}\nperf\n%endif\n"
+    )
+    for arch, macros, name in (("x86_64", {}, "kernel"), ("aarch64", {"_with_64kb": "1"}, "kernel-64kb")):
+        ev = preprocess(spec, arch, macros, label="kernel.spec")
+        assert ev.notes == ()
+        assert ev.expand("%{name}") == name
+        assert ev.expand("%perf_make") == 'make FLAGS="" V=1'
+        assert [x.text for x in ev.section("prep")] == ["perf"]
+    ev = preprocess(spec, "x86_64", {"_with_toolchain_clang": "1"})
+    assert ev.expand("%perf_make") == 'make FLAGS="-z now" V=1'
+    assert [x.text for x in ev.section("prep")] == ["clang-only", "perf"]
