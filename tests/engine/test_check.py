@@ -185,7 +185,7 @@ def test_crlf_and_non_utf8_survive(tmp_path: Path) -> None:
 
 
 def test_malformed_patch_is_error() -> None:
-    bad = b"diff --git a/fs/a.c b/fs/a.c\n--- a/fs/a.c\n+++ b/fs/a.c\n@@ -1,5 +1,5 @@\n x\n-y\n+z\n"
+    bad = b"diff --git a/fs/a.c b/fs/a.c\n--- a/fs/a.c\n+++ b/fs/a.c\n@@ -1,9 +1,9 @@\n x\n-y\n+z\n"
     [r] = run(OLD, bad)
     assert r.verdict == "error" and "malformed" in (r.error or "")
     with pytest.raises(MalformedPatch):
