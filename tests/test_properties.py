@@ -9,7 +9,8 @@ import difflib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patchcheck.engine.check import check_series, find_block
+from patchcheck.engine.blocks import find_block
+from patchcheck.engine.check import check_series
 from patchcheck.model import Fix, PatchMail, PatchResult, Series, Verdict
 from patchcheck.text.diff import MalformedPatch, parse_diff
 from patchcheck.verdict import bug_verdict

@@ -1,48 +1,34 @@
-"""Presence evidence from a tree's git history and from distro changelogs.
+"""Presence evidence from a tree's git history.
 
 ``History`` indexes one tree's history with a single streamed ``git log`` pass (shas,
 normalised subjects, backport trailers, reverts), memoised per process and cached on disk
-per HEAD, so checking many bugs against one tree costs one pass. ``changelog_match`` looks
-a fix up in a Debian/Ubuntu changelog or an RPM ``%changelog``.
+per HEAD (history_cache.py), so checking many bugs against one tree costs one pass.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import io
-import json
 import os
 import re
 import threading
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Generic, TypeVar
 
 from patchcheck.errors import ToolError
+from patchcheck.evidence import Evidence
+from patchcheck.evidence import history_cache as cache
+from patchcheck.evidence.history_cache import Tables
+from patchcheck.model import Method
 from patchcheck.sys import proc
-from patchcheck.sys.atomic import atomic_file
 from patchcheck.sys.git import git
 
 LOG_TIMEOUT = 600.0
 PATCH_ID_LIMIT = 3000  # newest commits per path set whose patch-ids are compared
-CACHE_FORMAT = 1
 MIN_SUBJECT_WORDS = 3
-_QUOTE_MAX = 200
 
 _FULL_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Why a fix counts as present, in words a report can show."""
-
-    method: str  # "history" or "changelog"
-    detail: str
-    commit: str | None = None  # the local commit that matched, if any
 
 
 # ---- subjects ---------------------------------------------------------------------------
@@ -65,7 +51,7 @@ def normalise_subject(subject: str) -> str:
     return s.casefold()
 
 
-def _specific(norm: str) -> bool:
+def specific(norm: str) -> bool:
     # "fix typo" or "update defconfig" name many commits; only longer subjects identify one.
     return len(norm.split()) >= MIN_SUBJECT_WORDS
 
@@ -261,63 +247,6 @@ def _resolve_head(git_dir: Path, head: str) -> str:
     return sha
 
 
-# ---- on-disk cache ------------------------------------------------------------------------
-# cache_dir/history/<head>.json holds the parsed index, shas written once: the other tables
-# point into the sorted "commits" list by position.
-
-
-def _cache_path(cache_dir: Path, git_dir: Path, head: str) -> Path:
-    # A sha names its whole history, except in a shallow clone, where history stops at the
-    # commits its "shallow" file lists: such an index must not serve a full clone.
-    try:
-        shallow = (git_dir / "shallow").read_bytes()
-    except OSError:
-        return cache_dir / "history" / f"{head}.json"
-    digest = hashlib.sha1(shallow).hexdigest()[:12]
-    return cache_dir / "history" / f"{head}-shallow-{digest}.json"
-
-
-def _write_cache(path: Path, hist: History) -> None:
-    pos = {sha: i for i, sha in enumerate(hist._commits)}
-    doc = {
-        "format": CACHE_FORMAT,
-        "head": hist.head,
-        "commits": hist._commits,
-        "subjects": {s: pos[c] for s, c in hist._subjects.items()},
-        "backports": {u: [pos[c], f] for u, (c, f) in hist._backports.items.items()},
-        "reverted": {t: pos[c] for t, c in hist._reverted.items.items()},
-    }
-    try:
-        # readers see the old file or the whole new one; streamed, the index can be large
-        with atomic_file(path) as fb:
-            fh = io.TextIOWrapper(fb, encoding="utf-8")
-            json.dump(doc, fh, ensure_ascii=False, separators=(",", ":"))
-            fh.flush()
-            fh.detach()  # atomic_file closes the underlying file
-    except OSError:
-        pass  # the cache only saves time; a read-only cache dir must not fail the run
-
-
-def _read_cache(path: Path, git_dir: Path, head: str) -> History | None:
-    try:
-        with open(path, encoding="utf-8") as fh:
-            doc: Any = json.load(fh)
-        if doc.get("format") != CACHE_FORMAT or doc.get("head") != head:
-            return None
-        commits: list[str] = doc["commits"]
-        return History(
-            git_dir,
-            head,
-            commits,
-            subjects={s: commits[i] for s, i in doc["subjects"].items()},
-            backports={u: (commits[i], f) for u, (i, f) in doc["backports"].items()},
-            reverted={t: commits[i] for t, i in doc["reverted"].items()},
-            presorted=True,
-        )
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
-        return None  # missing or damaged: rebuild
-
-
 # ---- History ------------------------------------------------------------------------------
 
 _MEMO: dict[tuple[str, str], History] = {}
@@ -335,23 +264,14 @@ def clear_memo() -> None:
 class History:
     """What one HEAD's history says about commits, subjects and backports."""
 
-    def __init__(
-        self,
-        git_dir: Path,
-        head: str,
-        commits: list[str],
-        *,
-        subjects: dict[str, str],
-        backports: dict[str, tuple[str, str]],
-        reverted: dict[str, str],
-        presorted: bool = False,
-    ) -> None:
+    def __init__(self, git_dir: Path, head: str, tables: Tables) -> None:
         self.git_dir = git_dir
         self.head = head
-        self._commits = commits if presorted else sorted(commits)
-        self._subjects = subjects
-        self._backports = _PrefixMap(backports)
-        self._reverted = _PrefixMap(reverted)
+        self.tables = tables
+        self._commits = tables.commits
+        self._subjects = tables.subjects
+        self._backports = _PrefixMap(tables.backports)
+        self._reverted = _PrefixMap(tables.reverted)
         self._pid_lock = threading.Lock()
         self._pid_locks: dict[tuple[str, ...], threading.Lock] = {}
         self._pid_cache: dict[tuple[str, ...], dict[str, str]] = {}
@@ -374,15 +294,14 @@ class History:
             hist = _MEMO.get(key)
             if hist is not None:
                 return hist
-            path = _cache_path(cache_dir, git_dir, head) if cache_dir is not None else None
-            hist = _read_cache(path, git_dir, head) if path is not None else None
-            if hist is None:
+            path = cache.cache_path(cache_dir, git_dir, head) if cache_dir is not None else None
+            tables = cache.read(path, head) if path is not None else None
+            if tables is None:
                 b = _read_log(git_dir, head)
-                hist = cls(
-                    git_dir, head, b.commits, subjects=b.subjects, backports=b.backports, reverted=b.reverted
-                )
+                tables = Tables(sorted(b.commits), b.subjects, b.backports, b.reverted)
                 if path is not None:
-                    _write_cache(path, hist)
+                    cache.write(path, head, tables)
+            hist = cls(git_dir, head, tables)
             with _MEMO_LOCK:
                 _MEMO[key] = hist
             return hist
@@ -432,25 +351,25 @@ class History:
         for u in ups:
             local = self.reachable(u)
             if local and not self.reverted_by(local):
-                return Evidence("history", f"upstream commit {u[:12]} is an ancestor of HEAD", local)
+                return Evidence(Method.HISTORY, f"upstream commit {u[:12]} is an ancestor of HEAD", local)
         for u in ups:
             bp = self.backport_of(u)
             if bp and not self.reverted_by(bp[0]) and not self.reverted_by(u):
                 local, form = bp
                 return Evidence(
-                    "history",
+                    Method.HISTORY,
                     f"backport {local[:12]} names upstream {u[:12]} ({TRAILER_FORMS[form]})",
                     local,
                 )
         if diff.strip() and paths:
             local = self._patch_id_match(diff, paths)
             if local:
-                return Evidence("history", f"patch-id matches commit {local[:12]}", local)
+                return Evidence(Method.HISTORY, f"patch-id matches commit {local[:12]}", local)
         norm = normalise_subject(subject)
-        if _specific(norm):
+        if specific(norm):
             local = self._subjects.get(norm)
             if local and not self.reverted_by(local):
-                return Evidence("history", f"subject matches commit {local[:12]}", local)
+                return Evidence(Method.HISTORY, f"subject matches commit {local[:12]}", local)
         return None
 
     # -- patch-id --
@@ -516,108 +435,3 @@ class History:
             if len(f) == 2:
                 out.setdefault(f[0].decode("ascii"), f[1].decode("ascii"))
         return out
-
-
-# ---- distro changelogs --------------------------------------------------------------------
-
-_BULLET_RE = re.compile(r"^([ \t]*)[-*+][ \t]+(\S.*)$")
-_PR_NUMBER_RE = re.compile(r"^!\d+\s+")  # openEuler: "- !1234 subject" (the merge request)
-_LEAD_BRACKETS_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")  # Debian "[x86]", RHEL "[fs]"
-# Annotations a changelog appends to a subject: "(CVE-...)", "(Jeff Layton)", "[RHEL-1]"...
-_TRAIL_ANNOT_RE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})\s*\.?$")
-_CVE_RE = re.compile(r"(?<![\w-])CVE-\d{4}-\d{4,}(?!\d)", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class _ChangelogIndex:
-    subjects: dict[str, str]  # a normalised entry (or an entry minus annotations) -> quote
-    cves: dict[str, str]  # CVE id (upper case) -> quote of the first line naming it
-
-
-def _quote(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _QUOTE_MAX else text[: _QUOTE_MAX - 3] + "..."
-
-
-def _entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
-    """(entry text, quote) per bullet, a wrapped entry's continuation lines joined."""
-    cur_indent = -1
-    cur: list[str] = []
-    quote = ""
-    for line in lines:
-        m = _BULLET_RE.match(line)
-        indent = len(line) - len(line.lstrip())
-        if (
-            m is None
-            and cur
-            and line.strip()
-            and indent > cur_indent
-            and not line.lstrip().startswith(("[ ", "-- "))
-        ):
-            cur.append(line.strip())
-            quote += " " + line.strip()
-            continue
-        if cur:
-            yield " ".join(cur), quote
-            cur = []
-        if m is not None:
-            cur_indent = len(m.group(1).expandtabs())
-            cur = [m.group(2)]
-            quote = line.strip()
-    if cur:
-        yield " ".join(cur), quote
-
-
-def _variants(entry: str) -> Iterator[str]:
-    """The forms of an entry a subject may equal: as written, and minus decorations."""
-    entry = _PR_NUMBER_RE.sub("", entry.strip())
-    bases = [entry]
-    stripped = _LEAD_BRACKETS_RE.sub("", entry)
-    if stripped != entry:
-        bases.append(stripped)
-    for base in bases:
-        s = normalise_subject(base)
-        yield s
-        while True:
-            shorter = _TRAIL_ANNOT_RE.sub("", s).rstrip(". ")
-            if shorter == s or not shorter:
-                break
-            s = shorter
-            yield s
-
-
-@functools.lru_cache(maxsize=8)
-def _changelog_index(text: str) -> _ChangelogIndex:
-    # A Debian kernel changelog runs to megabytes and is asked about once per patch.
-    subjects: dict[str, str] = {}
-    cves: dict[str, str] = {}
-    lines = text.splitlines()
-    for entry, quote in _entries(lines):
-        for v in _variants(entry):
-            subjects.setdefault(v, _quote(quote))
-    for line in lines:
-        if "cve-" not in line.lower():
-            continue
-        body = line.strip().lstrip("-*+ ")
-        if body.lower().startswith("revert"):
-            continue  # 'Revert "fix" (CVE-...)' takes the fix out
-        for m in _CVE_RE.finditer(line):
-            cves.setdefault(m.group(0).upper(), _quote(line))
-    return _ChangelogIndex(subjects, cves)
-
-
-def changelog_match(text: str, *, subject: str, cves: Sequence[str]) -> Evidence | None:
-    """Evidence that a distro changelog lists the fix by its whole subject or a CVE id."""
-    if not text:
-        return None
-    idx = _changelog_index(text)
-    norm = normalise_subject(subject)
-    if _specific(norm):
-        quote = idx.subjects.get(norm)
-        if quote is not None:
-            return Evidence("changelog", f"changelog: '{quote}'")
-    for cve in cves:
-        quote = idx.cves.get(cve.strip().upper())
-        if quote is not None:
-            return Evidence("changelog", f"changelog names {cve.strip().upper()}: '{quote}'")
-    return None

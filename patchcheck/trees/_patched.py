@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchcheck.errors import TreeError
-from patchcheck.sys import proc
+from patchcheck.sys import patchtool
 from patchcheck.sys.atomic import atomic_write
 from patchcheck.sys.paths import norm_relpath
 from patchcheck.trees._common import load_json, read_under, save_json
@@ -139,22 +139,10 @@ class PatchedTree(TreeView):
 
     def _apply_one(self, p: QueuePatch, patch_file: Path, tree: Path) -> None:
         atomic_write(patch_file, p.data)
-        args = [
-            "patch",
-            f"-p{p.strip}",
-            "--batch",
-            "--forward",
-            "--silent",
-            "--no-backup-if-mismatch",
-            "--reject-file=-",
-            "-d",
-            str(tree),
-            "-i",
-            str(patch_file),
-        ]
-        if p.reverse:
-            args.insert(1, "--reverse")
-        res = proc.run(args)
+        args = patchtool.argv(
+            strip=p.strip, reverse=p.reverse, forward=True, silent=True, directory=tree, patch_file=patch_file
+        )
+        res = patchtool.run(args)
         self.patches_applied_now += 1
         if not res.ok:
             lines = [ln for ln in (res.out() + res.err()).splitlines() if ln.strip()]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.engine.check import check_series, find_block, touched_paths
+from patchcheck.engine.blocks import find_block
+from patchcheck.engine.check import check_series, touched_paths
 from patchcheck.model import Fix, PatchMail, Series
 from patchcheck.text.diff import MalformedPatch, parse_diff
 from testing.gitrepo import git, init

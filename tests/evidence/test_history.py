@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from patchcheck.errors import ToolError
-from patchcheck.evidence import history
-from patchcheck.evidence.history import TRAILER_FORMS, Evidence, History, changelog_match
+from patchcheck.evidence import Evidence, history, history_cache
+from patchcheck.evidence.changelog import changelog_match
+from patchcheck.evidence.history import TRAILER_FORMS, History
 from testing.gitrepo import commit
 from testing.gitrepo import git as _git
 
@@ -255,7 +256,7 @@ def test_disk_cache_serves_second_load(repo: Repo, tmp_path: Path, monkeypatch: 
     first = _load(repo, tmp_path)
     path = tmp_path / "history" / f"{repo.head}.json"
     doc = json.loads(path.read_text())
-    assert doc["format"] == history.CACHE_FORMAT and doc["head"] == repo.head
+    assert doc["format"] == history_cache.CACHE_FORMAT and doc["head"] == repo.head
     assert doc["commits"] == sorted(doc["commits"])
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".tmp-")]
 

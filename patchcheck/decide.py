@@ -1,0 +1,284 @@
+"""The one place where evidence becomes a patch verdict, with its reasons.
+
+The engine gathers facts (what git apply and GNU patch said, where a hunk's images are in
+the file, which of its lines are found around a place); evidence/ gathers what history and
+changelogs say. The rules that turn those into hunk statuses and a patch verdict are here,
+and only here. Pure: no I/O, no subprocess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from patchcheck.evidence import Evidence
+from patchcheck.model import HunkResult, HunkStatus, Method, Verdict
+from patchcheck.verdict import weakest_method
+
+# A fuzzed landing is the fix itself when nearly all its added lines are already around
+# it; elsewhere (the patch's own post-image place, a hunk no tool placed) most will do.
+_SHARE_AT_LANDING = 0.99
+_SHARE_ELSEWHERE = 0.8
+_MAX_REMOVED_LEFT = 0.2  # at most this share of the lines the fix removes may remain
+_FAILED_NAMED = 5  # failed hunks named in a conflicting patch's evidence
+
+
+# ---- facts ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a tool (git apply or GNU patch) placed a hunk, or that it could not."""
+
+    ok: bool
+    line: int | None = None
+    offset: int = 0
+    fuzz: int = 0
+
+
+@dataclass(frozen=True)
+class Shares:
+    """Around one place in the file: the share of the hunk's significant added lines found
+    there, and the share of the significant lines it removes (and does not re-add) still
+    there. ``adds`` is False when the hunk adds nothing significant."""
+
+    adds: bool
+    added: float
+    removed: float
+
+
+@dataclass(frozen=True)
+class Near:
+    """The best near match of a hunk image: 1-based line (None: nothing close), how similar,
+    and a short diff expected vs found."""
+
+    line: int | None
+    ratio: float
+    diff: str
+
+
+@dataclass(frozen=True)
+class HunkFacts:
+    index: int  # 1-based within the patch
+    path: str  # where the file is in the scratch
+    old_start: int
+    new_start: int
+    before_at: int | None  # 0-based place of the exact pre-image closest to old_start
+    after_at: int | None  # 0-based place of the exact post-image closest to new_start
+    rev: Placement | None  # the reverse check
+    fwd: Placement | None  # the forward check
+    at_old: Shares  # around where the patch puts its pre-image
+    at_new: Shares  # around where the patch puts its post-image
+    at_landing: Shares | None = None  # around where the forward check placed it
+    near_pre: Near | None = None  # for hunks neither check placed
+    near_post: Near | None = None
+
+
+@dataclass(frozen=True)
+class Absence:
+    """For the buggy-code-absent rule: does the hunk remove significant lines, and is any of
+    them anywhere in its file."""
+
+    path: str
+    removes: bool
+    found: bool
+
+
+@dataclass
+class Decision:
+    """A patch's hunk results and verdict."""
+
+    hunks: list[HunkResult]
+    verdict: Verdict
+    method: Method | None
+    evidence: str
+    modified: list[int] = field(default_factory=list)  # hunks present only in another form
+
+
+# ---- one hunk ---------------------------------------------------------------------------
+
+
+def _fix_is_there(s: Shares | None, share: float) -> bool:
+    """At least ``share`` of the added lines, and (almost) none of the removed ones."""
+    return s is not None and s.adds and s.added >= share and s.removed <= _MAX_REMOVED_LEFT
+
+
+def _moved(offset: int) -> str | None:
+    return None if offset == 0 else f"already there, {abs(offset)} lines {'later' if offset > 0 else 'earlier'}"
+
+
+def judge_hunk(f: HunkFacts) -> tuple[HunkResult, bool]:
+    """The hunk's result, and whether it is present only in another form (``modified``)."""
+    rv, fw = f.rev, f.fwd
+    rev_ok = rv is not None and rv.ok
+    if rev_ok and fw is not None and fw.ok and fw.fuzz == 0:
+        # both directions place it (repeated code, a pure addition): the image closer to
+        # where the patch says decides
+        b_dist = abs((f.before_at if f.before_at is not None else 10**9) - (f.old_start - 1))
+        a_dist = abs((f.after_at if f.after_at is not None else 10**9) - (f.new_start - 1))
+        rev_ok = a_dist <= b_dist
+    if rev_ok and rv is not None:
+        res = HunkResult(
+            f.path, HunkStatus.PRESENT, f.index, offset=rv.offset, line=rv.line, reason=_moved(rv.offset)
+        )
+        return res, False
+    if fw is not None and fw.ok:
+        res = HunkResult(f.path, HunkStatus.CLEAN, f.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line)
+        if fw.fuzz and (
+            _fix_is_there(f.at_landing, _SHARE_AT_LANDING) or _fix_is_there(f.at_new, _SHARE_ELSEWHERE)
+        ):
+            # it only lands because fuzz let it sit next to its own lines, or somewhere
+            # else while the fix is already where the patch says
+            res.status = HunkStatus.PRESENT
+            res.reason = (
+                f"its added lines are already at line {fw.line}; applying with fuzz {fw.fuzz} would duplicate them"
+            )
+            return res, True
+        if fw.fuzz or fw.offset:
+            res.status = HunkStatus.FUZZ if fw.fuzz else HunkStatus.OFFSET
+        return res, False
+    # neither direction: a modified backport, or a conflict
+    if _fix_is_there(f.at_old, _SHARE_ELSEWHERE):
+        post = f.near_post or Near(None, 0.0, "")
+        reason = "present with differences"
+        return HunkResult(
+            f.path, HunkStatus.PRESENT, f.index, line=post.line, reason=reason, near=post.diff or None
+        ), True
+    pre = f.near_pre or Near(None, 0.0, "")
+    if pre.line is None:
+        reason = "the code it changes was not found near the expected place"
+    else:
+        reason = f"context differs at line {pre.line} (best match {pre.ratio:.0%} similar)"
+    line = pre.line or f.old_start
+    return HunkResult(f.path, HunkStatus.FAILED, f.index, line=line, reason=reason, near=pre.diff or None), False
+
+
+# ---- one patch, from its content ----------------------------------------------------------
+
+
+def _hunk_names(rs: Sequence[HunkResult]) -> str:
+    return ", ".join(f"#{r.index} ({r.file})" if r.index else r.file for r in rs)
+
+
+def none_exist(hunks: list[HunkResult], names: Sequence[str]) -> Decision:
+    """No file the patch changes exists (and none it creates is there yet)."""
+    return Decision(
+        hunks,
+        Verdict.NOT_APPLICABLE,
+        None,
+        f"none of the files it changes exist in the tree: {', '.join(sorted(set(names)))}",
+    )
+
+
+def patch_verdict(
+    hunks: list[HunkResult], whole_rev_ok: bool, whole_fwd_ok: bool, modified: Sequence[int]
+) -> Decision:
+    """The content verdict from the hunk results and whether git apply took the whole
+    patch as posted (reverse / forward)."""
+    present = [h for h in hunks if h.status == HunkStatus.PRESENT]
+    absent = [h for h in hunks if h.status != HunkStatus.PRESENT]
+    mod = list(modified)
+    if hunks and not absent:
+        if modified:
+            idx = ", ".join(f"#{i}" for i in modified)
+            return Decision(
+                hunks, Verdict.PRESENT, Method.MODIFIED, f"present with differences in hunk {idx}", mod
+            )
+        if whole_rev_ok and all(h.offset == 0 for h in present):
+            return Decision(hunks, Verdict.PRESENT, Method.EXACT, "reverse-applies as posted (git apply -R)", mod)
+        return Decision(hunks, Verdict.PRESENT, Method.OFFSET, "reverse-applies at other lines", mod)
+    if present:
+        why = f"hunks present: {_hunk_names(present)}; missing: {_hunk_names(absent)}"
+        return Decision(hunks, Verdict.PARTIAL, None, why, mod)
+    failed = [h for h in hunks if h.status in (HunkStatus.FAILED, HunkStatus.MISSING)]
+    if failed:
+        why = "; ".join(f"hunk {_hunk_names([h])}: {h.reason}" for h in failed[:_FAILED_NAMED])
+        return Decision(
+            hunks, Verdict.CONFLICTING, None, f"{len(failed)} of {len(hunks)} hunks cannot be placed: {why}", mod
+        )
+    method = Method(weakest_method([h.status for h in hunks]) or Method.CLEAN)
+    if method == Method.CLEAN and not whole_fwd_ok:
+        # GNU patch placed every hunk where the patch says, but git apply refused it as
+        # posted (line endings or whitespace differ): not an exact apply
+        return Decision(
+            hunks,
+            Verdict.BACKPORTABLE,
+            Method.FUZZ,
+            "GNU patch places every hunk at its line, but git apply "
+            "refuses the patch as posted (line endings or whitespace differ)",
+            mod,
+        )
+    words = {
+        Method.CLEAN: "applies cleanly (git apply)",
+        Method.OFFSET: "applies at other lines",
+        Method.FUZZ: f"applies with fuzz (max {max(h.fuzz for h in hunks)})",
+    }
+    return Decision(hunks, Verdict.BACKPORTABLE, method, words[method], mod)
+
+
+def wants_absence_check(d: Decision) -> bool:
+    """Only a patch no hunk of which lands may be about code the tree lacks."""
+    return d.verdict == Verdict.CONFLICTING and all(
+        h.status in (HunkStatus.FAILED, HunkStatus.MISSING) for h in d.hunks
+    )
+
+
+def buggy_code_absent(d: Decision, facts: Sequence[Absence]) -> Decision:
+    """Without history to ask: when no hunk lands and none of the lines the fix removes
+    exist anywhere in their files, the buggy code is not in this tree."""
+    if not wants_absence_check(d) or not facts or any(not a.removes or a.found for a in facts):
+        return d
+    files = ", ".join(sorted({a.path for a in facts}))
+    return Decision(
+        d.hunks,
+        Verdict.NOT_APPLICABLE,
+        None,
+        f"the lines it fixes are nowhere in {files} (rule: buggy code absent)",
+        d.modified,
+    )
+
+
+# ---- a 3-way merge, history and changelogs --------------------------------------------------
+
+
+def wants_3way(d: Decision) -> bool:
+    return d.verdict == Verdict.CONFLICTING
+
+
+def placed_by_3way(d: Decision) -> Decision:
+    """A clean ``git apply --3way`` places the hunks nothing else could."""
+    for h in d.hunks:
+        if h.status == HunkStatus.FAILED:
+            h.status, h.reason = HunkStatus.THREEWAY, f"placed by a 3-way merge ({h.reason})"
+    return Decision(
+        d.hunks,
+        Verdict.BACKPORTABLE,
+        Method.THREEWAY,
+        "applies with a 3-way merge (git apply --3way): " + d.evidence,
+        d.modified,
+    )
+
+
+def wants_evidence(d: Decision) -> bool:
+    """History and changelogs are asked only when the content does not show the fix."""
+    return d.verdict != Verdict.PRESENT
+
+
+def with_evidence(d: Decision, found: Evidence | None, introduced_absent: Sequence[str] = ()) -> Decision:
+    """History and changelog outrank a forward apply; an introducing commit absent from the
+    tree's history (``introduced_absent`` names those asked for) makes the fix not
+    applicable. Content evidence stays in the hunks."""
+    if found is not None:
+        return Decision(
+            d.hunks, Verdict.PRESENT, found.method, f"{found.detail} (content: {d.evidence})", d.modified
+        )
+    if introduced_absent and d.verdict != Verdict.NOT_APPLICABLE:
+        return Decision(
+            d.hunks,
+            Verdict.NOT_APPLICABLE,
+            None,
+            f"the commit that introduced the bug ({', '.join(introduced_absent)}) is "
+            f"not in the tree's history (rule: introduced_by absent)",
+            d.modified,
+        )
+    return d

@@ -1,0 +1,37 @@
+"""A 3-way merge for a patch nothing else can place: ``git apply --3way`` in a throwaway
+repository inside the scratch root, whose object store borrows the tree's (and an
+upstream clone's)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from patchcheck.engine.scratch import Scratch
+from patchcheck.sys import git
+from patchcheck.text.diff import FilePatch
+
+
+def merges_cleanly(scratch: Scratch, files: Sequence[FilePatch], diff: bytes, object_dirs: Sequence[Path]) -> bool:
+    """True when the pre-image blobs named by the patch's index lines are in the object
+    stores and the merge is clean. (--check alone does not see merge conflicts.)"""
+    if not object_dirs or not any(b"\nindex " in fp.raw for fp in files):
+        return False
+    repo = Path(tempfile.mkdtemp(prefix="3way-", dir=scratch.root))
+    env = {"GIT_CEILING_DIRECTORIES": str(scratch.root)}
+    try:
+        git.git(["init", "-q", str(repo)], env=env, check=True)
+        (repo / ".git/objects/info/alternates").write_text("".join(f"{d}\n" for d in object_dirs))
+        paths = sorted({fp.old_path for fp in files if fp.old_path and (scratch.work / fp.old_path).is_file()})
+        for p in paths:
+            dest = repo / p
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(scratch.work / p, dest)
+        if paths:
+            git.git(["add", "--", *paths], cwd=repo, env=env, check=True)
+        r = git.git(["apply", "--3way", "-"], cwd=repo, input=diff, env=env)
+        return r.ok and "with conflicts" not in r.err()
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)

@@ -1,0 +1,117 @@
+"""Presence evidence from a distro changelog shipped with the tree: a Debian/Ubuntu
+``debian/changelog`` or an RPM spec's ``%changelog`` naming the fix's subject or a CVE."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from patchcheck.evidence import Evidence
+from patchcheck.evidence.history import normalise_subject, specific
+from patchcheck.model import Method
+
+_QUOTE_MAX = 200
+
+_BULLET_RE = re.compile(r"^([ \t]*)[-*+][ \t]+(\S.*)$")
+_PR_NUMBER_RE = re.compile(r"^!\d+\s+")  # openEuler: "- !1234 subject" (the merge request)
+_LEAD_BRACKETS_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")  # Debian "[x86]", RHEL "[fs]"
+# Annotations a changelog appends to a subject: "(CVE-...)", "(Jeff Layton)", "[RHEL-1]"...
+_TRAIL_ANNOT_RE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})\s*\.?$")
+_CVE_RE = re.compile(r"(?<![\w-])CVE-\d{4}-\d{4,}(?!\d)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class _ChangelogIndex:
+    subjects: dict[str, str]  # a normalised entry (or an entry minus annotations) -> quote
+    cves: dict[str, str]  # CVE id (upper case) -> quote of the first line naming it
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _QUOTE_MAX else text[: _QUOTE_MAX - 3] + "..."
+
+
+def _entries(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(entry text, quote) per bullet, a wrapped entry's continuation lines joined."""
+    cur_indent = -1
+    cur: list[str] = []
+    quote = ""
+    for line in lines:
+        m = _BULLET_RE.match(line)
+        indent = len(line) - len(line.lstrip())
+        if (
+            m is None
+            and cur
+            and line.strip()
+            and indent > cur_indent
+            and not line.lstrip().startswith(("[ ", "-- "))
+        ):
+            cur.append(line.strip())
+            quote += " " + line.strip()
+            continue
+        if cur:
+            yield " ".join(cur), quote
+            cur = []
+        if m is not None:
+            cur_indent = len(m.group(1).expandtabs())
+            cur = [m.group(2)]
+            quote = line.strip()
+    if cur:
+        yield " ".join(cur), quote
+
+
+def _variants(entry: str) -> Iterator[str]:
+    """The forms of an entry a subject may equal: as written, and minus decorations."""
+    entry = _PR_NUMBER_RE.sub("", entry.strip())
+    bases = [entry]
+    stripped = _LEAD_BRACKETS_RE.sub("", entry)
+    if stripped != entry:
+        bases.append(stripped)
+    for base in bases:
+        s = normalise_subject(base)
+        yield s
+        while True:
+            shorter = _TRAIL_ANNOT_RE.sub("", s).rstrip(". ")
+            if shorter == s or not shorter:
+                break
+            s = shorter
+            yield s
+
+
+@functools.lru_cache(maxsize=8)
+def _changelog_index(text: str) -> _ChangelogIndex:
+    # A Debian kernel changelog runs to megabytes and is asked about once per patch.
+    subjects: dict[str, str] = {}
+    cves: dict[str, str] = {}
+    lines = text.splitlines()
+    for entry, quote in _entries(lines):
+        for v in _variants(entry):
+            subjects.setdefault(v, _quote(quote))
+    for line in lines:
+        if "cve-" not in line.lower():
+            continue
+        body = line.strip().lstrip("-*+ ")
+        if body.lower().startswith("revert"):
+            continue  # 'Revert "fix" (CVE-...)' takes the fix out
+        for m in _CVE_RE.finditer(line):
+            cves.setdefault(m.group(0).upper(), _quote(line))
+    return _ChangelogIndex(subjects, cves)
+
+
+def changelog_match(text: str, *, subject: str, cves: Sequence[str]) -> Evidence | None:
+    """Evidence that a distro changelog lists the fix by its whole subject or a CVE id."""
+    if not text:
+        return None
+    idx = _changelog_index(text)
+    norm = normalise_subject(subject)
+    if specific(norm):
+        quote = idx.subjects.get(norm)
+        if quote is not None:
+            return Evidence(Method.CHANGELOG, f"changelog: '{quote}'")
+    for cve in cves:
+        quote = idx.cves.get(cve.strip().upper())
+        if quote is not None:
+            return Evidence(Method.CHANGELOG, f"changelog names {cve.strip().upper()}: '{quote}'")
+    return None
