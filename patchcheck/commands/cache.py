@@ -9,7 +9,8 @@ from patchcheck.errors import EXIT_NO_SERIES, EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcheck.fetch.fetcher import prune_cache, series_key, verify_cache
+    from patchcheck.fetch.cache import prune_cache, verify_cache
+    from patchcheck.fetch.fetcher import series_key
 
     cdir = cache_dir(args)
     if args.cache_verb == "verify":

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.fetch.fetcher import safe_name
+from patchcheck.fetch.cache import safe_name
 from testing.rig import GOOD, LOCAL, Rig, interrupt, no_traceback, wait_for
 
 

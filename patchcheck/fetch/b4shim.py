@@ -1,0 +1,313 @@
+"""The one module that touches b4 and liblore: their answers come out as typed values.
+
+b4 keeps its configuration and connections in module globals; everything here sets them
+from our options, never from the user's git config. Nothing goes to ``~/.cache/b4``:
+liblore runs without a cache of its own (ours is the cache) and b4's cache code is never
+reached. b4 and liblore are imported where they are used: a warm run that finds every
+selection in the cache never needs them (b4 alone costs a quarter of a second to import).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from patchcheck.fetch.http import HttpStatus
+from patchcheck.fetch.mail import Msg, with_msgid
+
+if TYPE_CHECKING:
+    import liblore
+    import requests
+
+# b4's default List-Id preference: the least mangling archive copy wins among duplicates.
+_LISTID_PREFERENCE = ["*.feeds.kernel.org", "*.linux.dev", "*.kernel.org", "*"]
+
+_IMPORT_LOCK = threading.Lock()
+_libs_loaded = False
+
+# b4's configuration and network objects are module globals: one lock serialises every
+# use of them, and each use re-installs the configuration of the archive doing it.
+_B4_LOCK = threading.RLock()
+
+
+def load() -> None:
+    """Import b4, liblore and requests once, under a lock, before any use from a worker
+    thread: they import each other, and threads importing them at once can see a half
+    initialised module. Every entry point below calls this first; the functions then
+    import them locally, for their names."""
+    global _libs_loaded
+    if _libs_loaded:
+        return
+    with _IMPORT_LOCK:
+        if not _libs_loaded:
+            import b4  # noqa: F401
+            import liblore  # noqa: F401
+            import liblore.utils  # noqa: F401
+            import requests  # noqa: F401
+            import requests.adapters  # noqa: F401
+            import urllib3.connection  # noqa: F401
+            import urllib3.connectionpool  # noqa: F401
+
+            _libs_loaded = True
+
+
+def quiet() -> None:
+    """b4 and liblore log warnings (retries, duplicates); we report errors ourselves."""
+    for name in ("b4", "liblore"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in lg.handlers):
+            lg.addHandler(logging.NullHandler())
+        lg.propagate = False
+
+
+def version() -> str:
+    load()
+    import b4
+
+    return str(b4.__VERSION__)
+
+
+def _b4_config(base: str) -> dict[str, Any]:
+    import b4
+
+    cfg: dict[str, Any] = copy.deepcopy(b4.DEFAULT_CONFIG)
+    cfg.update(
+        {
+            "midmask": f"{base}/%s",
+            "searchmask": f"{base}/?x=m&q=%s",
+            # b4 stores it split (see b4._setup_main_config); get_preferred_duplicate wants a list
+            "listid-preference": list(_LISTID_PREFERENCE),
+            "attestation-policy": "off",
+            "attestation-check-dkim": "no",
+            "attestation-checkmarks": "plain",
+            "gpgbin": "gpg",
+            "save-maildirs": "no",
+            "cache-expire": "10",
+        }
+    )
+    return cfg
+
+
+# ---- what b4 makes of a thread, as plain values ---------------------------------------
+
+
+@dataclass(frozen=True)
+class MailInfo:
+    """b4's reading of one message (``b4.LoreMessage``)."""
+
+    msgid: str
+    subject: str  # without the [PATCH vN m/n] prefix
+    full_subject: str
+    fromname: str
+    fromemail: str
+    date: str  # ISO 8601
+    revision: int
+    counter: int
+    expected: int
+    reply: bool
+    has_diff: bool
+    in_reply_to: str | None
+    numbered_patch: bool  # a "[PATCH m/n]" subject that is not a reply
+
+
+@dataclass(frozen=True)
+class SeriesInfo:
+    """One revision of the series (``b4.LoreSeries``): ``patches[0]`` is the cover letter."""
+
+    revision: int
+    expected: int
+    patches: tuple[MailInfo | None, ...]
+    has_cover: bool
+
+
+@dataclass(frozen=True)
+class ThreadInfo:
+    """The thread as b4 sorted it (``b4.LoreMailbox``)."""
+
+    revisions: tuple[int, ...]  # revisions with at least one patch
+    chosen: int | None  # the revision asked for, else b4's latest
+    loose: tuple[MailInfo, ...]  # messages b4 could not place (unknowns, follow-ups)
+
+
+def _info(lm: Any) -> MailInfo:
+    return MailInfo(
+        msgid=str(lm.msgid),
+        subject=str(lm.subject),
+        full_subject=str(lm.full_subject),
+        fromname=str(lm.fromname or ""),
+        fromemail=str(lm.fromemail or ""),
+        date=lm.date.isoformat(),
+        revision=int(lm.revision),
+        counter=int(lm.counter),
+        expected=int(lm.expected),
+        reply=bool(lm.reply),
+        has_diff=bool(lm.has_diff),
+        in_reply_to=str(lm.in_reply_to) if lm.in_reply_to else None,
+        numbered_patch=bool(lm.lsubject.patch and not lm.lsubject.reply),
+    )
+
+
+def _mailbox(msgs: Sequence[Msg]) -> tuple[Any, tuple[int, ...]]:
+    """b4's view of the thread, and the revisions that have at least one patch."""
+    import b4
+
+    lmbx = b4.LoreMailbox()
+    for m in msgs:
+        with contextlib.suppress(ValueError):  # b4 refuses messages without a Message-Id
+            lmbx.add_message(m.msg)
+    revisions = sorted(r for r, s in lmbx.series.items() if any(p is not None for p in s.patches[1:]))
+    return lmbx, tuple(revisions)
+
+
+# ---- mbox bytes to messages ------------------------------------------------------------
+
+
+def split_thread(mbox: bytes, dedupe: bool) -> list[bytes]:
+    """The messages of an mboxrd; duplicates (the same mail from two lists) dropped when
+    ``dedupe``, keeping the least mangled copy."""
+    load()
+    import liblore.utils
+
+    if dedupe:
+        return liblore.utils.split_and_dedupe_as_bytes(mbox, list(_LISTID_PREFERENCE))
+    return liblore.utils.split_mbox_as_bytes(mbox)
+
+
+def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[Msg]:
+    """Parsed messages; those without a Message-Id are dropped, or given a made-up one
+    (``<synth_prefix>-N@patchcheck.invalid``) when ``synth_prefix`` is set."""
+    load()
+    import liblore.utils
+
+    out: list[Msg] = []
+    for n, raw in enumerate(raws):
+        if not raw.strip():
+            continue
+        if synth_prefix is not None:
+            raw = with_msgid(raw, f"{synth_prefix}-{n + 1}@patchcheck.invalid")
+        msg = liblore.utils.parse_message(raw)
+        mid = liblore.utils.get_clean_msgid(msg)
+        if mid:
+            out.append(Msg(mid, raw, msg))
+    return out
+
+
+class B4:
+    """b4 and liblore, configured for one archive (``base``, e.g. ``https://lore.kernel.org/all``)."""
+
+    def __init__(self, base: str, timeout: float) -> None:
+        self.base = base
+        self.timeout = timeout
+        self._lock = threading.Lock()
+        self._node: liblore.LoreNode | None = None
+
+    def _b4_node(self) -> liblore.LoreNode:
+        """b4 parsing never needs the network; this node exists so that b4's global points
+        at our archive, not at one built from the user's git config. Built on first use."""
+        import liblore
+
+        with self._lock:
+            if self._node is None:
+                self._node = liblore.LoreNode(
+                    self.base, cache_dir=None, follow_upstream=False, request_timeout=(self.timeout, self.timeout)
+                )
+            return self._node
+
+    @contextlib.contextmanager
+    def _env(self) -> Iterator[None]:
+        """Install our b4 configuration for the duration of a parse (b4 reads it from globals)."""
+        load()
+        import b4
+
+        node = self._b4_node()
+        with _B4_LOCK:
+            quiet()
+            b4.MAIN_CONFIG = _b4_config(self.base)
+            b4.USER_CONFIG = {"name": "patchcheck", "email": "patchcheck@invalid"}
+            b4.SENDEMAIL_CONFIG = {}
+            # No code-review trailer searches, no patchwork: only the thread we have counts.
+            b4.can_network = False
+            # If some b4 path wants a node, it gets ours (never one built from ~/.gitconfig
+            # with its cache under ~/.cache/b4); its own session is rebuilt on demand.
+            b4.LORENODE = node
+            b4.REQSESSION = None
+            b4._CACHE_CLEANED = True  # never sweep the user's ~/.cache/b4
+            yield
+
+    def strict_ids(self, msgs: Sequence[Msg], msgid: str) -> set[str] | None:
+        """Ids of the messages b4 counts as ``msgid``'s thread (None: b4 has no opinion)."""
+        import b4
+        import liblore.utils
+
+        with self._env():
+            strict = b4.get_strict_thread([m.msg for m in msgs], msgid)
+        if not strict:
+            return None
+        return {str(liblore.utils.get_clean_msgid(m)) for m in strict}
+
+    def read(
+        self, msgs: Sequence[Msg], revision: int | None = None, series: bool = True
+    ) -> tuple[ThreadInfo, SeriesInfo | None]:
+        """The thread's revisions and, when ``series`` and there is one, the series of
+        ``revision`` (None: b4's latest). A fresh mailbox per call: b4's get_series mutates
+        the mailbox."""
+        with self._env():
+            lmbx, revisions = _mailbox(msgs)
+            loose = tuple(_info(lm) for lm in [*lmbx.unknowns, *lmbx.followups])
+            if not revisions or not series:
+                return ThreadInfo(revisions, None, loose), None
+            chosen = revision if revision is not None else (lmbx.get_latest_revision() or revisions[-1])
+            info = ThreadInfo(revisions, chosen, loose)
+            if chosen not in revisions and revision is not None:
+                return info, None
+            lser = lmbx.get_series(chosen, codereview_trailers=False)
+            if lser is None:
+                return info, None
+            picked = SeriesInfo(
+                revision=chosen,
+                expected=int(lser.expected),
+                patches=tuple(None if lm is None else _info(lm) for lm in lser.patches),
+                has_cover=bool(lser.has_cover),
+            )
+        return info, picked
+
+    def infos(self, msgs: Sequence[Msg]) -> list[tuple[Msg, MailInfo]]:
+        """b4's reading of each message it accepts."""
+        import b4
+
+        out: list[tuple[Msg, MailInfo]] = []
+        with self._env():
+            for m in msgs:
+                try:
+                    out.append((m, _info(b4.LoreMessage(m.msg))))
+                except ValueError:
+                    continue
+        return out
+
+    def download(self, msgid: str, session: requests.Session) -> bytes:
+        """The thread of ``msgid`` as liblore gets it (``t.mbox.gz``, decompressed), over
+        ``session``. HttpStatus for an HTTP error; anything else as requests raised it."""
+        load()
+        import liblore
+
+        node = liblore.LoreNode(
+            self.base,
+            cache_dir=None,
+            follow_upstream=False,
+            auto_probe=False,
+            request_timeout=(self.timeout, self.timeout),
+        )
+        node.set_requests_session(session)
+        try:
+            return node.get_mbox_by_msgid(msgid, nocache=True)
+        except liblore.RemoteError as e:
+            if e.status_code is not None:
+                raise HttpStatus(e.status_code) from e
+            raise
+        finally:
+            node.close()

@@ -1,0 +1,355 @@
+"""The series cache: one folder per thread, written whole or not at all.
+
+Layout (``cache_dir/series/<safe msgid>/``)::
+
+    thread.mbox        the thread exactly as fetched (decompressed)
+    meta.json          msgid, lore_url, fetch time, sha256 of thread.mbox, message summaries
+    v2-p1,3.mbox       the selected messages as received, mboxrd (``git am
+                       --patch-format=mboxrd``); derived, rebuilt when missing; v2-all.mbox
+                       when the fix takes every patch
+    sel-v2-p1,3.json   a fix's selection (the PatchMail fields, diffs in base64), tied to
+                       the sha256 of thread.mbox; derived like the am file: a warm run
+                       builds the Series from it without b4, and an unreadable or stale
+                       one is ignored and rewritten. sel-latest-all.json: no revision pinned
+
+An entry is written into ``series/.tmp-*`` and renamed into place whole, so an interrupted
+fetch never leaves an entry that a later run trusts.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from patchcheck import __version__
+from patchcheck.fetch.b4shim import MailInfo
+from patchcheck.fetch.http import one_line
+from patchcheck.fetch.mail import Msg, author, mboxrd, message_facts, sha256
+from patchcheck.fetch.select import Selection, upstream_for
+from patchcheck.model import Fix, PatchMail
+from patchcheck.sys.atomic import atomic_write
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+TMP_PREFIX = ".tmp-"
+_TRASH_PREFIX = ".trash-"
+# A temp folder younger than this may belong to a fetch still writing it.
+_TMP_GRACE_SECONDS = 60.0
+# Bumped whenever what a selection file holds, or how a selection is made, changes.
+_SELECTION_FORMAT = 1
+
+Meta = dict[str, Any]  # meta.json, as JSON
+
+
+def safe_name(msgid: str) -> str:
+    """Folder name of a thread in the cache: readable part plus a hash (msgids may hold
+    ``/``, be very long or differ only in case)."""
+    readable = re.sub(r"[^A-Za-z0-9@._+-]", "_", msgid)[:80].lstrip(".") or "_"
+    return f"{readable}-{sha256(msgid.encode())[:12]}"
+
+
+def series_dir(cache_dir: Path) -> Path:
+    return Path(cache_dir) / "series"
+
+
+def entry_dir(cache_dir: Path, msgid: str) -> Path:
+    return series_dir(cache_dir) / safe_name(msgid)
+
+
+def check_entry(entry: Path, msgid: str | None) -> tuple[bytes, Meta] | str:
+    """(thread, meta) of a sound entry, else what is wrong with it."""
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "meta.json missing"
+    except (OSError, ValueError) as e:
+        return f"meta.json unreadable ({one_line(e)})"
+    if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
+        return "meta.json has an unknown format"
+    if msgid is not None and meta.get("msgid") != msgid:
+        return f"meta.json is for {meta.get('msgid')!r}, not {msgid!r}"
+    try:
+        data = (entry / "thread.mbox").read_bytes()
+    except OSError as e:
+        return f"thread.mbox unreadable ({e.strerror or e})"
+    if sha256(data) != meta.get("sha256"):
+        return "thread.mbox checksum does not match meta.json"
+    return data, meta
+
+
+def verify_cache(cache_dir: Path) -> list[tuple[str, str]]:
+    """Check every cached thread; returns (entry, problem) for each bad one."""
+    sdir = series_dir(cache_dir)
+    problems: list[tuple[str, str]] = []
+    if not sdir.is_dir():
+        return problems
+    for entry in sorted(sdir.iterdir()):
+        name = entry.name
+        if name.startswith((TMP_PREFIX, _TRASH_PREFIX)):
+            problems.append((name, "leftover of an interrupted fetch (never used)"))
+            continue
+        if not entry.is_dir():
+            problems.append((name, "not a cache folder"))
+            continue
+        res = check_entry(entry, None)
+        if isinstance(res, str):
+            problems.append((name, res))
+            continue
+        mid = res[1].get("msgid")
+        if not isinstance(mid, str) or safe_name(mid) != name:
+            problems.append((name, f"folder name does not match its msgid {mid!r}"))
+    return problems
+
+
+def prune_cache(cache_dir: Path, keep_keys: set[str]) -> list[str]:
+    """Remove cached threads whose msgid is not in ``keep_keys``, broken entries and
+    stale leftovers; returns the removed folder names."""
+    sdir = series_dir(cache_dir)
+    removed: list[str] = []
+    if not sdir.is_dir():
+        return removed
+    now = time.time()
+    for entry in sorted(sdir.iterdir()):
+        name = entry.name
+        drop = False
+        if name.startswith((TMP_PREFIX, _TRASH_PREFIX)):
+            with contextlib.suppress(OSError):
+                drop = now - entry.stat().st_mtime > _TMP_GRACE_SECONDS
+        elif not entry.is_dir():
+            drop = True
+        else:
+            res = check_entry(entry, None)
+            drop = isinstance(res, str) or res[1].get("msgid") not in keep_keys
+        if drop:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
+            removed.append(name)
+    return removed
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def summaries(infos: Sequence[tuple[Msg, MailInfo]]) -> list[dict[str, Any]]:
+    """What meta.json says about each message of the thread."""
+    out: list[dict[str, Any]] = []
+    for m, lm in infos:
+        f, _ = message_facts(m, lm.full_subject)
+        kind = "reply" if lm.reply else "patch" if lm.has_diff else "cover" if lm.counter == 0 else "other"
+        out.append(
+            {
+                "msgid": m.msgid,
+                "subject": lm.full_subject,
+                "author": author(lm.fromname, lm.fromemail, f),
+                "date": lm.date,
+                "kind": kind,
+                "revision": lm.revision,
+                "counter": lm.counter,
+                "expected": lm.expected,
+                "in_reply_to": lm.in_reply_to,
+                "trailers": {
+                    "fixes": list(f.fixes),
+                    "links": list(f.links),
+                    "cves": list(f.cves),
+                    "upstream": f.upstream,
+                },
+            }
+        )
+    return out
+
+
+def store_entry(entry: Path, msgid: str, data: bytes, meta: Meta) -> None:
+    """Write the entry atomically; a concurrent writer's good entry wins. A cache that
+    cannot be written is logged: it costs a re-fetch next time, not this result."""
+    sdir = entry.parent
+    tmp: Path | None = None
+    trash: list[Path] = []
+    try:
+        sdir.mkdir(parents=True, exist_ok=True)
+        tmp = work = Path(tempfile.mkdtemp(prefix=TMP_PREFIX + entry.name[:40] + "-", dir=sdir))
+        _write_file(work / "thread.mbox", data)
+        _write_file(work / "meta.json", json.dumps(meta, indent=1, ensure_ascii=False).encode("utf-8"))
+        for _attempt in range(3):
+            try:
+                os.rename(work, entry)
+                tmp = None
+                return
+            except OSError:
+                if not entry.exists():
+                    continue
+            if not isinstance(check_entry(entry, msgid), str):
+                return  # another process stored it first: keep theirs
+            # a corrupt entry: move it aside, then retry the rename
+            trash.append(Path(tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=sdir)))
+            with contextlib.suppress(OSError):
+                os.rename(entry, trash[-1] / "old")
+    except OSError as e:
+        log.warning("cannot store %s in cache %s: %s", msgid, sdir, e.strerror or e)
+    finally:
+        for d in [*trash, *([tmp] if tmp is not None else [])]:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def write_am(entry: Path, sel: Selection) -> Path | None:
+    """The selection as an mboxrd for ``git am --patch-format=mboxrd`` (derived from
+    thread.mbox, so rebuilt when missing).
+
+    The selected messages go in as received: b4's get_am_ready() would re-encode bodies
+    (CRLF dropped, undecodable bytes replaced) and its serialiser is quadratic in size.
+    """
+    path = entry / sel.am_name
+    if path.is_file():
+        return path
+    try:
+        atomic_write(path, mboxrd(sel.raws), TMP_PREFIX)
+    except OSError as e:
+        log.warning("cannot write %s: %s", path, e.strerror or e)
+        return None
+    return path
+
+
+# ---- stored selections -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredSelection:
+    revision: int
+    subject: str
+    patches: tuple[PatchMail, ...]
+    am_mbox: Path
+    fetched: str
+
+
+def _selection_name(fix: Fix) -> str:
+    """File of a fix's selection in its cache entry (not ``*.mbox``: never an am file)."""
+    rev = "latest" if fix.revision is None else f"v{fix.revision}"
+    pick = "all" if not fix.patches else "p" + ",".join(map(str, sorted(fix.patches)))
+    return f"sel-{rev}-{pick}.json"
+
+
+def _selection_key(fix: Fix) -> dict[str, Any]:
+    """What a stored selection depends on besides the thread's bytes (its sha256)."""
+    return {
+        "format": _SELECTION_FORMAT,
+        "patchcheck": __version__,
+        "revision": fix.revision,
+        "patches": sorted(fix.patches) if fix.patches else None,
+    }
+
+
+def _mail_to_json(p: PatchMail, trailer_upstream: str | None) -> dict[str, Any]:
+    return {
+        "msgid": p.msgid,
+        "subject": p.subject,
+        "author": p.author,
+        "counter": p.counter,
+        "expected": p.expected,
+        "diff": base64.b64encode(p.diff).decode("ascii"),
+        "trailer_upstream": trailer_upstream,
+        "fixes": list(p.fixes),
+        "links": list(p.links),
+        "cves": list(p.cves),
+    }
+
+
+def _strs(v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+        raise TypeError("not a list of strings")
+    return tuple(v)
+
+
+def _mail_from_json(d: dict[str, Any], fix: Fix, index: int, count: int) -> PatchMail:
+    trailer = d["trailer_upstream"]
+    if trailer is not None and not isinstance(trailer, str):
+        raise TypeError("trailer_upstream")
+    return PatchMail(
+        msgid=str(d["msgid"]),
+        subject=str(d["subject"]),
+        author=str(d["author"]),
+        counter=int(d["counter"]),
+        expected=int(d["expected"]),
+        diff=base64.b64decode(d["diff"], validate=True),
+        upstream=upstream_for(fix, index, count) or trailer,
+        fixes=_strs(d["fixes"]),
+        links=_strs(d["links"]),
+        cves=_strs(d["cves"]),
+    )
+
+
+def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
+    """The fix's selection from its cache entry's selection file, or None (no sound
+    entry, no file, a file for other thread bytes or that cannot be read)."""
+    assert fix.msgid is not None
+    entry = entry_dir(cache_dir, fix.msgid)
+    path = entry / _selection_name(fix)
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    res = check_entry(entry, fix.msgid)
+    if isinstance(res, str):
+        return None  # the normal path reports (or re-fetches) a broken entry
+    meta = res[1]
+    try:
+        sel = json.loads(raw)
+        if (
+            not isinstance(sel, dict)
+            or sel.get("key") != _selection_key(fix)
+            or sel.get("sha256") != meta.get("sha256")
+        ):
+            return None
+        am = entry / str(sel["am_mbox"])
+        if not am.is_file():
+            return None  # rebuilt by the normal path
+        count = len(sel["patches"])
+        mails = tuple(_mail_from_json(p, fix, i, count) for i, p in enumerate(sel["patches"]))
+        if not mails:
+            return None
+        return StoredSelection(
+            revision=int(sel["revision"]),
+            subject=str(sel["subject"]),
+            patches=mails,
+            am_mbox=am,
+            fetched=str(meta.get("fetched", "")),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+        log.debug("ignoring unreadable selection file %s", path)
+        return None  # derived data: recomputed (and rewritten) from thread.mbox
+
+
+def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, am: Path) -> None:
+    """Write the fix's selection next to thread.mbox (atomically; failures only cost
+    the b4 work again next time)."""
+    data = {
+        "key": _selection_key(fix),
+        "sha256": thread_sha256,
+        "revision": sel.revision,
+        "subject": sel.subject,
+        "am_mbox": am.name,
+        "patches": [_mail_to_json(p, up) for p, up in zip(sel.patches, sel.trailer_upstream, strict=True)],
+    }
+    path = entry / _selection_name(fix)
+    try:
+        atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), TMP_PREFIX)
+    except OSError as e:
+        log.debug("cannot write %s: %s", path, e.strerror or e)

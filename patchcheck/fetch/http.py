@@ -1,0 +1,198 @@
+"""HTTP for the fetch stage: a total deadline per download, and one-line errors.
+
+requests is imported where it is used: a warm run served from the cache never needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import socket
+import threading
+import time
+import urllib.parse
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from patchcheck.errors import BadInput, SeriesError
+
+if TYPE_CHECKING:
+    import requests
+
+
+class HttpStatus(Exception):
+    """The archive answered with an HTTP error status (raised by b4shim for liblore's)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(f"server answered HTTP {status}")
+        self.status = status
+
+
+def archive_base(lore_url: str) -> str:
+    """``https://lore.kernel.org`` -> ``https://lore.kernel.org/all`` (a list path is kept)."""
+    url = lore_url.strip().rstrip("/")
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise BadInput(f"lore URL {lore_url!r} is not an http(s) URL")
+    if not parsed.path or parsed.path == "/":
+        url += "/all"
+    return url
+
+
+class Watch:
+    """Total-time bound for one fetch: at the deadline every socket it opened is shut down.
+
+    requests' timeouts bound each socket operation, not the whole answer, so a server that
+    sends a byte now and then would otherwise keep us forever.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+        self.expired = False
+        self.last_ctype = ""
+        self.last_head = b""
+        self.last_status = 0
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self.fire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def add(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._socks.append(sock)
+            if self.expired:
+                _shutdown(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for s in self._socks:
+                _shutdown(s)
+
+    def __enter__(self) -> Watch:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # shutdown (not close) wakes a blocked recv without racing fd reuse
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+def watched_session(watch: Watch, timeout: float, user_agent: str) -> requests.Session:
+    """A requests session whose connections report to ``watch`` and honour its deadline."""
+    import requests
+    import urllib3.connection
+    import urllib3.connectionpool
+    from requests.adapters import HTTPAdapter
+
+    class Conn(urllib3.connection.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            watch.add(self.sock)
+
+    class SConn(urllib3.connection.HTTPSConnection):
+        def connect(self) -> None:
+            super().connect()
+            watch.add(self.sock)
+
+    class Pool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = Conn
+
+    class SPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = SConn
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SPool}
+
+        def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            left = watch.remaining()
+            if left <= 0 or watch.expired:
+                raise requests.Timeout(f"no complete answer within {timeout:g}s")
+            kwargs["timeout"] = (min(timeout, left), min(timeout, left))
+            return super().send(request, *args, **kwargs)
+
+    def remember(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # what the last answer looked like, to explain a body that is not gzip
+        watch.last_status = resp.status_code
+        watch.last_ctype = resp.headers.get("Content-Type", "")
+        if resp.status_code == 200:
+            watch.last_head = resp.content[:512]
+
+    session = requests.Session()
+    adapter = Adapter(max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = user_agent
+    session.hooks["response"].append(remember)
+    return session
+
+
+def one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (requests and urllib3 nest causes in
+    ``args`` and ``.reason``, not only in ``__cause__``)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        cur = stack.pop()
+        if cur is None or id(cur) in seen:
+            continue
+        seen.add(id(cur))
+        yield cur
+        stack += [cur.__cause__, cur.__context__]
+        reason = getattr(cur, "reason", None)
+        if isinstance(reason, BaseException):
+            stack.append(reason)
+        stack += [a for a in cur.args if isinstance(a, BaseException)]
+
+
+def looks_html(data: bytes, ctype: str = "") -> bool:
+    head = data[:512].lstrip().lower()
+    return "html" in ctype.lower() or head.startswith((b"<!doctype", b"<html", b"<?xml"))
+
+
+def fetch_error(exc: Exception, msgid: str, url: str, lore_url: str, watch: Watch) -> SeriesError:
+    """The one-line SeriesError for a failed download of ``url``."""
+    import requests
+
+    chain = list(_causes(exc))
+    if watch.expired or any(isinstance(c, requests.Timeout | socket.timeout) for c in chain):
+        return SeriesError(f"{url}: no complete answer within {watch.seconds:g}s (timed out)")
+    if any(isinstance(c, requests.TooManyRedirects) for c in chain):
+        return SeriesError(f"{url}: too many redirects (redirect loop)")
+    if any(isinstance(c, gzip.BadGzipFile | zlib.error | EOFError) for c in chain):
+        if looks_html(watch.last_head, watch.last_ctype):
+            return SeriesError(
+                f"{url}: server sent an HTML page instead of a gzipped "
+                f"mbox (HTTP {watch.last_status}; a bot check or a wrong "
+                "lore URL?)"
+            )
+        return SeriesError(f"{url}: corrupt gzip data ({one_line(exc)})")
+    if isinstance(exc, HttpStatus):
+        if exc.status == 404:
+            return SeriesError(f"{msgid}: not found on {lore_url} (HTTP 404 for {url})")
+        return SeriesError(f"{url}: server answered HTTP {exc.status}")
+    if any(isinstance(c, ConnectionRefusedError) for c in chain):
+        return SeriesError(f"{url}: cannot connect (connection refused)")
+    if any(isinstance(c, socket.gaierror) for c in chain):
+        return SeriesError(f"{url}: cannot connect (host name not found)")
+    if any(isinstance(c, requests.ConnectionError | ConnectionError) for c in chain):
+        return SeriesError(f"{url}: connection failed ({one_line(exc)})")
+    return SeriesError(f"{url}: fetch failed ({type(exc).__name__}: {one_line(exc)})")

@@ -1,0 +1,77 @@
+"""Server and network failures (fetch/http.py): one-line errors, bounded time."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from patchcheck.fetch.fetcher import Fetcher
+from patchcheck.model import Fix
+from testing import mailgen
+from testing.pi_server import PIServer
+from tests.fetch.helpers import expect_error, fetcher
+
+
+def test_404(pi_server: PIServer, tmp_path: Path) -> None:
+    msg = expect_error(
+        lambda: fetcher(tmp_path, pi_server).get(Fix(msgid="gone@example.org")), "gone@example.org", "404"
+    )
+    assert pi_server.url in msg
+    # liblore retries a 404 with a HEAD on the bare origin (list path discovery)
+    assert pi_server.requests == ["/all/gone%40example.org/t.mbox.gz", "/gone%40example.org/"]
+
+
+def test_found_under_other_list_via_redirect(pi_server: PIServer, tmp_path: Path) -> None:
+    spec = mailgen.make_series("lst", 1, cover=False)
+    pi_server.add_thread(spec.mbox)
+    f = Fetcher(tmp_path / "cache", pi_server.url + "/linux-nfs")
+    s = f.get(Fix(msgid=spec.patch_msgids[0]))
+    assert s.patches[0].subject == "lst: fix part 1"
+    assert pi_server.requests[0].startswith("/linux-nfs/")
+
+
+@pytest.mark.parametrize(
+    "fault,needle",
+    [
+        ("500", "HTTP 500"),
+        ("html200", "HTML page"),
+        ("corrupt-gzip", "corrupt gzip"),
+        ("redirect-loop", "redirect"),
+    ],
+)
+def test_server_faults(
+    pi_server: PIServer, tmp_path: Path, fault: str, needle: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    pi_server.fault = fault
+    msg = expect_error(lambda: fetcher(tmp_path, pi_server, timeout=5).get(Fix(msgid="f@example.org")), needle)
+    assert pi_server.url in msg and "f%40example.org" in msg
+    assert capfd.readouterr() == ("", "")  # our one-line error only, nothing from b4/liblore
+
+
+def test_connection_refused(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.monotonic()
+    expect_error(
+        lambda: fetcher(tmp_path, url, timeout=5).get(Fix(msgid="r@example.org")), url, "connection refused"
+    )
+    assert time.monotonic() - t0 < 3
+
+
+@pytest.mark.parametrize("fault", ["hang", "drip"])
+def test_hang_and_drip_bounded_by_total_timeout(pi_server: PIServer, tmp_path: Path, fault: str) -> None:
+    pi_server.fault = fault
+    t0 = time.monotonic()
+    expect_error(
+        lambda: fetcher(tmp_path, pi_server, timeout=1.5).get(Fix(msgid="slow@example.org")),
+        "timed out",
+        pi_server.url,
+    )
+    assert time.monotonic() - t0 < 4
+    assert not (tmp_path / "cache").exists()

@@ -1,0 +1,98 @@
+"""Mail content (fetch/mail.py): diffs come out byte-exact."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from patchcheck.fetch.mail import author, cut_signature, facts, mboxrd, with_msgid
+from patchcheck.model import Fix
+from testing import mailgen
+from testing.pi_server import PIServer
+from tests.fetch.helpers import fetcher
+
+
+def test_crlf_non_utf8_and_binary_survive(pi_server: PIServer, tmp_path: Path) -> None:
+    crlf_diff = mailgen.simple_diff("drivers/a.c").replace("\n", "\r\n").encode()
+    latin = (
+        b"diff --git a/drivers/b.c b/drivers/b.c\n--- a/drivers/b.c\n+++ b/drivers/b.c\n"
+        b"@@ -1,2 +1,2 @@\n /* Fran\xe7ois */\n-\tx = 1;\n+\tx = 2; /* \xff\xfe */\n"
+    )
+    binary = (
+        b"diff --git a/fw/blob.bin b/fw/blob.bin\nnew file mode 100644\n"
+        b"index 0000000..3b18e51\nGIT binary patch\nliteral 12\n"
+        b"TcmZQzWMXDvWn*Mw;9vj%01N;D\n\nliteral 0\nHcmV?d00001\n\n"
+    )
+    mails = [
+        mailgen.make_patch_mail("crlf", crlf_diff, "crlf@example.org", crlf=True),
+        mailgen.make_patch_mail("latin", latin, "latin@example.org", charset="iso-8859-1"),
+        mailgen.make_patch_mail("bin", binary, "bin@example.org"),
+    ]
+    f = fetcher(tmp_path, pi_server)
+    for mail, diff, mid in zip(
+        mails,
+        [crlf_diff, latin, binary],
+        ["crlf@example.org", "latin@example.org", "bin@example.org"],
+        strict=True,
+    ):
+        pi_server.add_thread(mailgen.make_mbox([mail]))
+        got = f.get(Fix(msgid=mid)).patches[0].diff
+        assert got.rstrip(b"\r\n") == diff.rstrip(b"\r\n"), mid
+    # and from the cache too
+    cached = fetcher(tmp_path, pi_server, offline=True).get(Fix(msgid="latin@example.org"))
+    assert cached.patches[0].diff == latin
+
+
+def test_five_megabyte_patch(pi_server: PIServer, tmp_path: Path) -> None:
+    lines = [f"+\tdata[{i}] = 0x{i:08x}; /* padding padding padding padding */\n" for i in range(80_000)]
+    diff = (
+        "diff --git a/big.c b/big.c\nnew file mode 100644\n--- /dev/null\n+++ b/big.c\n"
+        f"@@ -0,0 +1,{len(lines)} @@\n" + "".join(lines)
+    ).encode()
+    assert len(diff) > 5_000_000
+    pi_server.add_thread(mailgen.make_mbox([mailgen.make_patch_mail("big", diff, "big@example.org")]))
+    t0 = time.monotonic()
+    s = fetcher(tmp_path, pi_server).get(Fix(msgid="big@example.org"))
+    assert s.patches[0].diff == diff
+    assert time.monotonic() - t0 < 20
+
+
+def test_signature_lookalike_inside_hunk_kept(pi_server: PIServer, tmp_path: Path) -> None:
+    # a removed line "- " reads "-- " in the diff: not the mail signature
+    diff = "diff --git a/t.txt b/t.txt\n--- a/t.txt\n+++ b/t.txt\n@@ -1,2 +1,1 @@\n keep\n-- \n"
+    pi_server.add_thread(mailgen.make_mbox([mailgen.make_patch_mail("t", diff, "t@x.org")]))
+    assert fetcher(tmp_path, pi_server).get(Fix(msgid="t@x.org")).patches[0].diff == diff.encode()
+
+
+def test_cut_signature_after_last_hunk_only() -> None:
+    diff = mailgen.simple_diff().encode()
+    assert cut_signature(diff + b"-- \n2.40.0\n") == diff
+    assert cut_signature(diff) == diff
+
+
+def test_facts_read_trailers_before_the_diff() -> None:
+    pre = (
+        b"From: Real Author <real@example.org>\n\nWhy.\n\n"
+        b'Fixes: 0123456789ab ("x: y")\nFixes: 0123456789ab ("x: y")\n'
+        b"Link: https://example.org/1 extra\n"
+        b"[ Upstream commit " + b"ab" * 20 + b" ]\n"
+    )
+    f = facts("[PATCH] x: fix cve-2024-1234", pre)
+    assert f.fixes == ('0123456789ab ("x: y")',)
+    assert f.links == ("https://example.org/1",)
+    assert f.cves == ("CVE-2024-1234",)
+    assert f.upstream == "ab" * 20
+    assert author("Sender", "s@example.org", f) == "Real Author <real@example.org>"
+    plain = facts("x", b"no trailers\n")
+    assert author("Sender", "s@example.org", plain) == "Sender <s@example.org>"
+    assert author("", "s@example.org", plain) == "s@example.org"
+
+
+def test_mboxrd_quotes_from_lines_and_with_msgid_adds_one_only_when_missing() -> None:
+    raw = b"Subject: x\n\nbody\nFrom here on\n>From quoted\n"
+    assert mboxrd([raw]) == (
+        b"From mboxrd@z Thu Jan  1 00:00:00 1970\nSubject: x\n\nbody\n>From here on\n>>From quoted\n\n"
+    )
+    assert with_msgid(raw, "a@b").startswith(b"Message-Id: <a@b>\n")
+    has = b"Message-ID: <c@d>\n" + raw
+    assert with_msgid(has, "a@b") == has
