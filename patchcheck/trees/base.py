@@ -1,12 +1,18 @@
-"""The tree interface every source kind implements."""
+"""The tree interface every source kind implements, and the one base of the archive kinds."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from patchcheck.model import TreeInfo
+from patchcheck.sys.paths import norm_relpath
+from patchcheck.trees._common import check_user_path, content_key, entry_dir, require_version
+from patchcheck.trees.archive.queue import PatchQueue, QueuePatch
+from patchcheck.trees.archive.store import MemberStore
 
 
 class TreeView(ABC):
@@ -39,3 +45,105 @@ class TreeView(ABC):
     def changelog(self) -> str | None:
         """A distro changelog shipped with the tree (Debian changelog, RPM %changelog)."""
         return None
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    """What ``open_tree`` knows when it hands a path to its kind."""
+
+    path: Path
+    cache_dir: Path
+    name: str  # the trees.toml name, or the path as given
+    rev: str | None = None
+    distro: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Opened:
+    """What an archive kind found in its package: the base tarball's store, an optional patch
+    queue, and what to say about it."""
+
+    store: MemberStore
+    label: str  # where the Makefile was looked for, for "not a kernel tree" messages
+    queue: list[QueuePatch] = field(default_factory=list)
+    extra: dict[str, bytes] = field(default_factory=dict)  # files laid over the base first
+    queue_what: str = "patch"  # "spec patch", "quilt patch"... for messages
+
+
+class ArchiveTree(TreeView):
+    """A tree read out of a user's archive through the patchcheck cache (tarball, .deb, .dsc,
+    SRPM). Nothing is unpacked next to the user's file: members a run asks for are extracted
+    under ``<cache_dir>/trees/<kind>-<sha256 of the file>/``.
+
+    A kind implements ``_open`` (find the base tarball and the queue) and may override
+    ``_describe`` (distro, release, notes) and ``changelog``.
+    """
+
+    kind: ClassVar[str]
+    what: ClassVar[str]  # "a kernel tarball": how messages name the user's file
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        cache_dir: Path,
+        name: str,
+        distro: str | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        self.src = check_user_path(path, self.what)
+        self.cache_dir = cache_dir
+        self.entry = entry_dir(cache_dir, self.kind, content_key(self.src, cache_dir))
+        opened = self._open()
+        self.store = opened.store
+        self.queue: PatchQueue | None = None
+        if opened.queue or opened.extra:
+            self.queue = PatchQueue(
+                self.entry, self.store, opened.queue, opened.extra, str(self.src), opened.queue_what
+            )
+        version = require_version(self.read("Makefile"), opened.label)
+        own_distro, release, notes = self._describe()
+        self.info = TreeInfo(
+            name=name,
+            source=str(self.src),
+            kind=self.kind,
+            version=version,
+            distro=distro or own_distro,
+            release=release,
+            labels=dict(labels or {}),
+            notes=tuple(notes),
+        )
+
+    @classmethod
+    def open(cls, req: OpenRequest) -> ArchiveTree:
+        return cls(req.path, cache_dir=req.cache_dir, name=req.name, distro=req.distro, labels=req.labels)
+
+    def _open(self) -> Opened:
+        raise NotImplementedError
+
+    def _describe(self) -> tuple[str | None, str | None, list[str]]:
+        """(distro, release, notes) of the package, once its files can be read."""
+        return None, None, []
+
+    @property
+    def archive_passes(self) -> int:
+        """How many times this view streamed the archive (0 when the cache had everything)."""
+        return self.store.passes
+
+    @property
+    def patches_applied_now(self) -> int:
+        """GNU patch runs made by this view (0 when the applied queue came from the cache)."""
+        return self.queue.applied_now if self.queue else 0
+
+    def prepare(self, paths: Iterable[str]) -> None:
+        touched = self.queue.touched() if self.queue else set()
+        self.store.ensure(p for p in paths if p not in touched)
+
+    def read(self, path: str) -> bytes | None:
+        rel = norm_relpath(path)
+        if rel is None:
+            return None
+        if self.queue is not None and rel in self.queue.touched():
+            return self.queue.read(rel)
+        return self.store.read(rel)

@@ -11,26 +11,19 @@ import fnmatch
 import gzip
 import io
 import re
-import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 from patchcheck.errors import TreeError
-from patchcheck.model import TreeInfo
 from patchcheck.sys.atomic import atomic_write
-from patchcheck.trees._common import (
-    check_user_path,
-    content_key,
-    entry_dir,
-    load_json,
-    require_version,
-    save_json,
-)
-from patchcheck.trees._store import MemberStore, open_decompressed, open_tar_stream
-from patchcheck.trees.base import TreeView
+from patchcheck.trees._common import load_json, save_json
+from patchcheck.trees.archive.compress import READ_ERRORS, open_decompressed
+from patchcheck.trees.archive.store import MemberStore
+from patchcheck.trees.archive.tar import RawMember, TarError, iter_tar
+from patchcheck.trees.base import ArchiveTree, Opened
+from patchcheck.trees.registry import Kind, register
 
 _INNER = re.compile(r"^(?:\./)?usr/src/(?:[^/]+/)?linux-source-[^/]*\.tar(?:\.\w+)?$")
 _CHANGELOG = "usr/share/doc/linux-source-*/changelog.Debian.gz"
@@ -86,45 +79,48 @@ class _Slice(io.RawIOBase):
         return len(data)
 
 
-def _member(f: IO[bytes], members: list[ArMember], prefix: str, label: str) -> ArMember:
+def _member(members: list[ArMember], prefix: str, label: str) -> ArMember:
     for m in members:
         if m.name.startswith(prefix):
             return m
     raise TreeError(f"{label}: no {prefix}* member; expected a Debian .deb package")
 
 
+@contextlib.contextmanager
+def _ar_tar(f: IO[bytes], m: ArMember) -> Iterator[Iterator[RawMember]]:
+    """The tar members of ar member ``m`` (control.tar.*, data.tar.*), as a stream."""
+    stream = io.BufferedReader(_Slice(f, m.offset, m.size), 1 << 20)
+    with open_decompressed(stream, m.name) as raw:
+        yield iter_tar(raw)
+
+
+def _strip_dot(name: str) -> str:
+    return name[2:] if name.startswith("./") else name
+
+
 def _control(f: IO[bytes], members: list[ArMember], label: str) -> dict[str, str]:
-    m = _member(f, members, "control.tar", label)
-    stream = io.BufferedReader(_Slice(f, m.offset, m.size))
+    m = _member(members, "control.tar", label)
     fields: dict[str, str] = {}
     try:
-        with open_tar_stream(stream, m.name) as tf:
-            for ti in tf:
-                if ti.name.lstrip("./") == "control" and ti.isfile():
-                    data = tf.extractfile(ti)
-                    text = data.read().decode("utf-8", "replace") if data else ""
+        with _ar_tar(f, m) as tar:
+            for ti in tar:
+                if _strip_dot(ti.name) == "control" and ti.isfile():
+                    text = ti.read().decode("utf-8", "replace")
                     for line in text.splitlines():
                         key, sep, value = line.partition(":")
                         if sep and not line[:1].isspace():
                             fields[key.strip()] = value.strip()
                     break
-    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+    except (TarError, OSError, *READ_ERRORS) as e:
         raise TreeError(f"{label}: corrupt control.tar in .deb ({e})") from e
     return fields
 
 
-class DebTree(TreeView):
-    def __init__(
-        self,
-        path: Path,
-        *,
-        cache_dir: Path,
-        name: str,
-        distro: str | None = None,
-        labels: dict[str, str] | None = None,
-    ) -> None:
-        self.src = check_user_path(path, "a Debian linux-source .deb")
-        self.entry = entry_dir(cache_dir, "deb", content_key(self.src, cache_dir))
+class DebTree(ArchiveTree):
+    kind = "deb"
+    what = "a Debian linux-source .deb"
+
+    def _open(self) -> Opened:
         control = load_json(self.entry / "control.json")
         if not isinstance(control, dict):
             try:
@@ -133,37 +129,29 @@ class DebTree(TreeView):
             except OSError as e:
                 raise TreeError(f"{self.src}: cannot read ({e.strerror or e})") from e
             save_json(self.entry / "control.json", control)
-        self.store = MemberStore(self.entry / "members", self._open_inner, str(self.src))
-        version = require_version(self.store.read("Makefile"), str(self.src))
-        deb_version = str(control.get("Version") or "") or None
-        self.info = TreeInfo(
-            name=name,
-            source=str(self.src),
-            kind="deb",
-            version=version,
-            distro=distro or ("ubuntu" if deb_version and "ubuntu" in deb_version else "debian"),
-            release=deb_version,
-            labels=dict(labels or {}),
-            notes=(f"package {control.get('Package', '?')} {deb_version or '?'}",),
-        )
+        self.control: dict[str, str] = control
+        return Opened(MemberStore(self.entry / "members", self._open_inner, str(self.src)), str(self.src))
+
+    def _describe(self) -> tuple[str | None, str | None, list[str]]:
+        deb_version = str(self.control.get("Version") or "") or None
+        distro = "ubuntu" if deb_version and "ubuntu" in deb_version else "debian"
+        return distro, deb_version, [f"package {self.control.get('Package', '?')} {deb_version or '?'}"]
 
     @contextlib.contextmanager
     def _open_inner(self) -> Iterator[IO[bytes]]:
         """StreamOpener: walks data.tar to the inner kernel tarball, saving the changelog."""
         label = str(self.src)
         with open(self.src, "rb") as f:
-            data = _member(f, ar_members(f, label), "data.tar", label)
-            stream = io.BufferedReader(_Slice(f, data.offset, data.size), 1 << 20)
-            with open_tar_stream(stream, data.name) as outer:
+            data = _member(ar_members(f, label), "data.tar", label)
+            with _ar_tar(f, data) as outer:
                 inner_found = False
                 for ti in outer:
-                    name = ti.name[2:] if ti.name.startswith("./") else ti.name
+                    name = _strip_dot(ti.name)
                     if ti.isfile() and fnmatch.fnmatch(name, _CHANGELOG):
-                        self._save_changelog(outer.extractfile(ti))
+                        self._save_changelog(ti)
                     elif ti.isfile() and _INNER.match(name) and not inner_found:
                         inner_found = True
-                        raw = outer.extractfile(ti)
-                        assert raw is not None
+                        raw = io.BufferedReader(_MemberReader(ti), 1 << 20)
                         with open_decompressed(raw, name) as inner:
                             yield inner
                         if self._changelog_known():
@@ -174,11 +162,9 @@ class DebTree(TreeView):
                     )
         self._mark_no_changelog()
 
-    def _save_changelog(self, raw: IO[bytes] | None) -> None:
-        if raw is None:
-            return
+    def _save_changelog(self, member: RawMember) -> None:
         try:
-            text = gzip.decompress(raw.read())
+            text = gzip.decompress(member.read())
         except (OSError, EOFError, zlib.error):
             return  # a damaged changelog is not worth failing the tree for
         atomic_write(self.entry / "changelog", text)
@@ -190,18 +176,35 @@ class DebTree(TreeView):
         if not self._changelog_known():
             atomic_write(self.entry / "changelog.none", b"")
 
-    @property
-    def archive_passes(self) -> int:
-        return self.store.passes
-
-    def prepare(self, paths: Iterable[str]) -> None:
-        self.store.ensure(paths)
-
-    def read(self, path: str) -> bytes | None:
-        return self.store.read(path)
-
     def changelog(self) -> str | None:
         try:
             return (self.entry / "changelog").read_text("utf-8", "replace")
         except OSError:
             return None
+
+
+class _MemberReader(io.RawIOBase):
+    """A tar member's data as a stream (the inner tarball of data.tar)."""
+
+    def __init__(self, member: RawMember) -> None:
+        self._m = member
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self._m.read_some(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+
+register(
+    Kind(
+        "deb",
+        "a linux-source .deb",
+        DebTree.open,
+        priority=40,
+        match_name=lambda path: path.name.lower().endswith(".deb"),
+        match_head=lambda head: head.startswith(b"!<arch>\n"),
+    )
+)

@@ -7,7 +7,8 @@ from pathlib import Path
 from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
 from patchcheck.trees._common import check_user_path, read_under, require_version
-from patchcheck.trees.base import TreeView
+from patchcheck.trees.base import OpenRequest, TreeView
+from patchcheck.trees.registry import Kind, register
 
 
 class FolderTree(TreeView):
@@ -39,3 +40,11 @@ class FolderTree(TreeView):
 
     def read(self, path: str) -> bytes | None:
         return read_under(self.root, path, str(self.root))
+
+
+def _open(req: OpenRequest) -> FolderTree:
+    return FolderTree(req.path, name=req.name, distro=req.distro, labels=req.labels)
+
+
+# Any folder that is not a git checkout: asked last.
+register(Kind("folder", "a source folder", _open, priority=90, match_dir=lambda path: True))

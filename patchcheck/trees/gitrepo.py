@@ -15,7 +15,8 @@ from patchcheck.model import TreeInfo
 from patchcheck.sys.git import git
 from patchcheck.sys.paths import norm_relpath
 from patchcheck.trees._common import check_user_path, read_under, require_version
-from patchcheck.trees.base import TreeView
+from patchcheck.trees.base import OpenRequest, TreeView
+from patchcheck.trees.registry import Kind, register
 
 _BATCH = 2000  # paths per cat-file call: bounds the size of one reply held in memory
 
@@ -145,3 +146,15 @@ def _parse_batch(out: bytes, paths: list[str], label: str) -> dict[str, bytes | 
             raise TreeError(f"{label}: {path}: symlink loop; expected a readable file")
         got[path] = body if len(header) == 3 and header[1] == b"blob" else None
     return got
+
+
+def _is_git(path: Path) -> bool:
+    """A checkout (``.git`` folder or file) or a bare repository."""
+    return (path / ".git").exists() or ((path / "HEAD").is_file() and (path / "objects").is_dir())
+
+
+def _open(req: OpenRequest) -> GitTree:
+    return GitTree(req.path, name=req.name, rev=req.rev, distro=req.distro, labels=req.labels)
+
+
+register(Kind("git", "a git checkout", _open, priority=10, match_dir=_is_git, takes_rev=True))

@@ -258,9 +258,9 @@ def test_python_decompressors_and_gnu_long_names(
     tmp_path: Path, cache: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Without xz/gzip/bzip2 on PATH the same bytes come out through Python's modules."""
-    from patchcheck.trees import _store
+    from patchcheck.trees.archive import compress
 
-    monkeypatch.setattr(_store, "_tool_for", lambda name: None)
+    monkeypatch.setattr(compress, "_tool_for", lambda name: None)
     mode = {".tar": "w", ".tar.gz": "w:gz", ".tar.xz": "w:xz", ".tar.bz2": "w:bz2"}[suffix]
     tar = write_tar(tmp_path / f"t{suffix}", FINAL, TOP, mode, tarfile.GNU_FORMAT)
     tree = open_tree(str(tar), cache_dir=cache)

@@ -1,8 +1,8 @@
-"""A base tarball plus a patch queue (SRPM spec patches, quilt series, Debian .diff.gz).
+"""A patch queue laid over a base tarball (SRPM spec patches, a quilt series, a .diff.gz).
 
-The queue is applied only to the files it touches: those are extracted from the base tarball
-into a scratch folder inside the cache, patched there with GNU patch in queue order, and the
-result is kept. Every other path is read from the base tarball unchanged.
+The queue is applied only to the files it touches: those are taken from the base store into a
+scratch folder inside the cache, patched there with GNU patch in queue order, and the result is
+kept. Every other path is read from the base store unchanged.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,8 +21,7 @@ from patchcheck.sys import patchtool
 from patchcheck.sys.atomic import atomic_write
 from patchcheck.sys.paths import norm_relpath
 from patchcheck.trees._common import load_json, read_under, save_json
-from patchcheck.trees._store import MemberStore
-from patchcheck.trees.base import TreeView
+from patchcheck.trees.archive.store import MemberStore
 
 
 @dataclass(frozen=True)
@@ -76,27 +74,31 @@ def touched_paths(patch: QueuePatch) -> set[str]:
     return found
 
 
-class PatchedTree(TreeView):
-    """Base tarball + queue. Subclasses set ``base``, ``entry``, ``source_label``, ``queue``."""
+class PatchQueue:
+    """``queue`` (and ``extra`` files laid over the base first) applied once per cache entry."""
 
-    base: MemberStore
-    entry: Path
-    source_label: str
-    queue_what: str = "patch"  # "spec patch", "quilt patch"... for messages
-
-    def _init_overlay(self, queue: list[QueuePatch], extra: dict[str, bytes] | None = None) -> None:
+    def __init__(
+        self,
+        entry: Path,
+        base: MemberStore,
+        queue: list[QueuePatch],
+        extra: dict[str, bytes],
+        label: str,
+        what: str,
+    ) -> None:
+        self.entry = entry
+        self.base = base
         self.queue = queue
-        self._extra = dict(extra or {})  # files laid over the base before the queue runs
-        self._applied_dir = self.entry / "applied"
+        self.extra = dict(extra)
+        self.label = label  # the package, for messages
+        self.what = what  # "spec patch", "quilt patch"... for messages
+        self._applied_dir = entry / "applied"
         self._lock = threading.Lock()
         self._touched: set[str] | None = None
-        self.patches_applied_now = 0  # GNU patch runs in this process (0 when cached)
+        self.applied_now = 0  # GNU patch runs in this process (0 when cached)
 
-    @property
-    def archive_passes(self) -> int:
-        return self.base.passes
-
-    def _ensure_applied(self) -> set[str]:
+    def touched(self) -> set[str]:
+        """The paths the queue (or the extra files) may change, applying it on first use."""
         with self._lock:
             if self._touched is None:
                 # Another patchcheck process may be applying the same queue: take turns.
@@ -105,11 +107,14 @@ class PatchedTree(TreeView):
                     self._touched = self._apply_queue()
             return self._touched
 
+    def read(self, rel: str) -> bytes | None:
+        return read_under(self._applied_dir, rel, self.label)
+
     def _apply_queue(self) -> set[str]:
         state = load_json(self.entry / "applied.json")
         if isinstance(state, dict) and self._applied_dir.is_dir():
             return set(state.get("touched") or ())
-        touched: set[str] = set(self._extra)
+        touched: set[str] = set(self.extra)
         for p in self.queue:
             touched |= touched_paths(p)
         self.base.ensure(touched)
@@ -123,7 +128,7 @@ class PatchedTree(TreeView):
                     dest = tree / rel
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     dest.write_bytes(data)
-            for rel, data in self._extra.items():
+            for rel, data in self.extra.items():
                 dest = tree / rel
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(data)
@@ -143,24 +148,11 @@ class PatchedTree(TreeView):
             strip=p.strip, reverse=p.reverse, forward=True, silent=True, directory=tree, patch_file=patch_file
         )
         res = patchtool.run(args)
-        self.patches_applied_now += 1
+        self.applied_now += 1
         if not res.ok:
             lines = [ln for ln in (res.out() + res.err()).splitlines() if ln.strip()]
             why = next(
                 (ln for ln in lines if "FAILED" in ln or "can't find" in ln.lower()),
                 lines[0] if lines else f"exit {res.returncode}",
             )
-            raise TreeError(f"{self.source_label}: {self.queue_what} {p.name} does not apply ({why.strip()})")
-
-    def prepare(self, paths: Iterable[str]) -> None:
-        touched = self._ensure_applied()
-        self.base.ensure(p for p in paths if p not in touched)
-
-    def read(self, path: str) -> bytes | None:
-        rel = norm_relpath(path)
-        if rel is None:
-            return None
-        touched = self._ensure_applied()
-        if rel in touched:
-            return read_under(self._applied_dir, rel, self.source_label)
-        return self.base.read(rel)
+            raise TreeError(f"{self.label}: {self.what} {p.name} does not apply ({why.strip()})")
