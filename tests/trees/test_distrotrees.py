@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.evidence.history import changelog_match
+from patchcheck.evidence.changelog import changelog_match
 from patchcheck.trees._common import makefile_version
 from patchcheck.trees.distro import Reader, detect, from_rpm, from_spec
 from patchcheck.trees.kernelqueue import (
