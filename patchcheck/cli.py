@@ -15,7 +15,7 @@ from pathlib import Path
 from patchcheck import __version__
 from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError
 
-VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache")
+VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "backport")
 FORMATS = ("table", "json", "markdown", "html", "junit")
 DEFAULT_FAIL_ON = "partially-present,backportable,conflicting"
 
@@ -149,6 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--top", type=_positive_int, default=5, help="how many matches to show")
     _report(tr)
     _common(tr)
+
+    bp = sub.add_parser("backport", help="write each fix as it applies to the tree, as patch files")
+    bp.add_argument("--tree", required=True, help="a trees.toml name or a path")
+    _selection(bp, True)
+    bp.add_argument("-o", "--output-dir", type=Path, required=True, metavar="DIR", help="where the patches go")
+    bp.add_argument("--rev", help="for a git tree: this commit, without checking it out")
+    bp.add_argument("--upstream-repo", type=Path, help="a local clone of mainline or stable")
+    _common(bp)
 
     ca = sub.add_parser("cache", help="verify or prune the series cache")
     casub = ca.add_subparsers(dest="cache_verb", metavar="ACTION", required=True, parser_class=_Parser)

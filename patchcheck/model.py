@@ -72,7 +72,11 @@ class Fix:
 
     @property
     def label(self) -> str:
-        return self.msgid or (self.mbox.name if self.mbox else "?")
+        if self.msgid:
+            return self.msgid
+        if self.mbox:
+            return self.mbox.name
+        return f"upstream {self.upstream[0][:12]}" if self.upstream else "?"
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class PatchMail:
     fixes: tuple[str, ...] = ()  # Fixes: trailer values ("<sha> (\"subject\")")
     links: tuple[str, ...] = ()  # Link: trailer values
     cves: tuple[str, ...] = ()  # CVE ids mentioned in the message
+    date: str = ""  # the mail's Date header
+    body: str = ""  # the commit message: the text before the diff, up to the "---" line
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,16 @@ from patchcheck.text.diff import FilePatch
 def merges_cleanly(scratch: Scratch, files: Sequence[FilePatch], diff: bytes, object_dirs: Sequence[Path]) -> bool:
     """True when the pre-image blobs named by the patch's index lines are in the object
     stores and the merge is clean. (--check alone does not see merge conflicts.)"""
+    return merged_files(scratch, files, diff, object_dirs) is not None
+
+
+def merged_files(
+    scratch: Scratch, files: Sequence[FilePatch], diff: bytes, object_dirs: Sequence[Path]
+) -> dict[str, bytes | None] | None:
+    """The files a clean 3-way merge leaves (None for a path it deletes or never creates),
+    by every path the patch names; None when the merge cannot be made or conflicts."""
     if not object_dirs or not any(b"\nindex " in fp.raw for fp in files):
-        return False
+        return None
     repo = Path(tempfile.mkdtemp(prefix="3way-", dir=scratch.root))
     env = {"GIT_CEILING_DIRECTORIES": str(scratch.root)}
     try:
@@ -32,6 +40,9 @@ def merges_cleanly(scratch: Scratch, files: Sequence[FilePatch], diff: bytes, ob
         if paths:
             git.git(["add", "--", *paths], cwd=repo, env=env, check=True)
         r = git.git(["apply", "--3way", "-"], cwd=repo, input=diff, env=env)
-        return r.ok and "with conflicts" not in r.err()
+        if not r.ok or "with conflicts" in r.err():
+            return None
+        named = {p for fp in files for p in (fp.old_path, fp.new_path) if p}
+        return {p: (repo / p).read_bytes() if (repo / p).is_file() else None for p in sorted(named)}
     finally:
         shutil.rmtree(repo, ignore_errors=True)

@@ -49,7 +49,7 @@ _TRASH_PREFIX = ".trash-"
 # A temp folder younger than this may belong to a fetch still writing it.
 _TMP_GRACE_SECONDS = 60.0
 # Bumped whenever what a selection file holds, or how a selection is made, changes.
-_SELECTION_FORMAT = 1
+_SELECTION_FORMAT = 2  # 2: date and body of each patch
 
 Meta = dict[str, Any]  # meta.json, as JSON
 
@@ -269,6 +269,8 @@ def _mail_to_json(p: PatchMail, trailer_upstream: str | None) -> dict[str, Any]:
         "fixes": list(p.fixes),
         "links": list(p.links),
         "cves": list(p.cves),
+        "date": p.date,
+        "body": p.body,
     }
 
 
@@ -293,6 +295,8 @@ def _mail_from_json(d: dict[str, Any], fix: Fix, index: int, count: int) -> Patc
         fixes=_strs(d["fixes"]),
         links=_strs(d["links"]),
         cves=_strs(d["cves"]),
+        date=str(d["date"]),
+        body=str(d["body"]),
     )
 
 

@@ -126,6 +126,26 @@ class Facts:
     cves: tuple[str, ...]
     upstream: str | None
     inbody_from: str | None
+    message: str = ""  # the commit message (commit_message)
+
+
+_INBODY_HEADER_RE = re.compile(r"^(?:From|Date|Subject):[ \t]")
+
+
+def commit_message(text: str) -> str:
+    """What ``git am`` keeps as the commit message: the text before the diff without in-body
+    From/Date/Subject lines at its top, cut at the first ``---`` line (diffstat, notes)."""
+    lines = text.replace("\r\n", "\n").split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    if lines and _INBODY_HEADER_RE.match(lines[0]):
+        while lines and lines[0].strip():
+            lines.pop(0)
+    for i, ln in enumerate(lines):
+        if ln.rstrip() == "---":
+            lines = lines[:i]
+            break
+    return "\n".join(lines).strip("\n") + "\n" if any(ln.strip() for ln in lines) else ""
 
 
 def facts(subject: str, pre_diff: bytes) -> Facts:
@@ -143,6 +163,7 @@ def facts(subject: str, pre_diff: bytes) -> Facts:
         cves=_dedupe([c.upper() for c in _CVE_RE.findall(subject + "\n" + text)]),
         upstream=upstream,
         inbody_from=inbody.group(1) if inbody else None,
+        message=commit_message(text),
     )
 
 

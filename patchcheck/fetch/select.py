@@ -74,6 +74,8 @@ def _patch_mail(
         fixes=f.fixes,
         links=f.links,
         cves=f.cves,
+        date=str(m.msg.get("Date") or ""),
+        body=f.message,
     ), f.upstream
 
 

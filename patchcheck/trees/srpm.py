@@ -99,6 +99,7 @@ class SrpmTree(ArchiveTree):
             raise TreeError(f"{self.src}: no .spec file inside; expected a kernel source RPM")
         spec_text = (self.entry / "src" / spec_name).read_text("utf-8", "replace")
         macros = {k: self.header[k] for k in ("name", "version", "release")}
+        self.spec_text = spec_text  # backport reads its %prep style
         self.spec = parse_spec(spec_text, macros)
         tarball = self._kernel_tarball(files)
         tar_path = self.entry / "src" / tarball

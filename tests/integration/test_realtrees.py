@@ -316,3 +316,44 @@ def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path, capsys: pytest
     assert Counter(kinds.values()) == dict.fromkeys(MUTATIONS, N_MUTATIONS)
     assert not wrong, "\n".join(wrong)
     assert not fixed, f"now graded right, remove from KNOWN_MISGRADES: {fixed}"
+
+
+def test_written_backports_apply_exactly(
+    pair: RealPair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every offset and fuzz case of the corpus, backported to the mutated tree: each written
+    patch applies with git apply and patch -F0 at offset 0, and gives the files the original
+    gives with fuzz."""
+    from testing.upstream import apply_with_fuzz, exact_apply
+
+    sample_diffs = spread(pair.diffs, N_PATCHES)
+    with PIServer() as server:
+        sample = publish(sample_diffs, server, tmp_path / "bugs")
+        tree = tmp_path / "mutated"
+        kinds = build_mutated_tree(tree, pair, sample)
+        wanted = sorted(b for b, k in kinds.items() if k in ("offset", "fuzz"))
+        cmd = [sys.executable, "-m", "patchcheck", "backport", "--tree", str(tree), "-o", str(tmp_path / "out")]
+        for b in wanted:
+            cmd += ["--bug", b]
+        cmd += [
+            "--bugs-dir",
+            str(tmp_path / "bugs"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--lore-url",
+            server.url,
+        ]
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1200, check=False)
+    assert cp.returncode == 0, cp.stdout + cp.stderr
+    names = {ln.split(": ", 1)[0]: ln.rsplit(" wrote ", 1)[1] for ln in cp.stdout.splitlines() if " wrote " in ln}
+    assert sorted(names) == wanted and len(wanted) == 2 * N_MUTATIONS, cp.stdout
+    for bid in wanted:
+        # one patch per bug, each on a file of its own: each applies to the tree as it is
+        patch = (tmp_path / "out" / names[bid]).read_bytes()
+        assert exact_apply(tree, patch) == apply_with_fuzz(tree, sample[bid].diff), (kinds[bid], names[bid])
+    first = (tmp_path / "out" / names[wanted[0]]).read_text(errors="replace")
+    head, _, rest = first.partition("\n@@ ")
+    with capsys.disabled():
+        print(f"\nwrote {len(wanted)} backports ({kinds[wanted[0]]} first): {names[wanted[0]]}")
+        print(head + "\n@@ " + rest.split("\n@@ ")[0].split("\ndiff --git ")[0].split("\n-- \n")[0])

@@ -1,0 +1,264 @@
+"""`patchcheck backport`: each required patch of the chosen bugs, as it applies to the tree,
+written to ``-o DIR`` as a ``git format-patch`` mail (``NNNN-<slug>.patch``), in order, each
+checked on top of the ones written before it. A conflicting patch gets its failed hunks as
+``NNNN-<slug>.rej``; a present one gets nothing. For trees with a patch queue (.dsc, SRPM)
+the lines that add the written patches to it are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from patchcheck import __version__, config
+from patchcheck.commands.common import bugset, cache_dir, make_fetcher, select_bugs
+from patchcheck.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, BadInput, PatchcheckError
+from patchcheck.model import Bug, Fix, Series, Verdict
+from patchcheck.sys.paths import is_within
+
+if TYPE_CHECKING:
+    from patchcheck.engine.backport import Backporter, Step
+    from patchcheck.trees.base import TreeView
+
+
+@dataclass(frozen=True)
+class BackportOptions:
+    tree: str
+    out: Path
+    rev: str | None
+    upstream_repo: Path | None
+    lore_url: str
+    jobs: int
+    quiet: bool
+
+
+def options(args: argparse.Namespace) -> BackportOptions:
+    return BackportOptions(
+        tree=args.tree,
+        out=args.output_dir,
+        rev=args.rev,
+        upstream_repo=args.upstream_repo,
+        lore_url=config.lore_url(args.lore_url),
+        jobs=args.jobs,
+        quiet=args.quiet,
+    )
+
+
+@dataclass
+class Written:
+    """One line of the run's account: a patch and the file it got (if any)."""
+
+    bug: str
+    step: Step
+    link: bool = False  # the patch came from the archive: its mail gets a Link: to the thread
+    name: str | None = None  # the .patch or .rej file written for it
+
+
+def check_out_dir(out: Path, tree: TreeView, inputs: list[Path]) -> None:
+    """Refuse a DIR inside the tree or inside (or equal to) an input, one that is not a
+    folder, or one that already holds patches (a stale 0003 would join the series)."""
+    src = Path(tree.info.source)
+    if src.is_dir() and is_within(out, src):
+        raise BadInput(
+            f"{out}: inside the tree {src}; patchcheck never writes into the tree (give another -o DIR)"
+        )
+    for p in inputs:
+        if p.is_dir() and is_within(out, p):
+            raise BadInput(f"{out}: inside the input folder {p} (give another -o DIR)")
+    if out.exists() and not out.is_dir():
+        what = "the tree" if os.path.samefile(out, src) else "a file"
+        raise BadInput(f"{out}: is {what}, not a folder (expected -o DIR)")
+    if out.is_dir():
+        stale = sorted(p.name for p in out.iterdir() if p.suffix in (".patch", ".rej"))
+        if stale:
+            more = " and more" if len(stale) > 1 else ""
+            raise BadInput(f"{out}: already holds {stale[0]}{more}; give an empty or new folder")
+
+
+def lore_link(lore_url: str, msgid: str) -> str:
+    """Where a reader finds the patch's thread: lore's short /r/ form, or the archive's."""
+    from patchcheck.fetch.http import archive_base
+
+    if lore_url.rstrip("/") == config.DEFAULT_LORE_URL:
+        return f"{config.DEFAULT_LORE_URL}/r/{msgid}"
+    return f"{archive_base(lore_url)}/{msgid}/"
+
+
+def run(args: argparse.Namespace) -> int:
+    return execute(options(args), args)
+
+
+def execute(opts: BackportOptions, args: argparse.Namespace) -> int:
+    from patchcheck.engine.backport import Backporter
+    from patchcheck.engine.check import touched_paths
+    from patchcheck.fetch.fetcher import series_key
+    from patchcheck.pipeline import fetch_all, tree_context
+    from patchcheck.trees import find_trees_file, open_tree
+
+    bugs = select_bugs(args, bugset(args))
+    cdir = cache_dir(args)
+    tfile = find_trees_file(config.trees_file(args.trees_file))
+    tree = open_tree(opts.tree, cache_dir=cdir, trees_file=tfile, rev=opts.rev)
+    inputs = [cdir, *{b.path.parent for b in bugs}, *([tfile] if tfile else [])]
+    inputs += [opts.upstream_repo] if opts.upstream_repo else []
+    check_out_dir(opts.out, tree, inputs)
+    fetched = fetch_all(bugs, make_fetcher(args), series_key, jobs=opts.jobs)
+    paths: set[str] = set()
+    for s in fetched.by_fix.values():
+        if isinstance(s, Series):
+            paths |= touched_paths(s)
+    tree.prepare(sorted(paths))
+    ctx = tree_context(tree, cdir, opts.upstream_repo)
+
+    account: list[Written] = []
+    code = EXIT_OK
+    with Backporter(tree, ctx) as bp:
+        for bug in bugs:
+            for fix in bug.required_fixes:
+                got = fetched.by_fix[fix]
+                if isinstance(got, PatchcheckError):
+                    print(f"{bug.id}: {fix.label}: error: {got}", file=sys.stderr)
+                    code = max(code, got.exit_code)
+                    continue
+                account += _fix_steps(bp, bug, fix, got)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    total = sum(1 for w in account if w.step.written)
+    number = 0
+    for w in account:
+        if w.step.written or w.step.rejects is not None:
+            number += 1
+            w.name = _write(opts, w, number, total)
+    for w in account:
+        _say(w)
+        code = max(code, _code(w.step))
+    names = [w.name for w in account if w.step.written and w.name]
+    lines = queue_lines(tree, names)
+    if lines:
+        print("\n".join(lines))
+    if not opts.quiet:
+        print(f"{len(names)} patch{'es' if len(names) != 1 else ''} written to {opts.out}")
+    return code
+
+
+def _fix_steps(bp: Backporter, bug: Bug, fix: Fix, series: Series) -> list[Written]:
+    out = []
+    link = series.source in ("lore", "cache") and series.msgid is not None
+    for p in series.patches:
+        try:
+            out.append(Written(bug.id, bp.step(p, fix, bug.cves), link))
+        except PatchcheckError as e:
+            from patchcheck.engine.backport import Step
+            from patchcheck.model import PatchResult
+
+            r = PatchResult(p.msgid, p.subject, p.upstream, Verdict.ERROR, None, str(e), error=str(e))
+            out.append(Written(bug.id, Step(p, r, why=str(e))))
+    return out
+
+
+def _write(opts: BackportOptions, w: Written, number: int, total: int) -> str:
+    from patchcheck.sys.atomic import atomic_write
+    from patchcheck.text.mailout import file_name, format_mail
+
+    s = w.step
+    if s.adapted is None:
+        name = file_name(number, s.patch.subject, ".rej")
+        atomic_write(opts.out / name, s.rejects or b"")
+        return name
+    name = file_name(number, s.patch.subject)
+    link = lore_link(opts.lore_url, s.patch.msgid) if w.link else None
+    mail = format_mail(
+        s.patch,
+        s.adapted.diff,
+        s.adapted.stat,
+        number=number,
+        total=total,
+        upstream=s.patch.upstream,
+        link=link,
+        signature=f"patchcheck {__version__}",
+    )
+    atomic_write(opts.out / name, mail)
+    return name
+
+
+def _label(verdict: str, method: str | None) -> str:
+    return f"{verdict} ({method})" if method else verdict
+
+
+def _say(w: Written) -> None:
+    s = w.step
+    head = f"{w.bug}: {s.patch.subject}: {_label(s.result.verdict, s.result.method)}"
+    if s.written:
+        print(f"{head}: wrote {w.name}")
+    elif s.rejects is not None:
+        print(f"{head}: nothing written ({s.why}); failed hunks in {w.name}")
+    else:
+        print(f"{head}: nothing written ({s.why})")
+    for n in s.notes:
+        print(f"  {n}")
+
+
+def _code(s: Step) -> int:
+    if s.written or s.result.verdict in (Verdict.PRESENT, Verdict.NOT_APPLICABLE):
+        return EXIT_OK
+    if s.result.verdict == Verdict.ERROR:
+        return s.result.error_code or EXIT_BAD_INPUT
+    return EXIT_FINDINGS
+
+
+# ---- patch queues -----------------------------------------------------------------------
+
+
+def queue_lines(tree: TreeView, names: list[str]) -> list[str]:
+    """What to add to the tree's patch queue for the written patches: debian/patches/series
+    lines for a quilt .dsc; PatchNNNN: lines (and %patch lines when the spec applies patches
+    one by one) for an SRPM."""
+    if not names:
+        return []
+    if tree.info.kind == "dsc":
+        if tree.read("debian/patches/series") is None:
+            return []
+        return ["add to debian/patches/series (the files go to debian/patches/):", *(f"  {n}" for n in names)]
+    if tree.info.kind == "srpm":
+        from patchcheck.trees.srpm import SrpmTree
+
+        if isinstance(tree, SrpmTree):
+            return spec_lines(tree.spec_text, list(tree.spec.patches), names)
+    return []
+
+
+def spec_lines(spec_text: str, numbers: list[int], names: list[str]) -> list[str]:
+    """PatchNNNN: tags after the spec's highest, then the %prep lines its style needs."""
+    first = max(numbers, default=-1) + 1
+    nums = list(range(first, first + len(names)))
+    out = ["add to the spec's preamble:", *(f"  Patch{n}: {name}" for n, name in zip(nums, names, strict=True))]
+    prep = _prep_section(spec_text)
+    if any(ln.startswith(("%autosetup", "%autopatch")) and " -N" not in f" {ln}" for ln in prep):
+        return [*out, "(%autosetup / %autopatch applies them: nothing more to add)"]
+    if any(ln.split()[:1] in (["ApplyPatch"], ["ApplyOptionalPatch"]) for ln in prep if ln.split()):
+        return [*out, "add to %prep, after the last ApplyPatch:", *(f"  ApplyPatch {name}" for name in names)]
+    if any(ln.startswith("%patch") for ln in prep):
+        new_style = any(ln.startswith(("%patch -P", "%patch ")) for ln in prep)
+        lines = [f"  %patch -P {n} -p1" if new_style else f"  %patch{n} -p1" for n in nums]
+        return [*out, "add to %prep, after the last %patch line:", *lines]
+    return [*out, "(the spec's %prep applies patches in a way patchcheck does not know: add them as it expects)"]
+
+
+_SECTIONS = {"prep", "build", "install", "check", "clean", "files", "changelog", "description", "package"}
+
+
+def _prep_section(spec_text: str) -> list[str]:
+    """The stripped lines of the spec's %prep section."""
+    out: list[str] = []
+    inside = False
+    for raw in spec_text.splitlines():
+        ln = raw.strip()
+        word = ln[1:].split()[0] if ln.startswith("%") and len(ln) > 1 else ""
+        if word in _SECTIONS:
+            inside = word == "prep"
+        elif inside:
+            out.append(ln)
+    return out
