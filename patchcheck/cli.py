@@ -101,7 +101,9 @@ def _report(p: argparse.ArgumentParser) -> None:
     g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     g.add_argument("--rev", help="for a git tree: check this commit without checking it out")
     g.add_argument(
-        "--upstream-repo", type=Path, help="a git repository with upstream objects (for 3-way grading and history)"
+        "--upstream-repo",
+        type=Path,
+        help="a local clone of mainline or stable: 3-way merges, prerequisites, fixes given by upstream only",
     )
 
 

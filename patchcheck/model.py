@@ -116,6 +116,7 @@ class PatchMail:
     cves: tuple[str, ...] = ()  # CVE ids mentioned in the message
     date: str = ""  # the mail's Date header
     body: str = ""  # the commit message: the text before the diff, up to the "---" line
+    origin: str = ""  # where the patch was taken from, when there was a choice (for the evidence)
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,11 @@ def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | Non
             patches.append(_error_patch(fix, s))
             continue
         try:
-            patches.extend(check_series(tree, s, fix, ctx, cves=bug.cves))
+            got = check_series(tree, s, fix, ctx, cves=bug.cves)
+            for p, r in zip(s.patches, got, strict=True):
+                if p.origin:  # the patch could have come from the mail or the upstream clone
+                    r.evidence = f"{r.evidence} ({p.origin})"
+            patches.extend(got)
         except PatchcheckError as e:
             patches.append(_error_patch(fix, e))
     verdict, method, error = bug_verdict(patches)

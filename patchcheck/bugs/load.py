@@ -107,8 +107,19 @@ def _parse_fix(c: _Checker, raw: object, n: int) -> Fix:
     c.no_unknown(raw, _FIX_KEYS, pre)
     msgid = c.string(raw, "msgid", pre)
     mbox = c.string(raw, "mbox", pre)
+    upstream = c.shas(raw, "upstream", pre)
+    if msgid is None and mbox is None and not upstream:
+        raise c.fail(
+            pre + "msgid",
+            "required key is missing (or give mbox = a local file, or upstream = commits in a clone)",
+        )
     if msgid is None and mbox is None:
-        raise c.fail(pre + "msgid", "required key is missing (or give mbox = a local file)")
+        # the commits are the patches (taken from --upstream-repo): nothing to select from
+        for key in ("patches", "revision"):
+            if key in raw:
+                raise c.fail(
+                    pre + key, "selects from a mail series; a fix given by upstream alone takes each commit"
+                )
     if msgid is not None:
         why = check_msgid(msgid)
         if why:
@@ -145,7 +156,7 @@ def _parse_fix(c: _Checker, raw: object, n: int) -> Fix:
         msgid=msgid,
         patches=patches,
         revision=revision,
-        upstream=c.shas(raw, "upstream", pre),
+        upstream=upstream,
         introduced_by=c.shas(raw, "introduced_by", pre),
         optional=optional,
         note=c.string(raw, "note", pre),

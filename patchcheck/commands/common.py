@@ -52,5 +52,13 @@ def at_least(bug: Bug, min_severity: str) -> bool:
 
 def make_fetcher(args: argparse.Namespace) -> Fetcher:
     from patchcheck.fetch.fetcher import Fetcher
+    from patchcheck.fetch.upstream import UpstreamRepo
 
-    return Fetcher(cache_dir(args), config.lore_url(args.lore_url), offline=args.offline, timeout=args.timeout)
+    repo = getattr(args, "upstream_repo", None)
+    return Fetcher(
+        cache_dir(args),
+        config.lore_url(args.lore_url),
+        offline=args.offline,
+        timeout=args.timeout,
+        upstream=UpstreamRepo(repo) if repo is not None else None,
+    )

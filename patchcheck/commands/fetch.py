@@ -12,12 +12,15 @@ def run(args: argparse.Namespace) -> int:
     from patchcheck.fetch.fetcher import series_key
 
     bugs = select_bugs(args, bugset(args))
-    fixes = [f for b in bugs for f in b.fixes]
+    # a fix given by upstream commits alone is read from an upstream clone at check time
+    fixes = [f for b in bugs for f in b.fixes if f.msgid or f.mbox]
     got = make_fetcher(args).get_many(fixes, jobs=args.jobs)
     code = EXIT_OK
     seen: set[str] = set()
     for b in bugs:
         for f in b.fixes:
+            if f not in fixes:
+                continue
             k = series_key(f)
             if k in seen:
                 continue

@@ -21,6 +21,7 @@ from patchcheck.fetch import b4shim, cache
 from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
 from patchcheck.fetch.mail import Msg, sha256
 from patchcheck.fetch.select import no_patches, select
+from patchcheck.fetch.upstream import UpstreamRepo, corroborate, series_from_clone
 from patchcheck.model import Fix, Series
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
@@ -52,9 +53,12 @@ def _read_mbox_file(path: Path) -> bytes:
 
 
 def series_key(fix: Fix) -> str:
-    """Identity of the thread a fix comes from: its msgid, or ``mbox:<sha256>`` of its file."""
+    """Identity of the thread a fix comes from: its msgid, ``mbox:<sha256>`` of its file, or
+    ``upstream:<ids>`` for a fix given by upstream commits alone."""
     if fix.mbox is not None:
         return "mbox:" + sha256(_read_mbox_file(fix.mbox))
+    if not fix.msgid and fix.upstream:
+        return "upstream:" + ",".join(fix.upstream)
     if not fix.msgid:
         raise BadInput("fix has neither msgid nor mbox")
     return fix.msgid
@@ -64,7 +68,12 @@ class Fetcher:
     """Gets fix series from ``lore_url`` (or the cache, or a local mbox)."""
 
     def __init__(
-        self, cache_dir: Path, lore_url: str = DEFAULT_LORE_URL, offline: bool = False, timeout: float = 30.0
+        self,
+        cache_dir: Path,
+        lore_url: str = DEFAULT_LORE_URL,
+        offline: bool = False,
+        timeout: float = 30.0,
+        upstream: UpstreamRepo | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
         self.lore_url = lore_url.rstrip("/")
@@ -79,11 +88,21 @@ class Fetcher:
         # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
         self._live: set[Watch] = set()
         self._aborted = False
+        self.upstream = upstream  # a local clone: fixes given by upstream ids, corroboration
 
     # -- public API
 
     def get(self, fix: Fix) -> Series:
-        """The fix's selected patches. Raises SeriesError (one line) when unobtainable."""
+        """The fix's selected patches. Raises SeriesError (one line) when unobtainable.
+
+        A fix given by upstream commits alone is taken from the upstream clone; one with a
+        mail too keeps the mail, and the clone's commit corroborates it."""
+        if fix.mbox is None and not fix.msgid and fix.upstream:
+            return series_from_clone(self.upstream, fix)
+        series = self._get(fix)
+        return corroborate(self.upstream, series) if self.upstream is not None else series
+
+    def _get(self, fix: Fix) -> Series:
         if fix.mbox is None and fix.msgid:
             with self._lock:
                 in_memory = fix.msgid in self._threads

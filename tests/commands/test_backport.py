@@ -120,6 +120,10 @@ def test_lore_patch_links_its_thread(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert f"Signed-off-by: A U Thor <a@example.org>\nLink: {server.url}/all/l-1@x.org/\n---\n" in body
     assert "\ncommit " not in body  # no upstream id known
     exact_apply(tree, p.read_bytes())
+    # offline, from the selection stored in the cache: the same mail, date and message kept
+    rc, text = backport(capsys, tree, tmp_path / "bugs", tmp_path / "out2", "--offline", "--lore-url", server.url)
+    assert rc == 0, text
+    assert (tmp_path / "out2" / p.name).read_bytes() == p.read_bytes()
 
 
 def test_present_conflicting_and_the_exit_code(

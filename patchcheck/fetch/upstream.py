@@ -1,0 +1,146 @@
+"""A local clone of mainline or stable (``--upstream-repo``): where a fix given by its
+upstream commit alone is taken from (``git format-patch -1``), and what corroborates a lore
+mail that names its upstream commit. Read only, through git, never over the network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import email.parser
+import email.policy
+import email.utils
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from patchcheck.errors import BadInput, SeriesError
+from patchcheck.fetch.mail import Msg, author, cut_signature, message_facts
+from patchcheck.model import Fix, PatchMail, Series
+from patchcheck.sys import git, proc
+
+
+class UpstreamRepo:
+    """A git repository read with plain git commands (rev-parse, format-patch, blame, log)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise BadInput(
+                f"{path}: --upstream-repo: no such folder (expected a local clone of mainline or stable)"
+            )
+        r = self.git(["rev-parse", "--git-dir"])
+        if not r.ok:
+            raise BadInput(f"{path}: --upstream-repo: not a git repository (expected a local clone)")
+        gd = Path(r.out().strip())
+        self.git_dir = gd if gd.is_absolute() else (self.path / gd).resolve()
+
+    def git(self, args: Sequence[str | os.PathLike[str]], input: bytes | None = None) -> proc.Result:
+        return git.git(args, cwd=self.path, input=input)
+
+    def commit(self, rev: str) -> str | None:
+        """The full id of ``rev`` as a commit of the clone, or None."""
+        r = self.git(["rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"])
+        return r.out().strip() if r.ok and r.out().strip() else None
+
+    def parent(self, sha: str) -> str | None:
+        return self.commit(f"{sha}^")
+
+    def objects(self) -> Path:
+        return self.git_dir / "objects"
+
+    def patch_mail(self, sha: str, counter: int = 1, expected: int = 1) -> PatchMail:
+        """The commit as ``git format-patch -1`` writes it, read back as a patch mail."""
+        r = self.git(["format-patch", "-1", "--stdout", "-k", "--full-index", "--no-stat", "--no-signature", sha])
+        if not r.ok:
+            raise SeriesError(f"{self.path}: git format-patch {sha[:12]} failed: {r.err().strip()[:200]}")
+        parser = email.parser.BytesParser(policy=email.policy.default)
+        msg = parser.parsebytes(r.stdout)
+        subject = " ".join(str(msg.get("Subject") or "").split())
+        facts, diff = message_facts(Msg(f"upstream:{sha}", r.stdout, msg), subject)
+        if diff is None:
+            raise SeriesError(f"{self.path}: upstream commit {sha[:12]} ({subject}) changes no file")
+        name, addr = email.utils.parseaddr(str(msg.get("From") or ""))
+        return PatchMail(
+            msgid=f"upstream:{sha}",
+            subject=subject,
+            author=author(name, addr, facts),
+            counter=counter,
+            expected=expected,
+            diff=cut_signature(diff),
+            upstream=sha,
+            fixes=facts.fixes,
+            links=facts.links,
+            cves=facts.cves,
+            date=str(msg.get("Date") or ""),
+            body=facts.message,
+        )
+
+    def patch_id(self, diff: bytes) -> str | None:
+        r = self.git(["patch-id", "--stable"], input=diff)
+        fields = r.out().split()
+        return fields[0] if r.ok and fields else None
+
+    def commit_diff(self, sha: str) -> bytes:
+        r = self.git(["diff-tree", "-p", "--full-index", "--root", "--no-commit-id", sha])
+        return r.stdout if r.ok else b""
+
+
+def series_from_clone(repo: UpstreamRepo | None, fix: Fix) -> Series:
+    """A fix given by ``upstream`` alone: each commit, in order, as a patch."""
+    if repo is None:
+        raise SeriesError(
+            f"{fix.label}: the fix names only upstream commits; give --upstream-repo PATH (a local "
+            "clone of mainline or stable) to take the patch from there"
+        )
+    shas = []
+    for rev in fix.upstream:
+        sha = repo.commit(rev)
+        if sha is None:
+            raise SeriesError(f"{fix.label}: upstream commit {rev} is not in {repo.path}")
+        shas.append(sha)
+    n = len(shas)
+    patches = tuple(
+        _noted(repo.patch_mail(s, i, n), f"patch taken from upstream commit {s[:12]} in {repo.path}")
+        for i, s in enumerate(shas, 1)
+    )
+    return Series(
+        key="upstream:" + ",".join(shas),
+        msgid=None,
+        revision=1,
+        subject=patches[0].subject,
+        patches=patches,
+        source="upstream",
+        extra={"where": str(repo.path)},
+    )
+
+
+def corroborate(repo: UpstreamRepo, series: Series) -> Series:
+    """A lore series stays the source; each patch that names its upstream commit says what
+    the clone has for it (the same change by patch-id, another one, or nothing)."""
+    out = []
+    for p in series.patches:
+        if not p.upstream:
+            out.append(p)
+            continue
+        sha = repo.commit(p.upstream)
+        if sha is None:
+            word = f"upstream commit {p.upstream[:12]} is not in {repo.path}"
+        elif repo.patch_id(p.diff) == repo.patch_id(repo.commit_diff(sha)):
+            word = f"upstream commit {sha[:12]} in {repo.path} has the same change"
+        else:
+            word = f"upstream commit {sha[:12]} in {repo.path} differs from the mail (another revision?)"
+        out.append(_noted(p, f"patch taken from the mail <{p.msgid}>; {word}"))
+    return Series(
+        key=series.key,
+        msgid=series.msgid,
+        revision=series.revision,
+        subject=series.subject,
+        patches=tuple(out),
+        source=series.source,
+        fetched=series.fetched,
+        extra=dict(series.extra),
+    )
+
+
+def _noted(p: PatchMail, origin: str) -> PatchMail:
+    return dataclasses.replace(p, origin=origin)
