@@ -100,11 +100,24 @@ def _report(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     g.add_argument("--rev", help="for a git tree: check this commit without checking it out")
+    _upstream(g)
+
+
+def _upstream(g: argparse._ActionsContainer) -> None:
     g.add_argument(
         "--upstream-repo",
         type=Path,
         help="a local clone of mainline or stable: 3-way merges, prerequisites, fixes given by upstream only",
     )
+    g.add_argument(
+        "--with-prereqs",
+        action="store_true",
+        help="check a conflicting fix on top of its absent prerequisites (needs --upstream-repo)",
+    )
+    g.add_argument(
+        "--prereq-depth", type=_positive_int, default=2, help="prerequisites of prerequisites, down to N"
+    )
+    g.add_argument("--prereq-commits", type=_positive_int, default=20, help="judge at most N candidate commits")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
     _selection(bp, True)
     bp.add_argument("-o", "--output-dir", type=Path, required=True, metavar="DIR", help="where the patches go")
     bp.add_argument("--rev", help="for a git tree: this commit, without checking it out")
-    bp.add_argument("--upstream-repo", type=Path, help="a local clone of mainline or stable")
+    _upstream(bp)
     _common(bp)
 
     ca = sub.add_parser("cache", help="verify or prune the series cache")

@@ -166,6 +166,22 @@ class HunkResult:
     patch_line: int | None = None  # where the patch says the hunk goes (its @@ -N line)
 
 
+@dataclass(frozen=True)
+class Prereq:
+    """An upstream commit a failed hunk of the fix needs: it last changed the hunk's lines
+    before the fix (or created its file), and its own verdict on the tree."""
+
+    commit: str
+    subject: str
+    verdict: str  # its verdict on the tree: present, backportable, conflicting, ...
+    method: str | None
+    hunks: tuple[int, ...]  # the hunks (of the fix, or of ``needed_by``) whose lines it changed
+    depth: int = 1  # 1: needed by the fix; 2: by a prerequisite that conflicts; ...
+    needed_by: str | None = None  # at depth > 1: that prerequisite's commit
+    partial: bool = False  # a large commit, judged on the fix's files only
+    time: int = 0  # committer time: the search ranks the nearest first
+
+
 @dataclass
 class PatchResult:
     msgid: str
@@ -179,6 +195,9 @@ class PatchResult:
     note: str | None = None
     error: str | None = None
     error_code: int | None = None  # exit code the error calls for (2 tree, 3 series)
+    prereqs: list[Prereq] = field(default_factory=list)  # for a conflict, with --upstream-repo
+    prereq_note: str | None = None  # how the search went: caps hit, why it was not made
+    with_prereqs: str | None = None  # with --with-prereqs: the verdict on top of the absent ones
 
 
 @dataclass

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from patchcheck.engine.check import TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
+from patchcheck.evidence.prereqs import Limits
+from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
 from patchcheck.trees.base import TreeView
 from patchcheck.verdict import bug_verdict
@@ -87,9 +89,20 @@ def object_store(repo: Path) -> Path | None:
     return None
 
 
-def tree_context(tree: TreeView, cache_dir: Path | None, upstream_repo: Path | None = None) -> TreeContext:
-    """Everything about a tree beyond its files, gathered once per run."""
+def tree_context(
+    tree: TreeView,
+    cache_dir: Path | None,
+    upstream_repo: Path | None = None,
+    limits: Limits | None = None,
+    with_prereqs: bool = False,
+) -> TreeContext:
+    """Everything about a tree beyond its files, gathered once per run. An upstream clone
+    also brings the search for a conflict's prerequisites (within ``limits``)."""
     ctx = TreeContext(changelog=tree.changelog())
+    if upstream_repo is not None:
+        ctx.upstream = UpstreamRepo(upstream_repo)
+        ctx.prereqs = limits or Limits()
+        ctx.with_prereqs = with_prereqs
     dirs: list[Path] = []
     gd, head = tree.git_dir(), tree.head()
     if gd is not None and head:
@@ -119,6 +132,10 @@ def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | Non
             for p, r in zip(s.patches, got, strict=True):
                 if p.origin:  # the patch could have come from the mail or the upstream clone
                     r.evidence = f"{r.evidence} ({p.origin})"
+            if ctx is not None and ctx.prereqs is not None:
+                from patchcheck.engine.backport import annotate
+
+                annotate(tree, ctx, s, fix, got)
             patches.extend(got)
         except PatchcheckError as e:
             patches.append(_error_patch(fix, e))

@@ -135,5 +135,5 @@ def git_am(tree: Path, patches: list[Path], dest: Path) -> str:
     shutil.copytree(tree, dest, symlinks=True)
     init(dest, message="tree")
     for p in patches:
-        git(dest, "am", "-q", str(p))
+        git(dest, "am", "-q", str(p.resolve()))
     return git(dest, "log", "--reverse", "--format=%s", f"HEAD~{len(patches)}..HEAD")

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patchcheck import __version__, config
-from patchcheck.commands.common import bugset, cache_dir, make_fetcher, select_bugs
+from patchcheck.commands.common import bugset, cache_dir, make_fetcher, prereq_limits, select_bugs
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, BadInput, PatchcheckError
 from patchcheck.model import Bug, Fix, Series, Verdict
 from patchcheck.sys.paths import is_within
 
 if TYPE_CHECKING:
     from patchcheck.engine.backport import Backporter, Step
+    from patchcheck.evidence.prereqs import Limits
     from patchcheck.trees.base import TreeView
 
 
@@ -31,6 +32,8 @@ class BackportOptions:
     out: Path
     rev: str | None
     upstream_repo: Path | None
+    limits: Limits
+    with_prereqs: bool
     lore_url: str
     jobs: int
     quiet: bool
@@ -42,6 +45,8 @@ def options(args: argparse.Namespace) -> BackportOptions:
         out=args.output_dir,
         rev=args.rev,
         upstream_repo=args.upstream_repo,
+        limits=prereq_limits(args),
+        with_prereqs=args.with_prereqs,
         lore_url=config.lore_url(args.lore_url),
         jobs=args.jobs,
         quiet=args.quiet,
@@ -112,7 +117,7 @@ def execute(opts: BackportOptions, args: argparse.Namespace) -> int:
         if isinstance(s, Series):
             paths |= touched_paths(s)
     tree.prepare(sorted(paths))
-    ctx = tree_context(tree, cdir, opts.upstream_repo)
+    ctx = tree_context(tree, cdir, opts.upstream_repo, opts.limits, opts.with_prereqs)
 
     account: list[Written] = []
     code = EXIT_OK
@@ -149,7 +154,7 @@ def _fix_steps(bp: Backporter, bug: Bug, fix: Fix, series: Series) -> list[Writt
     link = series.source in ("lore", "cache") and series.msgid is not None
     for p in series.patches:
         try:
-            out.append(Written(bug.id, bp.step(p, fix, bug.cves), link))
+            out += [Written(bug.id, s, link and s.prereq_of is None) for s in bp.steps(p, fix, bug.cves)]
         except PatchcheckError as e:
             from patchcheck.engine.backport import Step
             from patchcheck.model import PatchResult
@@ -189,16 +194,22 @@ def _label(verdict: str, method: str | None) -> str:
 
 
 def _say(w: Written) -> None:
+    from patchcheck.report._common import prereq_lines
+
     s = w.step
     head = f"{w.bug}: {s.patch.subject}: {_label(s.result.verdict, s.result.method)}"
-    if s.written:
+    if s.prereq_of is not None:
+        print(f"{head}: wrote {w.name} (a prerequisite of {s.prereq_of!r})")
+    elif s.written:
         print(f"{head}: wrote {w.name}")
     elif s.rejects is not None:
         print(f"{head}: nothing written ({s.why}); failed hunks in {w.name}")
     else:
         print(f"{head}: nothing written ({s.why})")
-    for n in s.notes:
-        print(f"  {n}")
+    pre = prereq_lines(s.result)
+    if pre:
+        print("  prerequisites (upstream, nearest first):")
+        print("\n".join(f"    {x}" for x in pre))
 
 
 def _code(s: Step) -> int:

@@ -12,6 +12,7 @@ from patchcheck.errors import BadInput
 from patchcheck.model import Bug
 
 if TYPE_CHECKING:
+    from patchcheck.evidence.prereqs import Limits
     from patchcheck.fetch.fetcher import Fetcher
 
 
@@ -62,3 +63,12 @@ def make_fetcher(args: argparse.Namespace) -> Fetcher:
         timeout=args.timeout,
         upstream=UpstreamRepo(repo) if repo is not None else None,
     )
+
+
+def prereq_limits(args: argparse.Namespace) -> Limits:
+    """--prereq-depth / --prereq-commits; --with-prereqs needs --upstream-repo."""
+    from patchcheck.evidence.prereqs import Limits
+
+    if args.with_prereqs and args.upstream_repo is None:
+        raise BadInput("--with-prereqs needs --upstream-repo PATH (a local clone to take the prerequisites from)")
+    return Limits(depth=args.prereq_depth, commits=args.prereq_commits)

@@ -6,13 +6,15 @@ with their near matches, as reject text; nothing of it is applied.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from patchcheck.engine.adapt import Adapted, NotExact, adapt, take
+from patchcheck.engine.adapt import Adapted, NotExact, adapt, named_paths, take
 from patchcheck.engine.check import TreeContext, check_patch
 from patchcheck.engine.scratch import Scratch
-from patchcheck.model import Fix, HunkResult, HunkStatus, Method, PatchMail, PatchResult, Verdict
+from patchcheck.evidence.prereqs import Search, absent, search, wanted
+from patchcheck.model import Fix, HunkResult, HunkStatus, Method, PatchMail, PatchResult, Prereq, Series, Verdict
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
 from patchcheck.trees.base import TreeView
 
@@ -26,11 +28,19 @@ class Step:
     adapted: Adapted | None = None  # set when it is to be written
     rejects: bytes | None = None  # a conflicting patch's failed hunks
     why: str = ""  # why nothing is written, in words
-    notes: list[str] = field(default_factory=list)
+    prereq_of: str | None = None  # a prerequisite written for that patch (its subject)
 
     @property
     def written(self) -> bool:
         return self.adapted is not None
+
+
+def _plain(ctx: TreeContext) -> TreeContext:
+    """The context without the prerequisite search (for judging the prerequisites, and for
+    trying them under a fix)."""
+    return TreeContext(
+        history=ctx.history, changelog=ctx.changelog, object_dirs=ctx.object_dirs, upstream=ctx.upstream
+    )
 
 
 class Backporter:
@@ -41,6 +51,7 @@ class Backporter:
         self.tree = tree
         self.ctx = ctx or TreeContext()
         self.scratch = Scratch(tree)
+        self.taken: list[Adapted] = []  # what the scratch holds beyond the tree, in order
 
     def close(self) -> None:
         self.scratch.close()
@@ -50,6 +61,54 @@ class Backporter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def steps(self, patch: PatchMail, fix: Fix, cves: Sequence[str] = ()) -> list[Step]:
+        """One patch; with --with-prereqs, the absent prerequisites of a conflict first,
+        when that makes it apply."""
+        s = self.step(patch, fix, cves)
+        if s.result.verdict != Verdict.CONFLICTING:
+            return [s]
+        found = prerequisites(self.tree, self.ctx, patch, s.result)
+        if found is None:
+            return [s]
+        note(s.result, found)
+        if not self.ctx.with_prereqs:
+            return [s]
+        trial = Backporter(self.tree, _plain(self.ctx))
+        try:
+            for a in self.taken:
+                take(trial.scratch, a)
+                trial.taken.append(a)
+            before, skipped = trial.apply_prereqs(absent(found.prereqs), patch.subject)
+            last = trial.step(patch, fix, cves)
+        except BaseException:
+            trial.close()
+            raise
+        s.result.with_prereqs = on_top_words(last.result, before, skipped)
+        if not last.written:
+            trial.close()
+            return [s]
+        last.result.prereqs, last.result.prereq_note = s.result.prereqs, s.result.prereq_note
+        last.result.with_prereqs = s.result.with_prereqs
+        self.scratch.close()
+        self.scratch, self.taken = trial.scratch, trial.taken
+        return [*before, last]
+
+    def apply_prereqs(self, prereqs: Sequence[Prereq], subject: str) -> tuple[list[Step], list[str]]:
+        """Each prerequisite that applies, oldest first, taken in turn; and those that did not."""
+        repo = self.ctx.upstream
+        done: list[Step] = []
+        skipped: list[str] = []
+        for pq in prereqs if repo is not None else ():
+            assert repo is not None
+            mail = repo.patch_mail(pq.commit)
+            st = self.step(mail, Fix(msgid=None, upstream=(pq.commit,)))
+            if st.written:
+                st.prereq_of = subject
+                done.append(st)
+            else:
+                skipped.append(f"{pq.commit[:12]} ({st.result.verdict})")
+        return done, skipped
 
     def step(self, patch: PatchMail, fix: Fix, cves: Sequence[str] = ()) -> Step:
         """Check one patch; adapt and take it when it is backportable."""
@@ -66,6 +125,7 @@ class Backporter:
                     object_dirs=self.ctx.object_dirs,
                 )
                 take(self.scratch, s.adapted)
+                self.taken.append(s.adapted)
             except (NotExact, MalformedPatch) as e:
                 s.adapted = None
                 s.why = f"refused: the adapted patch is not exact ({e})"
@@ -77,6 +137,71 @@ class Backporter:
         else:
             s.why = r.error or r.evidence
         return s
+
+
+# ---- prerequisites ------------------------------------------------------------------------
+
+
+def judge_on(tree: TreeView, ctx: TreeContext) -> Callable[[PatchMail], PatchResult]:
+    """The engine's verdict on a patch against the tree as it is (no other patch applied)."""
+    plain = _plain(ctx)
+
+    def judge(p: PatchMail) -> PatchResult:
+        with contextlib.suppress(MalformedPatch):
+            tree.prepare(named_paths(parse_diff(p.diff)))
+        with Scratch(tree) as sc:
+            return check_patch(sc, p, ctx=plain, keep_going=False)
+
+    return judge
+
+
+def prerequisites(tree: TreeView, ctx: TreeContext, patch: PatchMail, result: PatchResult) -> Search | None:
+    """The search for a conflict's prerequisites, when an upstream clone was given."""
+    if ctx.upstream is None or ctx.prereqs is None or result.verdict not in (Verdict.CONFLICTING, Verdict.PARTIAL):
+        return None
+    failed = wanted(patch, result)
+    if not failed:
+        return None
+    if not patch.upstream:
+        return Search(notes=["no upstream commit id known (bug file or trailer): prerequisites not searched"])
+    sha = ctx.upstream.commit(patch.upstream)
+    if sha is None:
+        where = ctx.upstream.path
+        return Search(
+            notes=[f"upstream commit {patch.upstream[:12]} is not in {where}: prerequisites not searched"]
+        )
+    return search(ctx.upstream, sha, failed, judge_on(tree, ctx), ctx.prereqs)
+
+
+def note(r: PatchResult, found: Search) -> None:
+    r.prereqs = list(found.prereqs)
+    if not found.prereqs and not found.notes:
+        found.notes.append("no upstream commit changed the failed hunks' lines before the fix")
+    r.prereq_note = "; ".join(found.notes) or None
+
+
+def on_top_words(r: PatchResult, applied: Sequence[Step], skipped: Sequence[str]) -> str:
+    label = f"{r.verdict} ({r.method})" if r.method else str(r.verdict)
+    done = ", ".join(s.patch.upstream[:12] for s in applied if s.patch.upstream) or "none"
+    out = f"{label} on top of the absent prerequisites that apply (oldest first: {done})"
+    return out + (f"; not applied: {', '.join(skipped)}" if skipped else "")
+
+
+def annotate(tree: TreeView, ctx: TreeContext, series: Series, fix: Fix, results: Sequence[PatchResult]) -> None:
+    """For check/audit: each conflicting patch's prerequisites, and with --with-prereqs
+    its verdict on top of the absent ones (after the series' patches before it)."""
+    for i, (p, r) in enumerate(zip(series.patches, results, strict=True)):
+        found = prerequisites(tree, ctx, p, r)
+        if found is None:
+            continue
+        note(r, found)
+        if not ctx.with_prereqs:
+            continue
+        with Backporter(tree, _plain(ctx)) as trial:
+            applied, skipped = trial.apply_prereqs(absent(found.prereqs), p.subject)
+            for earlier in series.patches[:i]:
+                trial.step(earlier, fix)
+            r.with_prereqs = on_top_words(trial.step(p, fix).result, applied, skipped)
 
 
 # ---- reject text ------------------------------------------------------------------------

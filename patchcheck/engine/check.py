@@ -19,6 +19,8 @@ from patchcheck.engine.threeway import merges_cleanly
 from patchcheck.evidence import Evidence
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import History
+from patchcheck.evidence.prereqs import Limits
+from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import Fix, PatchMail, PatchResult, Series, Verdict
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
 from patchcheck.trees.base import TreeView
@@ -31,6 +33,9 @@ class TreeContext:
     history: History | None = None  # git history index, for git trees
     changelog: str | None = None  # distro changelog text, for package trees
     object_dirs: tuple[Path, ...] = field(default_factory=tuple)  # git objects, for 3way
+    upstream: UpstreamRepo | None = None  # a local upstream clone (--upstream-repo)
+    prereqs: Limits | None = None  # search a conflict's prerequisites in it, so far
+    with_prereqs: bool = False  # and check the fix on top of the absent ones
 
 
 def check_patch(

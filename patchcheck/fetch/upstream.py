@@ -9,7 +9,7 @@ import dataclasses
 import email.parser
 import email.policy
 import email.utils
-import os
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +24,8 @@ class UpstreamRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        self._memo: dict[tuple[tuple[str, ...], bytes | None], proc.Result] = {}
+        self._lock = threading.Lock()
         if not self.path.is_dir():
             raise BadInput(
                 f"{path}: --upstream-repo: no such folder (expected a local clone of mainline or stable)"
@@ -34,8 +36,16 @@ class UpstreamRepo:
         gd = Path(r.out().strip())
         self.git_dir = gd if gd.is_absolute() else (self.path / gd).resolve()
 
-    def git(self, args: Sequence[str | os.PathLike[str]], input: bytes | None = None) -> proc.Result:
-        return git.git(args, cwd=self.path, input=input)
+    def git(self, args: Sequence[str], input: bytes | None = None) -> proc.Result:
+        """A read-only git command in the clone; the same command is run once per run."""
+        key = (tuple(args), input)
+        with self._lock:
+            hit = self._memo.get(key)
+        if hit is None:
+            hit = git.git(args, cwd=self.path, input=input)
+            with self._lock:
+                self._memo[key] = hit
+        return hit
 
     def commit(self, rev: str) -> str | None:
         """The full id of ``rev`` as a commit of the clone, or None."""
@@ -48,9 +58,11 @@ class UpstreamRepo:
     def objects(self) -> Path:
         return self.git_dir / "objects"
 
-    def patch_mail(self, sha: str, counter: int = 1, expected: int = 1) -> PatchMail:
-        """The commit as ``git format-patch -1`` writes it, read back as a patch mail."""
-        r = self.git(["format-patch", "-1", "--stdout", "-k", "--full-index", "--no-stat", "--no-signature", sha])
+    def patch_mail(self, sha: str, counter: int = 1, expected: int = 1, paths: Sequence[str] = ()) -> PatchMail:
+        """The commit as ``git format-patch -1`` writes it (only its changes to ``paths``,
+        when given), read back as a patch mail."""
+        args = ["format-patch", "-1", "--stdout", "-k", "--full-index", "--no-stat", "--no-signature", sha]
+        r = self.git([*args, *(["--", *paths] if paths else [])])
         if not r.ok:
             raise SeriesError(f"{self.path}: git format-patch {sha[:12]} failed: {r.err().strip()[:200]}")
         parser = email.parser.BytesParser(policy=email.policy.default)

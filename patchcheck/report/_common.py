@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from patchcheck.model import Bug, BugResult, HunkResult, HunkStatus, PatchResult, TreeInfo, Verdict
+from patchcheck.model import Bug, BugResult, HunkResult, HunkStatus, PatchResult, Prereq, TreeInfo, Verdict
 
 if TYPE_CHECKING:
     from patchcheck.report import Report
@@ -152,3 +152,25 @@ def short_detail(r: BugResult, limit: int = 80) -> str:
     if pick is None:
         pick = next(iter(r.required or r.patches), None)
     return one_line(pick.evidence, limit) if pick else ""
+
+
+def prereq_text(q: Prereq) -> str:
+    """'<sha12> subject: verdict (method) [hunk #1, #2]', with depth and scope when not plain."""
+    hunks = ", ".join(f"#{i}" for i in q.hunks)
+    extra = [f"hunk {hunks}"] if hunks else []
+    if q.needed_by:
+        extra.append(f"needed by {q.needed_by[:12]}")
+    if q.partial:
+        extra.append("judged on the fix's files only")
+    return f"{q.commit[:12]} {one_line(q.subject)}: {label(q.verdict, q.method)} [{'; '.join(extra)}]"
+
+
+def prereq_lines(p: PatchResult) -> list[str]:
+    """A patch's prerequisites (nearest first), the search's notes, and its verdict on top of
+    the absent ones; empty when no search was made."""
+    out = [prereq_text(q) for q in p.prereqs]
+    if p.prereq_note:
+        out.append(f"({one_line(p.prereq_note)})")
+    if p.with_prereqs:
+        out.append(f"with prerequisites: {one_line(p.with_prereqs)}")
+    return out

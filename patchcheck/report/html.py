@@ -18,6 +18,7 @@ from patchcheck.report._common import (
     hunk_place,
     matrix,
     one_line,
+    prereq_lines,
     problem_hunks,
     result_error,
     verdict_counts,
@@ -163,6 +164,10 @@ def _patch_rows(p: PatchResult) -> list[str]:
         evid.append(f'<div class="note muted">note: {e(p.note)}</div>')
     if p.error:
         evid.append(f'<div class="error">error: {e(p.error)}</div>')
+    pre = prereq_lines(p)
+    if pre:
+        items = "".join(f"<li>{e(x)}</li>" for x in pre)
+        evid.append(f'<div class="prereqs">prerequisites (upstream, nearest first):<ul>{items}</ul></div>')
     out = [
         f"<tr{cls}><td>{''.join(ident)}</td>{verdict_span(p.verdict, p.method, 'td')}<td>{''.join(evid)}</td></tr>"
     ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from patchcheck.model import BugResult, HunkResult, PatchResult, TreeInfo
+from patchcheck.model import BugResult, HunkResult, PatchResult, Prereq, TreeInfo
 from patchcheck.report._common import verdict_counts
 
 if TYPE_CHECKING:
@@ -44,6 +44,19 @@ def hunk_dict(h: HunkResult) -> dict[str, Any]:
     }
 
 
+def prereq_dict(q: Prereq) -> dict[str, Any]:
+    return {
+        "commit": q.commit,
+        "subject": q.subject,
+        "verdict": q.verdict,
+        "method": q.method,
+        "hunks": list(q.hunks),
+        "depth": q.depth,
+        "needed_by": q.needed_by,
+        "partial": q.partial,
+    }
+
+
 def patch_dict(p: PatchResult) -> dict[str, Any]:
     return {
         "msgid": p.msgid,
@@ -56,6 +69,9 @@ def patch_dict(p: PatchResult) -> dict[str, Any]:
         "optional": p.optional,
         "note": p.note,
         "error": p.error,
+        "prerequisites": [prereq_dict(q) for q in p.prereqs],
+        "prerequisites_note": p.prereq_note,
+        "with_prerequisites": p.with_prereqs,
     }
 
 

@@ -17,6 +17,7 @@ from patchcheck.report._common import (
     label,
     matrix,
     one_line,
+    prereq_lines,
     problem_hunks,
     result_error,
 )
@@ -47,6 +48,10 @@ def _details(r: BugResult) -> str:
             lines.append(f"    {h.status} hunk #{h.index}: {hunk_text(h)}")
             if h.near:
                 lines.extend("      " + ln for ln in clean(h.near).rstrip("\n").split("\n"))
+        pre = prereq_lines(p)
+        if pre:
+            lines.append("    prerequisites (upstream, nearest first):")
+            lines.extend(f"      {x}" for x in pre)
     return clean("\n".join(lines)) + "\n"
 
 

@@ -14,6 +14,7 @@ from patchcheck.report._common import (
     label,
     matrix,
     one_line,
+    prereq_lines,
     problem_hunks,
     result_error,
     tree_identity,
@@ -75,6 +76,10 @@ def _patch_lines(p: PatchResult) -> list[str]:
             out.append("")
             out.extend("    " + ln if ln else "" for ln in fenced(h.near, "diff"))
             out.append("")
+    pre = prereq_lines(p)
+    if pre:
+        out.append("  - prerequisites (upstream, nearest first):")
+        out.extend(f"    - {md(x)}" for x in pre)
     return out
 
 

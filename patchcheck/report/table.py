@@ -12,6 +12,7 @@ from patchcheck.report._common import (
     label,
     matrix,
     one_line,
+    prereq_lines,
     result_error,
     short_detail,
     tree_identity,
@@ -75,6 +76,13 @@ def render_table(report: Report, *, color: bool = False) -> str:
     counts = verdict_counts(report.results)
     summary = ", ".join(paint(f"{n} {v}", v, color) for v, n in counts.items())
     lines.append("summary: " + (summary or "no results"))
+    # a conflict's prerequisites (--upstream-repo): under the table, per cell and patch
+    for r in report.results:
+        for p in r.patches:
+            pre = prereq_lines(p)
+            if pre:
+                lines += ["", f"prerequisites of {clean(r.bug.id)} on {clean(r.tree.name)}: {one_line(p.subject)}"]
+                lines.extend(f"  {clean(x)}" for x in pre)
     # the cells cut an error short (and the matrix shows none): each one in full, once
     errors = dict.fromkeys(
         f"error: {clean(r.bug.id)}: {result_error(r)}" for r in report.results if r.verdict == Verdict.ERROR
