@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from patchcheck import __version__, config
 from patchcheck.commands.common import bugset, cache_dir, make_fetcher, prereq_limits, select_bugs
-from patchcheck.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, BadInput, PatchcheckError
+from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, PatchcheckError
 from patchcheck.model import Bug, Fix, Series, Verdict
 from patchcheck.sys.paths import is_within
 
@@ -131,12 +131,14 @@ def execute(opts: BackportOptions, args: argparse.Namespace) -> int:
                     continue
                 account += _fix_steps(bp, bug, fix, got)
     opts.out.mkdir(parents=True, exist_ok=True)
+    # files are numbered in one sequence (a .rej keeps its place), [PATCH k/n] among the mails
     total = sum(1 for w in account if w.step.written)
-    number = 0
+    number = k = 0
     for w in account:
         if w.step.written or w.step.rejects is not None:
             number += 1
-            w.name = _write(opts, w, number, total)
+            k += w.step.written
+            w.name = _write(opts, w, number, k, total)
     for w in account:
         _say(w)
         code = max(code, _code(w.step))
@@ -164,7 +166,7 @@ def _fix_steps(bp: Backporter, bug: Bug, fix: Fix, series: Series) -> list[Writt
     return out
 
 
-def _write(opts: BackportOptions, w: Written, number: int, total: int) -> str:
+def _write(opts: BackportOptions, w: Written, number: int, k: int, total: int) -> str:
     from patchcheck.sys.atomic import atomic_write
     from patchcheck.text.mailout import file_name, format_mail
 
@@ -179,7 +181,7 @@ def _write(opts: BackportOptions, w: Written, number: int, total: int) -> str:
         s.patch,
         s.adapted.diff,
         s.adapted.stat,
-        number=number,
+        number=k,
         total=total,
         upstream=s.patch.upstream,
         link=link,
@@ -216,7 +218,7 @@ def _code(s: Step) -> int:
     if s.written or s.result.verdict in (Verdict.PRESENT, Verdict.NOT_APPLICABLE):
         return EXIT_OK
     if s.result.verdict == Verdict.ERROR:
-        return s.result.error_code or EXIT_BAD_INPUT
+        return s.result.error_code or EXIT_NO_SERIES
     return EXIT_FINDINGS
 
 

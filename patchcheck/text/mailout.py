@@ -6,7 +6,6 @@ the diff, byte for byte. ``git am`` takes it as it is.
 
 from __future__ import annotations
 
-import email.header
 import email.utils
 import re
 
@@ -30,27 +29,45 @@ def file_name(number: int, subject: str, suffix: str = ".patch") -> str:
     return f"{number:04d}-{slug(subject)}{suffix}"
 
 
+_Q_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!*+-/")
+_WORD_MAX = 75  # RFC 2047: an encoded word is at most 75 characters
+
+
 def _header_text(value: str) -> str:
-    """A header value as mail carries it: RFC 2047 words when it is not plain ASCII."""
+    """A header value as mail carries it: RFC 2047 Q-encoded words (folded) when it is not
+    plain ASCII. Written here: the email package's encoders follow process-wide charset
+    settings, which b4 changes to leave UTF-8 unencoded."""
     if value.isascii():
         return value
-    return email.header.Header(value, "utf-8").encode()
+    words: list[str] = []
+    cur = ""
+    for ch in value:
+        enc = "".join(chr(b) if b in _Q_SAFE else "_" if b == 0x20 else f"={b:02X}" for b in ch.encode())
+        if len("=?UTF-8?q?" + cur + enc + "?=") > _WORD_MAX:
+            words.append(cur)
+            cur = ""
+        cur += enc
+    words.append(cur)
+    return "\n ".join(f"=?UTF-8?q?{w}?=" for w in words)
 
 
 def _address(author: str) -> str:
     name, addr = email.utils.parseaddr(author)
     if not addr:
         return _header_text(author)
-    return email.utils.formataddr((name, addr), charset="utf-8")
+    if name.isascii():
+        return email.utils.formataddr((name, addr))
+    return f"{_header_text(name)} <{addr}>"
 
 
 def message(patch: PatchMail, upstream: str | None, link: str | None) -> str:
     """The commit message: ``commit <sha> upstream.`` first (unless the original already
-    says so), then the original's text and trailers, then the thread's ``Link:`` (unless a
-    trailer already points at it)."""
+    names its upstream commit, as a stable mail does), then the original's text and
+    trailers, then the thread's ``Link:`` (unless a trailer already points at it)."""
     body = patch.body.strip("\n")
     parts: list[str] = []
-    if upstream and trailers.upstream_commit(body) != upstream:
+    named = [r.sha for r in trailers.upstream_refs(body)]
+    if upstream and not any(upstream.startswith(n) or n.startswith(upstream) for n in named):
         parts.append(f"commit {upstream} upstream.")
     if body:
         parts.append(body)

@@ -134,6 +134,8 @@ def test_present_conflicting_and_the_exit_code(
     d3 = make_diff(tmp_path, OLD, edit(OLD, "fs/b.c", "\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)"))
     local_bug(tmp_path / "bugs", "a-present", [make_patch_mail("fs: guard ret1", d1, "p@x.org")])
     local_bug(tmp_path / "bugs", "b-conflict", [make_patch_mail("fs/b: check ctx", d3, "c@x.org")])
+    d4 = make_diff(tmp_path, OLD, edit(OLD, "fs/b.c", "\tctx->count5 += ret5;", "\tctx->count5 += ret5 & 1;"))
+    local_bug(tmp_path / "bugs", "c-ok", [make_patch_mail("fs/b: mask ret5", d4, "o@x.org")])
     tree = write_tree(
         tmp_path / "tree",
         edit(done, "fs/b.c", "\tif (!ctx->ready3)\n\t\treturn -4;", "\tif (!ctx->ready3)\n\t\treturn -EINVAL;"),
@@ -141,7 +143,9 @@ def test_present_conflicting_and_the_exit_code(
     out = tmp_path / "out"
     rc, text = backport(capsys, tree, tmp_path / "bugs", out, "--offline")
     assert rc == 1, text
-    assert [p.name for p in out.iterdir()] == ["0001-fs-b-check-ctx.rej"]
+    assert sorted(p.name for p in out.iterdir()) == ["0001-fs-b-check-ctx.rej", "0002-fs-b-mask-ret5.patch"]
+    # a .rej keeps its place in the file numbers; the mails count among themselves
+    assert "\nSubject: [PATCH] fs/b: mask ret5\n" in (out / "0002-fs-b-mask-ret5.patch").read_text()
     assert "a-present: fs: guard ret1: present (exact): nothing written (already in the tree" in text
     assert "b-conflict: fs/b: check ctx: conflicting: nothing written" in text
     rej = (out / "0001-fs-b-check-ctx.rej").read_text()
