@@ -50,7 +50,7 @@ _TRASH_PREFIX = ".trash-"
 # A temp folder younger than this may belong to a fetch still writing it.
 _TMP_GRACE_SECONDS = 60.0
 # Bumped whenever what a selection file holds, or how a selection is made, changes.
-_SELECTION_FORMAT = 1
+_SELECTION_FORMAT = 2
 
 Meta = dict[str, Any]  # meta.json, as JSON
 
@@ -248,6 +248,7 @@ class StoredSelection:
     patches: tuple[PatchMail, ...]
     am_mbox: Path
     fetched: str
+    note: str
 
 
 def _selection_name(fix: Fix) -> str:
@@ -341,6 +342,7 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
             patches=mails,
             am_mbox=am,
             fetched=str(meta.get("fetched", "")),
+            note=str(sel["note"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         log.debug("ignoring unreadable selection file %s", path)
@@ -355,6 +357,7 @@ def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, a
         "sha256": thread_sha256,
         "revision": sel.revision,
         "subject": sel.subject,
+        "note": sel.note,
         "am_mbox": am.name,
         "patches": [_mail_to_json(p, up) for p, up in zip(sel.patches, sel.trailer_upstream, strict=True)],
     }

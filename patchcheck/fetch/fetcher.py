@@ -119,6 +119,7 @@ class Fetcher:
                         source="cache",
                         fetched=hit.fetched,
                         extra={"where": self._url(fix.msgid), "am_format": "mboxrd", "am_mbox": str(hit.am_mbox)},
+                        note=hit.note,
                     )
         return self._select(self._thread(fix), fix)
 
@@ -303,4 +304,5 @@ class Fetcher:
             source=th.source,
             fetched=th.fetched,
             extra=extra,
+            note=sel.note,
         )
