@@ -47,6 +47,15 @@ def _positive_float(v: str) -> float:
     return n
 
 
+def _size(v: str) -> int:
+    from patchcheck.fetch.limits import parse_size
+
+    try:
+        return parse_size(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
     g.add_argument("--bugs-dir", type=Path, help="folder of known-bug files [PATCHCHECK_BUGS_DIR]")
@@ -57,6 +66,11 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--timeout", type=_positive_float, default=30.0, help="network timeout per request, seconds (default 30)"
     )
     g.add_argument("--trees-file", type=Path, help="named trees [PATCHCHECK_TREES]")
+    # limits on what is read from strangers (README "Limits"); defaults in fetch/limits.py
+    g.add_argument("--max-answer-bytes", type=_size, help="per HTTP answer (64M) [PATCHCHECK_MAX_ANSWER_BYTES]")
+    g.add_argument("--max-thread-bytes", type=_size, help="per mail thread (256M) [PATCHCHECK_MAX_THREAD_BYTES]")
+    g.add_argument("--max-thread-mails", type=_positive_int, help="mails (5000) [PATCHCHECK_MAX_THREAD_MAILS]")
+    g.add_argument("--max-mbox-bytes", type=_size, help="per mbox = file (64M) [PATCHCHECK_MAX_MBOX_BYTES]")
     g.add_argument(
         "-j",
         "--jobs",

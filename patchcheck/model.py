@@ -124,6 +124,7 @@ class Series:
     source: str  # "lore", "cache" or "mbox"
     fetched: str = ""  # ISO time the thread was fetched
     extra: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # how the patches were chosen, when the bug file did not say (for the evidence)
 
 
 # ---- stage 3: trees -------------------------------------------------------------------

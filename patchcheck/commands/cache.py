@@ -10,7 +10,6 @@ from patchcheck.errors import EXIT_NO_SERIES, EXIT_OK
 
 def run(args: argparse.Namespace) -> int:
     from patchcheck.fetch.cache import prune_cache, verify_cache
-    from patchcheck.fetch.fetcher import series_key
 
     cdir = cache_dir(args)
     if args.cache_verb == "verify":
@@ -20,7 +19,8 @@ def run(args: argparse.Namespace) -> int:
         if not problems:
             print(f"{cdir}: cache is sound")
         return EXIT_NO_SERIES if problems else EXIT_OK
-    keep = {series_key(f) for b in bugset(args).all() for f in b.fixes}
+    # entries are keyed by msgid; a fix with a local mbox has none
+    keep = {f.msgid for b in bugset(args).all() for f in b.fixes if f.mbox is None and f.msgid}
     for entry in prune_cache(cdir, keep):
         print(f"removed {entry}")
     return EXIT_OK

@@ -61,7 +61,6 @@ class _Progress:
 
 def run(args: argparse.Namespace) -> int:
     from patchcheck import report
-    from patchcheck.fetch.fetcher import series_key
     from patchcheck.pipeline import fetch_all, run_matrix, tree_context
     from patchcheck.trees import find_trees_file, open_tree
 
@@ -73,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     # trees first: a bad --tree is exit 2 before any network work
     trees = [open_tree(s, cache_dir=cdir, trees_file=tfile, rev=args.rev) for s in specs]
     fetcher = make_fetcher(args)
-    fetched = fetch_all(bugs, fetcher, series_key, jobs=args.jobs)
+    fetched = fetch_all(bugs, fetcher, fetcher.series_key, jobs=args.jobs)
     contexts = [tree_context(t, cdir, args.upstream_repo) for t in trees]
     progress = _Progress(len(bugs) * len(trees), sys.stderr.isatty() and not args.quiet)
     results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress, contexts=contexts)

@@ -52,5 +52,10 @@ def at_least(bug: Bug, min_severity: str) -> bool:
 
 def make_fetcher(args: argparse.Namespace) -> Fetcher:
     from patchcheck.fetch.fetcher import Fetcher
+    from patchcheck.fetch.limits import Limits
 
-    return Fetcher(cache_dir(args), config.lore_url(args.lore_url), offline=args.offline, timeout=args.timeout)
+    a = args
+    limits = Limits.resolve(a.max_answer_bytes, a.max_thread_bytes, a.max_thread_mails, a.max_mbox_bytes)
+    return Fetcher(
+        cache_dir(args), config.lore_url(args.lore_url), offline=args.offline, timeout=args.timeout, limits=limits
+    )

@@ -113,7 +113,10 @@ def check_series(
         out = []
         n = len(series.patches)
         for i, p in enumerate(series.patches):
-            out.append(check_patch(scratch, p, fix=fix, ctx=ctx, keep_going=i < n - 1, cves=cves))
+            r = check_patch(scratch, p, fix=fix, ctx=ctx, keep_going=i < n - 1, cves=cves)
+            if series.note:  # how the fetch stage chose the patches, when the bug file did not say
+                r.evidence = f"{r.evidence}; {series.note}" if r.evidence else series.note
+            out.append(r)
         return out
 
 

@@ -19,6 +19,7 @@ from patchcheck import __version__
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.fetch import b4shim, cache
 from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
+from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits, NotRegular, TooLarge, read_regular
 from patchcheck.fetch.mail import Msg, sha256
 from patchcheck.fetch.select import no_patches, select
 from patchcheck.model import Fix, Series
@@ -44,17 +45,22 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _read_mbox_file(path: Path) -> bytes:
+def _read_mbox_file(path: Path, limit: int) -> bytes:
+    """A local ``mbox =`` file: a regular file (never a FIFO or a device) within the limit."""
     try:
-        return Path(path).read_bytes()
+        return read_regular(path, limit)
+    except NotRegular:
+        raise BadInput(f"mbox {path}: not a regular file (expected an mbox file)") from None
+    except TooLarge:
+        raise BadInput(f"mbox {path}: file {MBOX_BYTES.breach(limit)}") from None
     except OSError as e:
         raise BadInput(f"mbox {path}: cannot read: {e.strerror or e}") from e
 
 
-def series_key(fix: Fix) -> str:
+def series_key(fix: Fix, limits: Limits | None = None) -> str:
     """Identity of the thread a fix comes from: its msgid, or ``mbox:<sha256>`` of its file."""
     if fix.mbox is not None:
-        return "mbox:" + sha256(_read_mbox_file(fix.mbox))
+        return "mbox:" + sha256(_read_mbox_file(fix.mbox, (limits or Limits()).mbox_bytes))
     if not fix.msgid:
         raise BadInput("fix has neither msgid nor mbox")
     return fix.msgid
@@ -64,9 +70,15 @@ class Fetcher:
     """Gets fix series from ``lore_url`` (or the cache, or a local mbox)."""
 
     def __init__(
-        self, cache_dir: Path, lore_url: str = DEFAULT_LORE_URL, offline: bool = False, timeout: float = 30.0
+        self,
+        cache_dir: Path,
+        lore_url: str = DEFAULT_LORE_URL,
+        offline: bool = False,
+        timeout: float = 30.0,
+        limits: Limits | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.limits = limits or Limits()
         self.lore_url = lore_url.rstrip("/")
         self.base = archive_base(lore_url)
         self.offline = offline
@@ -79,8 +91,14 @@ class Fetcher:
         # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
         self._live: set[Watch] = set()
         self._aborted = False
+        # msgid -> why its thread, fetched this run, could not be stored in the cache
+        self.unstored: dict[str, str] = {}
 
     # -- public API
+
+    def series_key(self, fix: Fix) -> str:
+        """``series_key`` under this fetcher's limits."""
+        return series_key(fix, self.limits)
 
     def get(self, fix: Fix) -> Series:
         """The fix's selected patches. Raises SeriesError (one line) when unobtainable."""
@@ -101,6 +119,7 @@ class Fetcher:
                         source="cache",
                         fetched=hit.fetched,
                         extra={"where": self._url(fix.msgid), "am_format": "mboxrd", "am_mbox": str(hit.am_mbox)},
+                        note=hit.note,
                     )
         return self._select(self._thread(fix), fix)
 
@@ -112,7 +131,7 @@ class Fetcher:
         """
         firsts: dict[str, Fix] = {}
         for fix in fixes:
-            firsts.setdefault(series_key(fix), fix)
+            firsts.setdefault(self.series_key(fix), fix)
         out: dict[str, Series | SeriesError] = {}
 
         def one(key: str) -> tuple[str, Series | SeriesError]:
@@ -165,7 +184,7 @@ class Fetcher:
 
     def _thread_from_file(self, fix: Fix) -> _Thread:
         assert fix.mbox is not None
-        data = _read_mbox_file(fix.mbox)
+        data = _read_mbox_file(fix.mbox, self.limits.mbox_bytes)
         digest = sha256(data)
         where = str(fix.mbox)
         msgs = self._validate(data, fix.msgid, where, dedupe=False, synth=f"mbox-{digest[:12]}")
@@ -176,7 +195,7 @@ class Fetcher:
         url = self._url(msgid)
         problem: str | None = None
         if entry.is_dir():
-            res = cache.check_entry(entry, msgid)
+            res = cache.check_entry(entry, msgid, self.limits.thread_bytes)
             if isinstance(res, str):
                 problem = res
             else:
@@ -204,7 +223,10 @@ class Fetcher:
             "b4": b4shim.version(),
             "messages": cache.summaries(self._b4.infos(msgs)),
         }
-        cache.store_entry(entry, msgid, data, meta)
+        why = cache.store_entry(entry, msgid, data, meta)
+        if why is not None:
+            with self._lock:
+                self.unstored[msgid] = why
         return _Thread(
             msgid, msgid, url, tuple(msgs), "lore", fetched, entry if entry.is_dir() else None, sha256(data)
         )
@@ -219,7 +241,8 @@ class Fetcher:
                 if self._aborted:
                     raise SeriesError(f"{url}: not fetched (interrupted)")
                 self._live.add(watch)
-            session = watched_session(watch, self.timeout, f"patchcheck/{__version__} b4/{b4shim.version()}")
+            agent = f"patchcheck/{__version__} b4/{b4shim.version()}"
+            session = watched_session(watch, self.timeout, agent, self.base, self.limits)
             try:
                 return self._b4.download(msgid, session)
             except Exception as e:  # liblore lets requests/gzip errors through as they are
@@ -236,7 +259,12 @@ class Fetcher:
         label = msgid or where
         if not data.strip():
             raise SeriesError(f"{label}: empty mbox from {where}")
-        msgs = b4shim.parse_msgs(b4shim.split_thread(data, dedupe), synth)
+        raws = b4shim.split_thread(data, dedupe)
+        if len(raws) > self.limits.thread_mails:
+            raise SeriesError(
+                f"{label}: thread of {len(raws)} mails {THREAD_MAILS.breach(self.limits.thread_mails)} ({where})"
+            )
+        msgs = b4shim.parse_msgs(raws, synth)
         if not msgs:
             if looks_html(data):
                 raise SeriesError(f"{label}: {where} holds an HTML page, not an mbox")
@@ -276,4 +304,5 @@ class Fetcher:
             source=th.source,
             fetched=th.fetched,
             extra=extra,
+            note=sel.note,
         )
