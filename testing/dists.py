@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 @dataclass(frozen=True)
 class Dists:
+    src: Path  # the copy of the checkout they were built from
     sdist: Path
     wheel: Path
     venv: Path  # a fresh venv with the wheel (and its dependencies) installed
@@ -75,7 +76,7 @@ def _build(root: Path) -> Dists:
     venv = root / "venv"
     _run(sys.executable, "-m", "venv", venv)
     _run(venv / "bin" / "python", "-m", "pip", "install", "--quiet", wheel)
-    return Dists(sdist, wheel, venv)
+    return Dists(src, sdist, wheel, venv)
 
 
 def session_dists(factory: pytest.TempPathFactory) -> Dists:
