@@ -12,10 +12,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from patchcheck import __version__
+from patchcheck.commands.doctor import VersionAction
 from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError
+from patchcheck.sys.tools import KINDS
 
-VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache")
+VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "doctor")
 FORMATS = ("table", "json", "markdown", "html", "junit")
 DEFAULT_FAIL_ON = "partially-present,backportable,conflicting"
 
@@ -125,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Is the upstream fix for a known kernel bug in this tree, and if not, can it be taken?",
         epilog="Without a verb, `patchcheck --tree T --bug ID` means `patchcheck check`.",
     )
-    p.add_argument("--version", action="version", version=f"patchcheck {__version__}")
+    p.add_argument("--version", action=VersionAction, help="show patchcheck's and b4's versions and exit")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
     c = sub.add_parser("check", help="check bugs on one tree")
@@ -168,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     casub = ca.add_subparsers(dest="cache_verb", metavar="ACTION", required=True, parser_class=_Parser)
     _common(casub.add_parser("verify", help="check every cached series' checksum"))
     _common(casub.add_parser("prune", help="drop series no known bug refers to"))
+
+    d = sub.add_parser("doctor", help="system tools: present, missing, and the package to install")
+    d.add_argument("--kind", action="append", default=[], choices=KINDS, help="also require its tools")
     return p
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from patchcheck.errors import ToolError
+from patchcheck.sys.tools import missing_message
 
 DEFAULT_TIMEOUT = 120.0
 
@@ -72,7 +73,7 @@ def run(
             stdin=None if input is not None else subprocess.DEVNULL,
         )
     except FileNotFoundError as e:
-        raise ToolError(f"{argv[0]}: command not found (is it installed?)") from e
+        raise ToolError(missing_message(argv[0])) from e
     except subprocess.TimeoutExpired as e:
         raise ToolError(f"{' '.join(argv[:3])}: timed out after {timeout:.0f}s") from e
     except OSError as e:
@@ -137,6 +138,8 @@ def stream(
                 stderr=err,
                 env={**os.environ, **_NEUTRAL_ENV, **(env or {})},
             )
+        except FileNotFoundError as e:
+            raise ToolError(missing_message(argv[0])) from e
         except OSError as e:
             raise ToolError(f"{argv[0]}: {e.strerror or e}") from e
         s = Stream(p, err)
