@@ -1,0 +1,109 @@
+"""The command line's boundary against hostile or mistaken input (issue 12): the real
+`python -m patchcheck`, run with a private $HOME, $TMPDIR and working folder (a decoy), each
+case asserting the exit code, one line on stderr, no traceback, and that nothing outside the
+cache changed: $HOME, the decoy, $TMPDIR, the tree and the bugs folder stay byte-identical."""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from testing.pi_server import PIServer
+from testing.rig import Completed, Rig, make_rig, one_line_error
+from testing.rig import env as rig_env
+from testing.treegen import snapshot
+
+
+@dataclass
+class Bench:
+    rig: Rig
+    home: Path
+    decoy: Path
+    tmpdir: Path
+
+    def env(self, **extra: str) -> dict[str, str]:
+        e = {k: v for k, v in rig_env().items() if not k.startswith("XDG_")}
+        return {**e, "HOME": str(self.home), "TMPDIR": str(self.tmpdir), **extra}
+
+    def argv(self, *args: str, **kw: Any) -> list[str]:
+        return self.rig.argv(*args, **kw)
+
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        preexec: Callable[[], None] | None = None,
+        **kw: Any,
+    ) -> Completed:
+        return subprocess.run(
+            self.argv(*args, **kw),
+            capture_output=True,
+            text=True,
+            env=env or self.env(),
+            cwd=self.decoy,
+            timeout=120,
+            preexec_fn=preexec,
+        )
+
+    def popen(self, *args: str, **kw: Any) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.argv(*args, **kw),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.env(),
+            cwd=self.decoy,
+        )
+
+    def state(self) -> dict[str, object]:
+        """Everything a run may not change (the cache is the one place it writes)."""
+        return {str(p): snapshot(p) for p in (self.home, self.decoy, self.tmpdir, self.rig.tree, self.rig.bugs)}
+
+
+@pytest.fixture
+def bench(tmp_path: Path, pi_server: PIServer) -> Bench:
+    rig = make_rig(tmp_path, pi_server)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".profile").write_text("# the user's\n")
+    decoy = tmp_path / "decoy"
+    decoy.mkdir()
+    (decoy / "notes.txt").write_text("the user's working folder\n")
+    tmpdir = tmp_path / "tmpdir"
+    tmpdir.mkdir()
+    return Bench(rig=rig, home=home, decoy=decoy, tmpdir=tmpdir)
+
+
+def _fsize_limit(limit: int) -> Callable[[], None]:
+    def preexec() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+# -- item 11: -o is written atomically ------------------------------------------------------
+
+
+def test_output_on_a_full_disk_keeps_the_old_report(bench: Bench, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    report = out_dir / "report.html"
+    check = ("check", "--tree", str(bench.rig.tree), "--bug", "b-good", "--format", "html", "-o", str(report))
+    cp = bench.run(*check)
+    assert cp.returncode == 1, cp.stderr
+    old = report.read_bytes()
+    assert len(old) > 4096
+    before = bench.state()
+    # files may not grow past 4 KiB (EFBIG, as a full disk would refuse): the report does
+    cp = bench.run(*check, offline=True, preexec=_fsize_limit(4096))
+    one_line_error(cp, 2, str(report), "cannot write the output")
+    assert report.read_bytes() == old
+    assert os.listdir(out_dir) == ["report.html"]
+    assert bench.state() == before
