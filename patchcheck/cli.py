@@ -163,6 +163,37 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
+    """``-o`` may not name (or lie inside) anything the run reads: the trees, the bugs
+    folder and the mbox files its bugs name, the trees file, the cache, the crash log.
+    Checked before any work, so the refusal costs nothing and changes nothing."""
+    from patchcheck import config
+    from patchcheck.bugs.load import load_bugs
+    from patchcheck.sys.atomic import refuse_overwrite
+    from patchcheck.trees import find_trees_file, load_trees_file
+
+    inputs: list[tuple[Path, str]] = []
+    trees_file = find_trees_file(config.trees_file(args.trees_file))
+    named = load_trees_file(trees_file) if trees_file is not None else {}
+    specs = getattr(args, "tree", None) or []
+    for spec in [specs] if isinstance(specs, str) else specs:
+        # as open_tree resolves it: a name of the trees file unless it holds a "/"
+        inputs.append((named[spec].path if "/" not in spec and spec in named else Path(spec), "a tree"))
+    if trees_file is not None:
+        inputs.append((trees_file, "the trees file"))
+    bugs_dir = config.bugs_dir(args.bugs_dir)
+    inputs.append((bugs_dir, "the bugs folder"))
+    if bugs_dir.is_dir():
+        inputs += [(f.mbox, "a bug's mbox") for b in load_bugs(bugs_dir).all() for f in b.fixes if f.mbox]
+    inputs.append((config.cache_dir(args.cache_dir), "the cache"))
+    if getattr(args, "upstream_repo", None) is not None:
+        inputs.append((args.upstream_repo, "the upstream repository"))
+    crash_log = getattr(args, "file", None)
+    if crash_log not in (None, "-"):
+        inputs.append((Path(crash_log), "the crash log"))
+    refuse_overwrite(args.output, inputs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
     try:
@@ -170,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verb is None:
             build_parser().print_help()
             return EXIT_BAD_INPUT
+        if getattr(args, "output", None) is not None:
+            _refuse_output_over_inputs(args)
         from patchcheck.commands import dispatch
 
         return dispatch(args)

@@ -7,11 +7,12 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from patchcheck.errors import BadInput
+from patchcheck.sys.paths import is_within
 
 
 @contextlib.contextmanager
@@ -96,3 +97,24 @@ def _umask() -> int:
             if line.startswith("Umask:"):
                 return int(line.split()[1], 8)
     return 0o022
+
+
+def refuse_overwrite(output: Path, inputs: Iterable[tuple[Path, str]]) -> None:
+    """``BadInput`` when writing ``output`` would overwrite one of ``inputs`` (path, what
+    it is) or put a file inside an input folder (the tree, the bugs folder, the cache):
+    the same file by any name (symlink, hard link) or a path beneath it."""
+    for path, what in inputs:
+        if not os.path.lexists(path):
+            continue
+        same = is_within(output, path) if os.path.isdir(path) else _same_file(output, path)
+        if same:
+            raise BadInput(f"-o {output}: that is {what} ({path}); refusing to overwrite an input")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from testing.pi_server import PIServer
-from testing.rig import Completed, Rig, make_rig, one_line_error
+from testing.rig import Completed, Rig, bug_file, make_rig, one_line_error
 from testing.rig import env as rig_env
-from testing.treegen import snapshot
+from testing.treegen import snapshot, write_tar
 
 
 @dataclass
@@ -107,3 +107,72 @@ def test_output_on_a_full_disk_keeps_the_old_report(bench: Bench, tmp_path: Path
     assert report.read_bytes() == old
     assert os.listdir(out_dir) == ["report.html"]
     assert bench.state() == before
+
+
+# -- item 9: -o never overwrites an input -----------------------------------------------------
+
+
+def _inputs(bench: Bench, tmp_path: Path) -> dict[str, Path]:
+    """Every kind of input a run reads, each a real file or folder of this bench."""
+    rig = bench.rig
+    files = {p.relative_to(rig.tree).as_posix(): p.read_bytes() for p in rig.tree.rglob("*") if p.is_file()}
+    archive = write_tar(tmp_path / "linux-4.19.tar.gz", files, "linux-4.19", "w:gz")
+    mboxes = tmp_path / "mboxes"
+    mboxes.mkdir()
+    (mboxes / "vendor.mbox").write_bytes((rig.bugs / "fixes" / "local.mbox").read_bytes())
+    bug_file(rig.bugs, "b-vendor", 'mbox = "../mboxes/vendor.mbox"')
+    trees = tmp_path / "trees.toml"
+    trees.write_text(f'[vendor]\npath = "{archive}"\n')
+    (rig.cache / "series").mkdir(parents=True)
+    (rig.cache / "series" / "entry.json").write_text("{}")
+    return {"archive": archive, "mbox": mboxes / "vendor.mbox", "trees": trees}
+
+
+def _targets(bench: Bench, tmp_path: Path, inputs: dict[str, Path]) -> dict[str, Path]:
+    hard = tmp_path / "hard.tar.gz"
+    os.link(inputs["archive"], hard)
+    soft = tmp_path / "soft.tar.gz"
+    soft.symlink_to(inputs["archive"])
+    return {
+        "the tree archive": inputs["archive"],
+        "a hard link to it": hard,
+        "a symlink to it": soft,
+        "a bug file": bench.rig.bugs / "b-good.toml",
+        "the bugs folder": bench.rig.bugs,
+        "a new file in the bugs folder": bench.rig.bugs / "report.toml",
+        "a bug's mbox": inputs["mbox"],
+        "the trees file": inputs["trees"],
+        "a cache file": bench.rig.cache / "series" / "entry.json",
+        "the folder tree": bench.rig.tree / "report.json",
+    }
+
+
+def test_output_over_an_input_is_refused(bench: Bench, tmp_path: Path) -> None:
+    inputs = _inputs(bench, tmp_path)
+    targets = _targets(bench, tmp_path, inputs)
+    digests = {k: snapshot(v.parent) for k, v in inputs.items()}
+    cache = snapshot(bench.rig.cache)
+    before = bench.state()
+    common = ("--bug", "b-good", "--bug", "b-vendor", "--format", "json", "--trees-file", str(inputs["trees"]))
+    runs = [
+        ("audit", "--tree", "vendor", "--tree", str(bench.rig.tree), *common),
+        ("check", "--tree", str(inputs["archive"]), *common),
+    ]
+    for what, target in targets.items():
+        for argv in runs if "archive" in what or "link" in what else runs[:1]:
+            cp = bench.run(*argv, "-o", str(target))
+            one_line_error(cp, 2, f"-o {target}", "refusing to overwrite an input")
+        assert bench.state() == before, what
+        assert {k: snapshot(v.parent) for k, v in inputs.items()} == digests, what
+        assert snapshot(bench.rig.cache) == cache, what
+    # the same runs with an output elsewhere work
+    for argv in runs:
+        assert bench.run(*argv, "-o", str(bench.rig.root / "out.json")).returncode == 1
+
+
+def test_triage_output_over_the_crash_log_is_refused(bench: Bench, tmp_path: Path) -> None:
+    log = tmp_path / "vmcore-dmesg.txt"
+    log.write_text("BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
+    cp = bench.run("triage", str(log), "-o", str(log))
+    one_line_error(cp, 2, "the crash log", "refusing")
+    assert log.read_text().startswith("BUG: kernel NULL pointer")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from patchcheck.errors import BadInput
-from patchcheck.sys.atomic import atomic_file, atomic_write, replace_file
+from patchcheck.sys.atomic import atomic_file, atomic_write, refuse_overwrite, replace_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,3 +102,20 @@ def test_replace_file_errors_name_the_path(tmp_path: Path, where: str) -> None:
     target = tmp_path / where
     with pytest.raises(BadInput, match=f"^{target}: cannot write the output: "):
         replace_file(target, b"x")
+
+
+def test_refuse_overwrite(tmp_path: Path) -> None:
+    archive = tmp_path / "linux.tar.xz"
+    archive.write_bytes(b"archive")
+    tree = tmp_path / "tree"
+    (tree / "fs").mkdir(parents=True)
+    hard = tmp_path / "hard"
+    os.link(archive, hard)
+    soft = tmp_path / "soft"
+    soft.symlink_to(archive)
+    inputs = [(archive, "the tree"), (tree, "the tree"), (tmp_path / "gone", "the cache")]
+    for bad in (archive, hard, soft, tree, tree / "fs" / "report.json", tmp_path / "x" / ".." / "linux.tar.xz"):
+        with pytest.raises(BadInput, match="refusing to overwrite an input"):
+            refuse_overwrite(bad, inputs)
+    refuse_overwrite(tmp_path / "report.json", inputs)
+    refuse_overwrite(tmp_path / "gone2" / "r.json", inputs)
