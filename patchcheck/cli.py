@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 from patchcheck import __version__
-from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError
+from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError, Terminated
+from patchcheck.sys import proc
 
 VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache")
 FORMATS = ("table", "json", "markdown", "html", "junit")
@@ -194,8 +197,31 @@ def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
     refuse_overwrite(args.output, inputs)
 
 
+def _on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM/SIGHUP: unwind like Ctrl-C, so the exit-time cleanups (scratch copies of
+    tree files in $TMPDIR) run. A second signal ends the process at once."""
+    for s in _ENDING_SIGNALS:
+        signal.signal(s, signal.SIG_DFL)
+    proc.request_stop()
+    raise Terminated(signum)
+
+
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    in_main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, _on_signal) for s in _ENDING_SIGNALS} if in_main else {}
+    try:
+        return _boundary(args_list)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        proc.resume()
+
+
+def _boundary(args_list: list[str]) -> int:
     try:
         args = build_parser().parse_args(args_list)
         if args.verb is None:
@@ -209,7 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PatchcheckError as e:
         print(f"patchcheck: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Terminated as t:
+        proc.terminate_all()
+        print(f"patchcheck: terminated by {signal.Signals(t.signum).name}", file=sys.stderr)
+        return 128 + t.signum
     except KeyboardInterrupt:
+        proc.terminate_all()
         print("patchcheck: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:

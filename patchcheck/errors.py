@@ -44,3 +44,13 @@ class SeriesError(PatchcheckError):
 
 class ToolError(PatchcheckError):
     """An external tool (git, patch, rpmbuild...) failed in a way we cannot interpret."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (a BaseException, so no ``except
+    Exception`` swallows it) and ends the run with 128 + the signal number, after the
+    exit-time cleanups."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -116,6 +116,15 @@ def _stop(p: subprocess.Popen[bytes], grace: float = GRACE) -> None:
             _live.discard(p)
 
 
+def request_stop() -> None:
+    """From a signal handler: refuse new commands and ask every running one to end.
+    Takes no lock (the interrupted main thread may hold it); ``terminate_all`` finishes."""
+    global _stopping
+    _stopping = True
+    for p in list(_live):  # one C call under the GIL: no concurrent change seen
+        _signal_group(p, signal.SIGTERM)
+
+
 def terminate_all() -> None:
     """Stop every command still running and refuse new ones: the run is ending (a signal,
     Ctrl-C). Worker threads waiting on a command get its failure and wind down."""
@@ -131,6 +140,12 @@ def terminate_all() -> None:
             p.wait(max(0.0, deadline - time.monotonic()))
     for p in live:
         _signal_group(p, signal.SIGKILL)
+
+
+def resume() -> None:
+    """Accept commands again (after ``main`` returned: a caller may run it once more)."""
+    global _stopping
+    _stopping = False
 
 
 class _Timeout(Exception):

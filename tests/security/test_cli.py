@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from testing.pi_server import PIServer
-from testing.rig import Completed, Rig, bug_file, make_rig, one_line_error
+from testing.rig import Completed, Rig, bug_file, interrupt, make_rig, one_line_error, wait_for
 from testing.rig import env as rig_env
 from testing.treegen import snapshot, write_tar
 
@@ -176,3 +177,31 @@ def test_triage_output_over_the_crash_log_is_refused(bench: Bench, tmp_path: Pat
     cp = bench.run("triage", str(log), "-o", str(log))
     one_line_error(cp, 2, "the crash log", "refusing")
     assert log.read_text().startswith("BUG: kernel NULL pointer")
+
+
+# -- item 12: SIGTERM / SIGHUP end the run cleanly ----------------------------------------------
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_mid_run_leaves_no_scratch_copies(bench: Bench, sig: signal.Signals) -> None:
+    """Sent while the bugs are being checked (scratch copies of tree files exist in
+    $TMPDIR): the exit-time cleanups run, nothing is left behind."""
+    many = [f"b-many-{i:03d}" for i in range(MANY)]
+    for b in many:
+        bug_file(bench.rig.bugs, b, 'mbox = "fixes/local.mbox"')
+    before = bench.state()
+    argv = ["check", "--tree", str(bench.rig.tree), "--format", "json"]
+    for b in many:
+        argv += ["--bug", b]
+    run = bench.popen(*argv)
+    wait_for(lambda: run.poll() is not None or any(n.startswith("patchcheck-") for n in os.listdir(bench.tmpdir)))
+    assert run.poll() is None, "the run ended before it could be interrupted: raise MANY"
+    rc, out, err = interrupt(run, sig)
+    assert os.listdir(bench.tmpdir) == []
+    assert rc == 128 + sig, (rc, err)
+    assert err.strip().splitlines() == [f"patchcheck: terminated by {sig.name}"], err
+    assert out == ""
+    assert bench.state() == before
+
+
+MANY = 300

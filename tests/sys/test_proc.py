@@ -20,18 +20,23 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    # a zombie is dead for our purpose
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().split(") ", 1)[1][0] != "Z"
+    try:  # a zombie is dead for our purpose
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ", 1)[1][0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
-def _wait_pid_file(path: Path, seconds: float = 10) -> int:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return int(path.read_text())
+def _dies(pidfile: Path, within: float = 5) -> bool:
+    """The process whose pid is in ``pidfile`` is gone, or goes within a few seconds (a
+    SIGKILL is delivered asynchronously; a loaded machine takes its time)."""
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + within
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
         time.sleep(0.02)
-    raise AssertionError(f"{path} never written")
+    return True
 
 
 def test_output_and_exit_code() -> None:
@@ -67,8 +72,8 @@ def test_timeout_stops_a_child_that_ignores_sigterm(tmp_path: Path) -> None:
     with pytest.raises(ToolError, match="timed out after 0.5s"):
         proc.run(["sh", "-c", script], timeout=0.5)
     took = time.monotonic() - start
-    assert took < 0.5 + proc.GRACE + 2, took
-    assert not _alive(int(pidfile.read_text()))
+    assert took < 15, took  # the child would loop forever
+    assert _dies(pidfile)
 
 
 def test_timeout_stops_what_the_child_started(tmp_path: Path) -> None:
@@ -78,22 +83,22 @@ def test_timeout_stops_what_the_child_started(tmp_path: Path) -> None:
     start = time.monotonic()
     with pytest.raises(ToolError, match="timed out"):
         proc.run(["sh", "-c", script], timeout=0.5)
-    assert time.monotonic() - start < 5
-    assert not _alive(int(pidfile.read_text()))
+    assert time.monotonic() - start < 15  # not the grandchild's 60 s
+    assert _dies(pidfile)
 
 
 def test_a_background_child_does_not_outlive_a_finished_command(tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     res = proc.run(["sh", "-c", f"sleep 60 >/dev/null 2>&1 & echo $! > {pidfile}"], timeout=10)
     assert res.ok
-    assert not _alive(int(pidfile.read_text()))
+    assert _dies(pidfile)
 
 
 def test_output_cap() -> None:
     start = time.monotonic()
     with pytest.raises(ToolError, match="more than 1000000 bytes of output"):
         proc.run(["yes"], max_output=1_000_000)
-    assert time.monotonic() - start < 5
+    assert time.monotonic() - start < 15  # `yes` never ends by itself
 
 
 def test_stderr_keeps_its_tail() -> None:
@@ -119,7 +124,7 @@ def test_stream_reads_and_times_out() -> None:
     with proc.stream(["sh", "-c", "trap '' TERM; sleep 30"], timeout=0.3) as s:
         s.stdout.read()
         s.wait()
-    assert s.timed_out and time.monotonic() - start < 5
+    assert s.timed_out and time.monotonic() - start < 15  # not 30 s
 
 
 def test_terminate_all_stops_running_commands_and_refuses_new_ones(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,7 +146,7 @@ def test_terminate_all_stops_running_commands_and_refuses_new_ones(monkeypatch: 
     start = time.monotonic()
     proc.terminate_all()
     t.join(10)
-    assert not t.is_alive() and time.monotonic() - start < proc.GRACE + 3
+    assert not t.is_alive() and time.monotonic() - start < 15  # not 30 s
     assert results and results[0].returncode == -signal.SIGKILL, (results, errors)
     with pytest.raises(ToolError, match="stopping"):
         proc.run(["true"])
