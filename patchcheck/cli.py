@@ -7,10 +7,12 @@ Imports of the heavy parts (b4, the engine, renderers) happen inside the verbs s
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import signal
 import sys
 import threading
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,24 +42,79 @@ def _positive_int(v: str) -> int:
     return n
 
 
+MAX_SECONDS = 86400.0  # a network timeout longer than a day is a typo (and overflows a socket's)
+
+
 def _positive_float(v: str) -> float:
+    """Seconds: finite, above 0, at most a day ('inf', 'nan', '1e308' are refused)."""
     try:
         n = float(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {v!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v!r}")
+    if not (math.isfinite(n) and 0 < n <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most {MAX_SECONDS:g}, got {v!r}")
     return n
+
+
+def _fraction(v: str) -> float:
+    try:
+        n = float(v)
+    except ValueError:
+        n = math.nan
+    if not 0 <= n <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {v!r}")
+    return n
+
+
+def _url_problem(v: str) -> str | None:
+    """Why ``v`` cannot be a public-inbox base URL, or None."""
+    if any(c.isspace() or not c.isprintable() for c in v):
+        return "holds whitespace or control characters"
+    try:
+        parts = urllib.parse.urlsplit(v)
+        port = parts.port
+    except ValueError as e:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        return str(e)
+    if parts.scheme not in ("http", "https"):
+        return "not an http(s) URL"
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    if parts.query or parts.fragment:
+        return "a base URL has no ?query or #fragment"
+    return None
+
+
+def _lore_url(v: str) -> str:
+    why = _url_problem(v)
+    if why:
+        raise argparse.ArgumentTypeError(f"{v!r}: {why} (expected http(s)://host[:port][/path])")
+    return v
+
+
+def _check_environment(args: argparse.Namespace) -> None:
+    """Options also read from the environment get the checks argparse gives the flags."""
+    env_url = os.environ.get("PATCHCHECK_LORE_URL")
+    if hasattr(args, "lore_url") and args.lore_url is None and env_url:
+        why = _url_problem(env_url)
+        if why:
+            raise PatchcheckError(
+                f"PATCHCHECK_LORE_URL={env_url!r}: {why} (expected http(s)://host[:port][/path])"
+            )
 
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
     g.add_argument("--bugs-dir", type=Path, help="folder of known-bug files [PATCHCHECK_BUGS_DIR]")
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
-    g.add_argument("--lore-url", help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
+    g.add_argument("--lore-url", type=_lore_url, help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")
     g.add_argument(
-        "--timeout", type=_positive_float, default=30.0, help="network timeout per request, seconds (default 30)"
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        help=f"network timeout per request, seconds (default 30, at most {MAX_SECONDS:g})",
     )
     g.add_argument("--trees-file", type=Path, help="named trees [PATCHCHECK_TREES]")
     g.add_argument(
@@ -148,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("triage", help="match a kernel oops to known bugs")
     tr.add_argument("file", help="a dmesg / vmcore-dmesg / crash log, or - for stdin")
     tr.add_argument("--tree", help="go on to check the matched bugs on this tree")
-    tr.add_argument("--threshold", type=float, default=0.35, help="minimum score (0..1)")
+    tr.add_argument("--threshold", type=_fraction, default=0.35, help="minimum score (0..1)")
     tr.add_argument("--top", type=_positive_int, default=5, help="how many matches to show")
     _report(tr)
     _common(tr)
@@ -227,6 +284,7 @@ def _boundary(args_list: list[str]) -> int:
         if args.verb is None:
             build_parser().print_help()
             return EXIT_BAD_INPUT
+        _check_environment(args)
         if getattr(args, "output", None) is not None:
             _refuse_output_over_inputs(args)
         from patchcheck.commands import dispatch

@@ -9,6 +9,7 @@ import os
 import resource
 import signal
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -205,3 +206,48 @@ def test_signal_mid_run_leaves_no_scratch_copies(bench: Bench, sig: signal.Signa
 
 
 MANY = 300
+
+
+# -- item 14: impossible timeouts and URLs are bad options -------------------------------------
+
+BAD_TIMEOUTS = ["inf", "-inf", "1e308", "nan", "0", "-1", "86401", "soon"]
+BAD_URLS = [
+    "http://[::1",
+    "http://127.0.0.1:99999",
+    "http://127.0.0.1:0",
+    "http://127.0.0.1:port",
+    "ftp://127.0.0.1",
+    "not a url",
+    "http://",
+    "http://127.0.0.1/?q=1",
+]
+
+
+@pytest.mark.parametrize("value", BAD_TIMEOUTS)
+def test_impossible_timeout_is_a_bad_option(bench: Bench, value: str) -> None:
+    before = bench.state()
+    cp = bench.run("check", "--tree", str(bench.rig.tree), "--bug", "b-good", f"--timeout={value}")
+    one_line_error(cp, 2, "--timeout", repr(value))
+    assert bench.state() == before and not bench.rig.cache.exists()
+
+
+@pytest.mark.parametrize("value", BAD_URLS)
+def test_impossible_lore_url_is_a_bad_option(bench: Bench, value: str) -> None:
+    before = bench.state()
+    cp = bench.run("check", "--tree", str(bench.rig.tree), "--bug", "b-good", lore=value)
+    one_line_error(cp, 2, "--lore-url", repr(value))
+    # the same from the environment
+    argv = [sys.executable, "-m", "patchcheck", "fetch", "--all", "--bugs-dir", str(bench.rig.bugs)]
+    argv += ["--cache-dir", str(bench.rig.cache)]
+    env = bench.env(PATCHCHECK_LORE_URL=value)
+    cp = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=bench.decoy, timeout=60)
+    one_line_error(cp, 2, "PATCHCHECK_LORE_URL", repr(value))
+    assert bench.state() == before and not bench.rig.cache.exists()
+    assert bench.rig.server.requests == []
+
+
+def test_triage_threshold_must_be_a_fraction(bench: Bench, tmp_path: Path) -> None:
+    log = tmp_path / "dmesg.txt"
+    log.write_text("BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
+    for value in ("nan", "inf", "-0.1", "2"):
+        one_line_error(bench.run("triage", str(log), f"--threshold={value}"), 2, "--threshold", repr(value))
