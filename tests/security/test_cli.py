@@ -251,3 +251,19 @@ def test_triage_threshold_must_be_a_fraction(bench: Bench, tmp_path: Path) -> No
     log.write_text("BUG: kernel NULL pointer dereference, address: 0000000000000000\n")
     for value in ("nan", "inf", "-0.1", "2"):
         one_line_error(bench.run("triage", str(log), f"--threshold={value}"), 2, "--threshold", repr(value))
+
+
+# -- item 15: a deeply nested bug file is a bad bug file ---------------------------------------
+
+
+@pytest.mark.parametrize("opening,closing", [("[", "]"), ("{a = ", "}")])
+def test_deeply_nested_bug_file_names_the_file(bench: Bench, opening: str, closing: str) -> None:
+    depth = 50_000
+    bad = bench.rig.bugs / "b-deep.toml"
+    value = f"{opening * depth}1{closing * depth}"
+    bad.write_text(f'id = "b-deep"\ntitle = "deep"\nseverity = "high"\naffects = {value}\n')
+    before = bench.state()
+    for argv in (("bugs", "validate"), ("check", "--tree", str(bench.rig.tree), "--bug", "b-deep")):
+        cp = bench.run(*argv)
+        one_line_error(cp, 2, str(bad), "nested too deeply")
+    assert bench.state() == before
