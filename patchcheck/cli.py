@@ -12,12 +12,14 @@ import os
 import signal
 import sys
 import threading
+import time
+import traceback
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
 from patchcheck import __version__
-from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError, Terminated
+from patchcheck.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, PatchcheckError, Terminated
 from patchcheck.sys import proc
 
 VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache")
@@ -279,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _boundary(args_list: list[str]) -> int:
+    args: argparse.Namespace | None = None
     try:
         args = build_parser().parse_args(args_list)
         if args.verb is None:
@@ -310,11 +313,33 @@ def _boundary(args_list: list[str]) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
         if os.environ.get("PATCHCHECK_DEBUG"):
             raise
+        what = (str(e).strip().splitlines() or [""])[0][:200]
         print(
-            f"patchcheck: internal error: {type(e).__name__}: {e} (set PATCHCHECK_DEBUG=1 for a traceback)",
+            f"patchcheck: internal error (a defect in patchcheck, not your input): {type(e).__name__}: {what};"
+            f" {_crash_log(e, args, args_list)}",
             file=sys.stderr,
         )
-        return EXIT_BAD_INPUT
+        return EXIT_INTERNAL
+
+
+def _crash_log(e: BaseException, args: argparse.Namespace | None, args_list: list[str]) -> str:
+    """Write the traceback to ``<cache dir>/logs/`` (the one folder patchcheck writes to,
+    --cache-dir / PATCHCHECK_CACHE_DIR honoured); what to tell the user about it."""
+    from patchcheck import config
+    from patchcheck.sys.atomic import atomic_write
+
+    try:
+        cache = config.cache_dir(getattr(args, "cache_dir", None))
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = (cache / "logs" / f"internal-error-{stamp}-{os.getpid()}.log").absolute()
+        text = (
+            f"patchcheck {__version__}, Python {sys.version.split()[0]}\n"
+            f"arguments: {args_list!r}\n\n" + "".join(traceback.format_exception(e))
+        )
+        atomic_write(path, text.encode("utf-8", "replace"))
+    except Exception as le:  # noqa: BLE001 - the log is a courtesy; the exit code stands
+        return f"no log written ({type(le).__name__}: {le}); set PATCHCHECK_DEBUG=1 for the traceback"
+    return f"traceback in {path}"
 
 
 if __name__ == "__main__":

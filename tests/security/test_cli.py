@@ -267,3 +267,36 @@ def test_deeply_nested_bug_file_names_the_file(bench: Bench, opening: str, closi
         cp = bench.run(*argv)
         one_line_error(cp, 2, str(bad), "nested too deeply")
     assert bench.state() == before
+
+
+# -- item 17: an internal error has its own exit code and a log -----------------------------------
+
+# A defect planted in the running patchcheck (the bug-file parser raises), then the real
+# command-line boundary runs as `python -m patchcheck` would run it.
+_DEFECT = """
+import sys
+import patchcheck.bugs.load as load
+def broken(path, data):
+    raise ZeroDivisionError("planted defect\\nsecond line")
+load.parse_bug = broken
+from patchcheck.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_internal_error_exits_4_and_logs_the_traceback(bench: Bench) -> None:
+    before = bench.state()
+    args = bench.argv("check", "--tree", str(bench.rig.tree), "--bug", "b-good")[3:]  # past "python -m patchcheck"
+    argv = [sys.executable, "-c", _DEFECT, *args]
+    cp = subprocess.run(argv, capture_output=True, text=True, env=bench.env(), cwd=bench.decoy, timeout=60)
+    assert cp.returncode == 4, (cp.returncode, cp.stderr)
+    assert cp.stdout == "" and "Traceback" not in cp.stderr
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 1, cp.stderr
+    assert "internal error" in lines[0] and "ZeroDivisionError: planted defect" in lines[0]
+    logs = list((bench.rig.cache / "logs").iterdir())
+    assert len(logs) == 1 and f"traceback in {logs[0]}" in lines[0]
+    text = logs[0].read_text()
+    assert "Traceback (most recent call last)" in text and "ZeroDivisionError: planted defect" in text
+    assert "in broken" in text  # the frame of the defect
+    assert bench.state() == before
