@@ -54,7 +54,7 @@ def _positive_float(v: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {v!r}") from None
     if not (math.isfinite(n) and 0 < n <= MAX_SECONDS):
-        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most {MAX_SECONDS:g}, got {v!r}")
+        raise argparse.ArgumentTypeError(f"expected positive seconds, at most {MAX_SECONDS:g}, got {v!r}")
     return n
 
 
