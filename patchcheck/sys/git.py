@@ -8,13 +8,16 @@ partial clone). So every call gets:
 
 * no system, global or user configuration: ``GIT_CONFIG_NOSYSTEM``, ``GIT_CONFIG_GLOBAL``,
   ``HOME`` and ``XDG_CONFIG_HOME`` point at /dev/null (an always-empty place nobody can add a
-  file to), and no ``GIT_*`` variable of ours leaks in (``GIT_DIR``, ``GIT_CONFIG_COUNT``,
+  file to), and no ``GIT_*`` variable of the caller's environment leaks in (``GIT_DIR``, ``GIT_CONFIG_COUNT``,
   ``GIT_CONFIG_PARAMETERS``, ``GIT_EXTERNAL_DIFF``, ``GIT_TRACE``...);
 * command-scope config (``GIT_CONFIG_COUNT``; it outranks the repository's) that turns off
   every key that runs a command or reads outside: ``_LOCKED`` below, plus the keys with a
   repository-chosen name (``filter.<x>.clean``, ``diff.<x>.textconv``...), found by listing
   the repository's configuration (includes followed) before the call;
-* ``--no-ext-diff --no-textconv`` for the commands that make diffs;
+* ``--no-ext-diff --no-textconv`` for the commands that make diffs, and no look into
+  submodules (``--ignore-submodules=all``: git would run itself in each, under the
+  submodule's own config);
+* the folder named (the call's cwd) as the work tree, whatever ``core.worktree`` says;
 * no transport at all (``GIT_ALLOW_PROTOCOL`` empty): no ssh, no ``ext::``, no lazy fetch;
 * ``GIT_OPTIONAL_LOCKS=0`` (``git status`` does not refresh the index: the user's tree,
   ``.git/index`` included, stays byte-identical), ``GIT_NO_REPLACE_OBJECTS=1`` (content is
@@ -88,8 +91,16 @@ _NAMED: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"gpg\..+\.program"), "false"),
 )
 
-# Subcommands that can make a diff: a repository's diff drivers stay unused.
-_DIFF_COMMANDS = frozenset({"diff", "log", "show", "diff-tree", "diff-index", "diff-files"})
+# Options given to a subcommand right after its name. Diffs: the repository's diff drivers
+# stay unused. Submodules: never looked into, since git would run `git status` inside each
+# with the submodule's own config (whose drivers are not listed here), and a .gitmodules
+# `ignore = none` outranks diff.ignoreSubmodules; only the command-line option outranks it.
+_NO_SUBMODULES = ("--ignore-submodules=all",)
+_DIFF_FLAGS = ("--no-ext-diff", "--no-textconv", *_NO_SUBMODULES)
+_SUBCOMMAND_FLAGS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("diff", "log", "show", "diff-tree", "diff-index", "diff-files"), _DIFF_FLAGS),
+    "status": _NO_SUBMODULES,
+}
 
 _ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -236,8 +247,8 @@ def command(
     fixed = [*_LOCKED, *_safe_directory(cwd)]
     named = _listed_keys(argv, cwd, git_dir, base, fixed, timeout)
     rest = [str(a) for a in args]
-    if rest and rest[0] in _DIFF_COMMANDS:
-        rest[1:1] = ["--no-ext-diff", "--no-textconv"]
+    if rest:
+        rest[1:1] = _SUBCOMMAND_FLAGS.get(rest[0], ())
     return [*argv, *rest], _with_config(base, [*fixed, *named])
 
 

@@ -138,7 +138,7 @@ def test_locked_keys_win_over_the_repository(repo: Path) -> None:
 
 def test_command_shape(repo: Path) -> None:
     argv, env = gitmod.command(["log", "--format=%H"], cwd=repo)
-    assert argv[:4] == ["git", "log", "--no-ext-diff", "--no-textconv"]
+    assert argv[:5] == ["git", "log", "--no-ext-diff", "--no-textconv", "--ignore-submodules=all"]
     assert env["HOME"] == os.devnull and env["GIT_OPTIONAL_LOCKS"] == "0"
     keys = {env[f"GIT_CONFIG_KEY_{i}"]: env[f"GIT_CONFIG_VALUE_{i}"] for i in range(int(env["GIT_CONFIG_COUNT"]))}
     assert keys["safe.directory"] == os.path.realpath(repo)
@@ -175,4 +175,27 @@ def test_a_config_changed_between_calls_is_listed_again(repo: Path, canary: Path
     (repo / ".gitattributes").write_text("*.c filter=late\n")
     _stat_dirty(repo)
     assert git(["status", "--porcelain"], cwd=repo).ok
+    assert os.listdir(canary) == []
+
+
+def test_submodules_are_not_looked_into(repo: Path, canary: Path, tmp_path: Path) -> None:
+    """git status would run itself in a submodule, under the submodule's own config (a
+    filter there is not listed from the outer repository), and .gitmodules may say
+    ignore = none to outrank diff.ignoreSubmodules."""
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "s.c").write_text("int s;\n")
+    _raw(sub, "init", "-q", "-b", "main")
+    _raw(sub, "add", "-A")
+    _raw(sub, "commit", "-qm", "sub")
+    _raw(repo, "-c", "protocol.file.allow=always", "submodule", "add", "-q", str(sub), "sub")
+    _raw(repo, "config", "-f", ".gitmodules", "submodule.sub.ignore", "none")
+    _raw(repo, "commit", "-qam", "with sub")
+    modules = repo / ".git" / "modules" / "sub"
+    _raw(repo, "config", "-f", str(modules / "config"), "filter.x.process", f"touch {canary}/sub-process")
+    (modules / "info").mkdir(exist_ok=True)
+    (modules / "info" / "attributes").write_text("* filter=x\n")
+    _stat_dirty(repo / "sub")
+    assert git(["status", "--porcelain"], cwd=repo).ok
+    assert git(["diff", "HEAD"], cwd=repo).ok
     assert os.listdir(canary) == []
