@@ -7,13 +7,21 @@ Imports of the heavy parts (b4, the engine, renderers) happen inside the verbs s
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+import threading
+import time
+import traceback
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
+from patchcheck import __version__
 from patchcheck.commands.doctor import VersionAction
-from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError
+from patchcheck.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, PatchcheckError, Terminated
+from patchcheck.sys import proc
 from patchcheck.sys.tools import KINDS
 
 VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "doctor")
@@ -38,13 +46,17 @@ def _positive_int(v: str) -> int:
     return n
 
 
+MAX_SECONDS = 86400.0  # a network timeout longer than a day is a typo (and overflows a socket's)
+
+
 def _positive_float(v: str) -> float:
+    """Seconds: finite, above 0, at most a day ('inf', 'nan', '1e308' are refused)."""
     try:
         n = float(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {v!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {v!r}")
+    if not (math.isfinite(n) and 0 < n <= MAX_SECONDS):
+        raise argparse.ArgumentTypeError(f"expected positive seconds, at most {MAX_SECONDS:g}, got {v!r}")
     return n
 
 
@@ -57,14 +69,65 @@ def _size(v: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _fraction(v: str) -> float:
+    try:
+        n = float(v)
+    except ValueError:
+        n = math.nan
+    if not 0 <= n <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {v!r}")
+    return n
+
+
+def _url_problem(v: str) -> str | None:
+    """Why ``v`` cannot be a public-inbox base URL, or None."""
+    if any(c.isspace() or not c.isprintable() for c in v):
+        return "holds whitespace or control characters"
+    try:
+        parts = urllib.parse.urlsplit(v)
+        port = parts.port
+    except ValueError as e:  # "Invalid IPv6 URL", "Port out of range 0-65535", ...
+        return str(e)
+    if parts.scheme not in ("http", "https"):
+        return "not an http(s) URL"
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    if parts.query or parts.fragment:
+        return "a base URL has no ?query or #fragment"
+    return None
+
+
+def _lore_url(v: str) -> str:
+    why = _url_problem(v)
+    if why:
+        raise argparse.ArgumentTypeError(f"{v!r}: {why} (expected http(s)://host[:port][/path])")
+    return v
+
+
+def _check_environment(args: argparse.Namespace) -> None:
+    """Options also read from the environment get the checks argparse gives the flags."""
+    env_url = os.environ.get("PATCHCHECK_LORE_URL")
+    if hasattr(args, "lore_url") and args.lore_url is None and env_url:
+        why = _url_problem(env_url)
+        if why:
+            raise PatchcheckError(
+                f"PATCHCHECK_LORE_URL={env_url!r}: {why} (expected http(s)://host[:port][/path])"
+            )
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
     g.add_argument("--bugs-dir", type=Path, help="folder of known-bug files [PATCHCHECK_BUGS_DIR]")
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
-    g.add_argument("--lore-url", help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
+    g.add_argument("--lore-url", type=_lore_url, help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")
     g.add_argument(
-        "--timeout", type=_positive_float, default=30.0, help="network timeout per request, seconds (default 30)"
+        "--timeout",
+        type=_positive_float,
+        default=30.0,
+        help=f"network timeout per request, seconds (default 30, at most {MAX_SECONDS:g})",
     )
     g.add_argument("--trees-file", type=Path, help="named trees [PATCHCHECK_TREES]")
     # limits on what is read from strangers (README "Limits"); defaults in fetch/limits.py
@@ -160,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr = sub.add_parser("triage", help="match a kernel oops to known bugs")
     tr.add_argument("file", help="a dmesg / vmcore-dmesg / crash log, or - for stdin")
     tr.add_argument("--tree", help="go on to check the matched bugs on this tree")
-    tr.add_argument("--threshold", type=float, default=0.35, help="minimum score (0..1)")
+    tr.add_argument("--threshold", type=_fraction, default=0.35, help="minimum score (0..1)")
     tr.add_argument("--top", type=_positive_int, default=5, help="how many matches to show")
     _report(tr)
     _common(tr)
@@ -181,20 +244,83 @@ def _normalise_argv(argv: list[str]) -> list[str]:
     return argv
 
 
+def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
+    """``-o`` may not name (or lie inside) anything the run reads: the trees, the bugs
+    folder and the mbox files its bugs name, the trees file, the cache, the crash log.
+    Checked before any work, so the refusal costs nothing and changes nothing."""
+    from patchcheck import config
+    from patchcheck.bugs.load import load_bugs
+    from patchcheck.sys.atomic import refuse_overwrite
+    from patchcheck.trees import find_trees_file, load_trees_file
+
+    inputs: list[tuple[Path, str]] = []
+    trees_file = find_trees_file(config.trees_file(args.trees_file))
+    named = load_trees_file(trees_file) if trees_file is not None else {}
+    specs = getattr(args, "tree", None) or []
+    for spec in [specs] if isinstance(specs, str) else specs:
+        # as open_tree resolves it: a name of the trees file unless it holds a "/"
+        inputs.append((named[spec].path if "/" not in spec and spec in named else Path(spec), "a tree"))
+    if trees_file is not None:
+        inputs.append((trees_file, "the trees file"))
+    bugs_dir = config.bugs_dir(args.bugs_dir)
+    inputs.append((bugs_dir, "the bugs folder"))
+    if bugs_dir.is_dir():
+        inputs += [(f.mbox, "a bug's mbox") for b in load_bugs(bugs_dir).all() for f in b.fixes if f.mbox]
+    inputs.append((config.cache_dir(args.cache_dir), "the cache"))
+    if getattr(args, "upstream_repo", None) is not None:
+        inputs.append((args.upstream_repo, "the upstream repository"))
+    crash_log = getattr(args, "file", None)
+    if crash_log not in (None, "-"):
+        inputs.append((Path(crash_log), "the crash log"))
+    refuse_overwrite(args.output, inputs)
+
+
+def _on_signal(signum: int, _frame: object) -> None:
+    """SIGTERM/SIGHUP: unwind like Ctrl-C, so the exit-time cleanups (scratch copies of
+    tree files in $TMPDIR) run. A second signal ends the process at once."""
+    for s in _ENDING_SIGNALS:
+        signal.signal(s, signal.SIG_DFL)
+    proc.request_stop()
+    raise Terminated(signum)
+
+
+_ENDING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = _normalise_argv(list(sys.argv[1:] if argv is None else argv))
+    in_main = threading.current_thread() is threading.main_thread()
+    old = {s: signal.signal(s, _on_signal) for s in _ENDING_SIGNALS} if in_main else {}
+    try:
+        return _boundary(args_list)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        proc.resume()
+
+
+def _boundary(args_list: list[str]) -> int:
+    args: argparse.Namespace | None = None
     try:
         args = build_parser().parse_args(args_list)
         if args.verb is None:
             build_parser().print_help()
             return EXIT_BAD_INPUT
+        _check_environment(args)
+        if getattr(args, "output", None) is not None:
+            _refuse_output_over_inputs(args)
         from patchcheck.commands import dispatch
 
         return dispatch(args)
     except PatchcheckError as e:
         print(f"patchcheck: error: {e}", file=sys.stderr)
         return e.exit_code
+    except Terminated as t:
+        proc.terminate_all()
+        print(f"patchcheck: terminated by {signal.Signals(t.signum).name}", file=sys.stderr)
+        return 128 + t.signum
     except KeyboardInterrupt:
+        proc.terminate_all()
         print("patchcheck: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
@@ -206,11 +332,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - the last line of defence: no tracebacks
         if os.environ.get("PATCHCHECK_DEBUG"):
             raise
+        what = (str(e).strip().splitlines() or [""])[0][:200]
         print(
-            f"patchcheck: internal error: {type(e).__name__}: {e} (set PATCHCHECK_DEBUG=1 for a traceback)",
+            f"patchcheck: internal error (a defect in patchcheck, not your input): {type(e).__name__}: {what};"
+            f" {_crash_log(e, args, args_list)}",
             file=sys.stderr,
         )
-        return EXIT_BAD_INPUT
+        return EXIT_INTERNAL
+
+
+def _crash_log(e: BaseException, args: argparse.Namespace | None, args_list: list[str]) -> str:
+    """Write the traceback to ``<cache dir>/logs/`` (the one folder patchcheck writes to,
+    --cache-dir / PATCHCHECK_CACHE_DIR honoured); what to tell the user about it."""
+    from patchcheck import config
+    from patchcheck.sys.atomic import atomic_write
+
+    try:
+        cache = config.cache_dir(getattr(args, "cache_dir", None))
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = (cache / "logs" / f"internal-error-{stamp}-{os.getpid()}.log").absolute()
+        text = (
+            f"patchcheck {__version__}, Python {sys.version.split()[0]}\n"
+            f"arguments: {args_list!r}\n\n" + "".join(traceback.format_exception(e))
+        )
+        atomic_write(path, text.encode("utf-8", "replace"))
+    except Exception as le:  # noqa: BLE001 - the log is a courtesy; the exit code stands
+        return f"no log written ({type(le).__name__}: {le}); set PATCHCHECK_DEBUG=1 for the traceback"
+    return f"traceback in {path}"
 
 
 if __name__ == "__main__":

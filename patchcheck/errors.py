@@ -1,7 +1,8 @@
 """Exception types and the exit codes they map to.
 
 Every failure a user can cause or meet is one of these; ``cli.main`` is the single
-boundary that prints them as one line and exits with ``exit_code``.
+boundary that prints them as one line and exits with ``exit_code``. Anything else reaching
+it is a defect: exit ``EXIT_INTERNAL``, the traceback in ``<cache>/logs/``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
 EXIT_NO_SERIES = 3
+EXIT_INTERNAL = 4  # a defect in patchcheck (not bad input): the traceback goes to a log file
 
 
 class PatchcheckError(Exception):
@@ -44,3 +46,13 @@ class SeriesError(PatchcheckError):
 
 class ToolError(PatchcheckError):
     """An external tool (git, patch, rpmbuild...) failed in a way we cannot interpret."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C (a BaseException, so no ``except
+    Exception`` swallows it) and ends the run with 128 + the signal number, after the
+    exit-time cleanups."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -211,6 +211,8 @@ def load_bug(path: Path) -> Bug:
         raise BugFileError(path, None, f"invalid TOML: {e}") from e
     except UnicodeDecodeError as e:
         raise BugFileError(path, None, "invalid TOML: not UTF-8 text") from e
+    except RecursionError:  # tomllib recurses per nesting level
+        raise BugFileError(path, None, "invalid TOML: arrays or tables nested too deeply") from None
     except OSError as e:
         raise BugFileError(path, None, f"cannot read: {e.strerror or e}") from e
     return parse_bug(path, data)

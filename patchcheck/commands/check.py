@@ -11,6 +11,7 @@ from patchcheck import __version__, config
 from patchcheck.commands.common import at_least, bugset, cache_dir, make_fetcher, select_bugs
 from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
 from patchcheck.model import BugResult, Verdict
+from patchcheck.sys.atomic import replace_file
 
 
 def parse_fail_on(value: str) -> set[str]:
@@ -86,10 +87,7 @@ def run(args: argparse.Namespace) -> int:
     )
     text = report.render(rep, args.format or "table", color=color)
     if args.output:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise BadInput(f"{args.output}: cannot write the report: {e.strerror or e}") from e
+        replace_file(args.output, text.encode("utf-8"))  # atomic: a failed write keeps the old file
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return exit_code(results, fail_on, args.min_severity)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections.abc import Callable, Iterable
@@ -13,6 +14,7 @@ from patchcheck import config
 from patchcheck.bugs import load as bugs_mod
 from patchcheck.errors import BadInput
 from patchcheck.model import Bug
+from patchcheck.sys.atomic import replace_file
 from patchcheck.triage.score import DEFAULT_THRESHOLD, Match, Oops, triage_text
 
 
@@ -86,11 +88,9 @@ def run(args: argparse.Namespace) -> int:
             return check([m.bug for m in matches])
         return 0
     if output is not None:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                _emit(oops, matches, threshold, fmt, fh)
-        except OSError as e:
-            raise BadInput(f"{output}: cannot write report: {e.strerror or e}") from None
+        buf = io.StringIO()
+        _emit(oops, matches, threshold, fmt, buf)
+        replace_file(output, buf.getvalue().encode("utf-8"))  # atomic: a failed write keeps the old file
     else:
         _emit(oops, matches, threshold, fmt, sys.stdout)
     return 0

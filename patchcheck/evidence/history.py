@@ -20,8 +20,8 @@ from patchcheck.evidence import Evidence
 from patchcheck.evidence import history_cache as cache
 from patchcheck.evidence.history_cache import Tables
 from patchcheck.model import Method
-from patchcheck.sys import proc
 from patchcheck.sys.git import git
+from patchcheck.sys.git import stream as git_stream
 
 LOG_TIMEOUT = 600.0
 PATCH_ID_LIMIT = 3000  # newest commits per path set whose patch-ids are compared
@@ -204,29 +204,13 @@ def _parse_stream(stream: IO[bytes], builder: _Builder, chunk: int = 1 << 20) ->
         builder.add(rest)
 
 
-def _git_argv(git_dir: Path, args: Sequence[str]) -> list[str]:
-    # Same neutral prefix as patchcheck.sys.git.git; that helper buffers stdout, which a
-    # million-commit log cannot afford, so the log pass goes through proc.stream.
-    return ["git", "-c", "core.quotepath=off", "--git-dir", str(git_dir), *args]
-
-
 def _read_log(git_dir: Path, head: str, timeout: float = LOG_TIMEOUT) -> _Builder:
     """One ``git log`` over HEAD's history, parsed as it streams."""
-    argv = _git_argv(
-        git_dir,
-        [
-            "log",
-            "-z",
-            "--no-color",
-            "--no-show-signature",
-            "--encoding=UTF-8",
-            "--format=%H%x1f%s%x1f%b",
-            head,
-            "--",
-        ],
-    )
+    fmt = "--format=%H%x1f%s%x1f%b"
+    args = ["log", "-z", "--no-color", "--no-show-signature", "--encoding=UTF-8", fmt, head, "--"]
     builder = _Builder()
-    with proc.stream(argv, timeout=timeout) as s:
+    # streamed: a million-commit log is too large to buffer
+    with git_stream(args, git_dir=git_dir, timeout=timeout) as s:
         _parse_stream(s.stdout, builder)
         rc = s.wait()
         if s.timed_out:
