@@ -13,11 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from patchcheck import __version__
+from patchcheck.bugs.load import SEVERITIES
 from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError
+from patchcheck.model import Verdict
+from patchcheck.report import FORMATS
 
 VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache")
-FORMATS = ("table", "json", "markdown", "html", "junit")
-DEFAULT_FAIL_ON = "partially-present,backportable,conflicting"
+DEFAULT_FAIL_ON = ",".join((Verdict.PARTIAL, Verdict.BACKPORTABLE, Verdict.CONFLICTING))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,17 @@ def _positive_float(v: str) -> float:
     if n <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {v!r}")
     return n
+
+
+def _verdicts(v: str) -> frozenset[str]:
+    """A comma list of verdict names (for --fail-on)."""
+    out = frozenset(x.strip() for x in v.split(",") if x.strip())
+    bad = out - set(Verdict)
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(sorted(bad))} is not a verdict (expected a comma list of: {', '.join(Verdict)})"
+        )
+    return out
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -76,7 +89,7 @@ def _selection(p: argparse.ArgumentParser, need: bool) -> None:
         "--severity",
         action="append",
         default=[],
-        choices=("low", "medium", "high", "critical"),
+        choices=SEVERITIES,
         help="only bugs of this severity",
     )
     g.add_argument("--cve", action="append", default=[], help="only bugs naming this CVE")
@@ -89,13 +102,14 @@ def _report(p: argparse.ArgumentParser) -> None:
     g.add_argument("-o", "--output", type=Path, help="write the report there")
     g.add_argument(
         "--fail-on",
+        type=_verdicts,
         default=DEFAULT_FAIL_ON,
         help=f"verdicts that make the exit code 1 (default {DEFAULT_FAIL_ON})",
     )
     g.add_argument(
         "--min-severity",
-        choices=("low", "medium", "high", "critical"),
-        default="low",
+        choices=SEVERITIES,
+        default=SEVERITIES[0],
         help="only bugs at least this severe can fail the run",
     )
     g.add_argument("--color", choices=("auto", "always", "never"), default="auto")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
 from tabulate import tabulate
 
 from patchcheck.bugs.load import BugSet
-from patchcheck.commands.common import bugset
+from patchcheck.commands import common
+from patchcheck.commands.common import Sources
 from patchcheck.errors import BugFileError
 from patchcheck.model import Bug
 
@@ -56,9 +58,24 @@ def _check_local_mboxes(bugs: BugSet) -> None:
             )
 
 
+@dataclass(frozen=True)
+class BugsOptions:
+    action: str  # list | show | validate
+    bug_id: str | None
+    sources: Sources
+
+
+def options(args: argparse.Namespace) -> BugsOptions:
+    return BugsOptions(args.bugs_verb, getattr(args, "id", None), common.sources(args))
+
+
 def run(args: argparse.Namespace) -> int:
-    bugs = bugset(args)  # loading validates strictly: the first bad file raises (exit 2)
-    if args.bugs_verb == "list":
+    return execute(options(args))
+
+
+def execute(opts: BugsOptions) -> int:
+    bugs = common.known_bugs(opts.sources)  # loading validates strictly: the first bad file raises (exit 2)
+    if opts.action == "list":
         rows = [
             (
                 b.id,
@@ -71,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
             for b in bugs.all()
         ]
         print(tabulate(rows, headers=["id", "severity", "subsystem", "cves", "fixes", "title"]))
-    elif args.bugs_verb == "show":
-        print(_show(bugs.get(args.id)))
+    elif opts.action == "show":
+        assert opts.bug_id is not None  # argparse requires it
+        print(_show(bugs.get(opts.bug_id)))
     else:
         _check_local_mboxes(bugs)
         print(f"{len(bugs.bugs)} known-bug file(s) in {bugs.directory}: all valid")

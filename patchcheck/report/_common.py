@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from patchcheck.model import Bug, BugResult, HunkResult, HunkStatus, PatchResult, TreeInfo, Verdict
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import Report
 
 OK_VERDICTS = (Verdict.PRESENT, Verdict.NOT_APPLICABLE)
 FINDING_VERDICTS = (Verdict.BACKPORTABLE, Verdict.CONFLICTING, Verdict.PARTIAL)

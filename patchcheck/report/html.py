@@ -25,7 +25,7 @@ from patchcheck.report._common import (
 
 if TYPE_CHECKING:
     from patchcheck.model import Bug
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report
 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _CLASS_RE = re.compile(r"[^a-z0-9-]+")
@@ -226,7 +226,7 @@ def _bug_section(m: Matrix, b: Bug) -> list[str]:
     return out
 
 
-def render_html(report: Report) -> str:
+def render(report: Report, options: RenderOptions) -> str:
     m = matrix(report)
     findings = sum(1 for r in report.results if r.verdict not in OK_VERDICTS)
     title = f"patchcheck report: {len(m.bugs)} bugs × {len(m.trees)} trees"

@@ -12,7 +12,7 @@ from patchcheck.model import BugResult, HunkResult, PatchResult, TreeInfo
 from patchcheck.report._common import verdict_counts
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 
 def tree_dict(t: TreeInfo) -> dict[str, Any]:
@@ -87,6 +87,16 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
-def render_json(report: Report) -> str:
+def render(report: Report, options: RenderOptions) -> str:
     # ensure_ascii=False keeps maintainers' names readable; the output is UTF-8 anyway.
     return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def triage_dict(t: TriageReport) -> dict[str, Any]:
+    """``oops`` and ``matches``; with a check, the check's report keys beside them."""
+    doc = report_dict(t.check) if t.check is not None else {}
+    return {"oops": t.oops.to_dict(), "matches": [m.to_dict() for m in t.matches], **doc}
+
+
+def render_triage(t: TriageReport, options: RenderOptions) -> str:
+    return json.dumps(triage_dict(t), indent=2, ensure_ascii=False) + "\n"

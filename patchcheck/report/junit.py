@@ -22,7 +22,7 @@ from patchcheck.report._common import (
 )
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report
 
 
 _COUNTER = {"failure": "failures", "error": "errors", "skipped": "skipped"}
@@ -83,7 +83,7 @@ def _testcase(suite: ET.Element, r: BugResult) -> str:
     return "pass"
 
 
-def render_junit(report: Report) -> str:
+def render(report: Report, options: RenderOptions) -> str:
     m = matrix(report)
     root = ET.Element("testsuites", {"name": "patchcheck"})
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

@@ -20,7 +20,7 @@ from patchcheck.report._common import (
 )
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report
 
 
 # Characters that start Markdown syntax in running text; '|' splits table cells.
@@ -88,7 +88,7 @@ def _cell_details(r: BugResult) -> list[str]:
     return out
 
 
-def render_markdown(report: Report) -> str:
+def render(report: Report, options: RenderOptions) -> str:
     m = matrix(report)
     out = ["# patchcheck report", "", f"Generated {report.generated} by patchcheck {report.version}.", ""]
     if m.trees:

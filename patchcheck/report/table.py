@@ -19,7 +19,7 @@ from patchcheck.report._common import (
 )
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 _GREEN, _YELLOW, _RED, _MAGENTA = "32", "33", "31", "35"
 COLORS = {
@@ -40,7 +40,8 @@ def paint(text: str, verdict: str, color: bool) -> str:
     return f"\x1b[{code}m{text}\x1b[0m"
 
 
-def render_table(report: Report, *, color: bool = False) -> str:
+def render(report: Report, options: RenderOptions) -> str:
+    color = options.color
     m = matrix(report)
     lines: list[str] = []
     for t in m.trees:
@@ -83,3 +84,32 @@ def render_table(report: Report, *, color: bool = False) -> str:
         lines.append("")
         lines.extend(errors)
     return "\n".join(lines) + "\n"
+
+
+def triage_summary(t: TriageReport) -> str:
+    """The oops in a few lines, then the matching bugs with their scores and reasons."""
+    oops = t.oops
+    rows = [
+        ("oops", oops.headline or "?"),
+        ("function", oops.function or "?"),
+        ("release", oops.release or "?"),
+        ("command", oops.comm or "?"),
+        ("trace", " < ".join(oops.trace) if oops.trace else "(none)"),
+    ]
+    rows += [("note", n) for n in oops.notes]
+    lines = [f"{key + ':':<10} {clean(val)}" for key, val in rows]
+    lines.append("")
+    if not t.matches:
+        lines.append(f"no known bug matches (threshold {t.threshold:.2f})")
+        return "\n".join(lines) + "\n"
+    width = max(len("bug"), *(len(m.bug) for m in t.matches))
+    lines.append(f"{'score':<6} {'bug':<{width}}  why")
+    lines += [f"{m.score:<6.2f} {m.bug:<{width}}  {m.why}" for m in t.matches]
+    return "\n".join(lines) + "\n"
+
+
+def render_triage(t: TriageReport, options: RenderOptions) -> str:
+    text = triage_summary(t)
+    if t.check is not None:
+        text += "\n" + render(t.check, options)
+    return text

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import sys
@@ -13,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from patchcheck.bugs.load import load_bugs
-from patchcheck.commands import triage as cmd
-from patchcheck.errors import BadInput
+from patchcheck.cli import main
 from patchcheck.model import Bug
-from patchcheck.triage.score import Oops, match, normalize_function, parse_oops, score_bug
+from patchcheck.triage.parse import parse_oops
+from patchcheck.triage.score import match, score_bug, triage_text
+from patchcheck.triage.signals import Oops, normalize_function
 
 # ---- bug files: signatures as proposed for the shipped known_bugs/ -------------------------
 
@@ -593,17 +593,28 @@ def test_signature_without_message_and_headline_only(tmp_path: Path) -> None:
 # ---- the command ---------------------------------------------------------------------------
 
 
-def ns(file: str, bugs_dir: Path | None, **kw: object) -> argparse.Namespace:
-    base: dict[str, object] = {"file": file, "format": "table", "bugs_dir": bugs_dir, "threshold": 0.35, "top": 5}
-    base.update(kw)
-    return argparse.Namespace(**base)
+def triage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, bugs_dir: Path, log: str, *args: str
+) -> tuple[int, str, str]:
+    """``patchcheck triage`` through the real command line: (exit code, stdout, stderr)."""
+    argv = ["triage", log, "--bugs-dir", str(bugs_dir), "--cache-dir", str(tmp_path / "c"), "--offline", *args]
+    rc = main(argv)
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def kernel_tree(tmp_path: Path) -> Path:
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    (tree / "Makefile").write_text("VERSION = 4\nPATCHLEVEL = 19\nSUBLEVEL = 90\n")
+    return tree
 
 
 def test_command_table(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "vmcore-dmesg.txt"
     log.write_text(X86_419)
-    assert cmd.run(ns(str(log), bugs_dir)) == 0
-    out = capsys.readouterr().out
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log))
+    assert rc == 0
     assert "bpf_prog_array_copy" in out
     assert "4.19.90-2102.2.0.0068.ctl2.x86_64" in out
     lines = out.splitlines()
@@ -614,8 +625,9 @@ def test_command_table(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFix
 def test_command_json(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "dmesg"
     log.write_text(X86_68)
-    assert cmd.run(ns(str(log), bugs_dir, format="json")) == 0
-    doc = json.loads(capsys.readouterr().out)
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log), "--format", "json")
+    assert rc == 0
+    doc = json.loads(out)
     assert set(doc) == {"oops", "matches"}
     assert {"headline", "function", "trace", "release", "comm"} <= set(doc["oops"])
     assert doc["oops"]["function"] == "__bpf_nf_ct_lookup"
@@ -630,61 +642,62 @@ def test_command_unknown_format_is_table(
 ) -> None:
     log = tmp_path / "dmesg"
     log.write_text(X86_419)
-    assert cmd.run(ns(str(log), bugs_dir, format="html")) == 0
-    assert "perf-bpf-prog-detach" in capsys.readouterr().out
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log), "--format", "html")
+    assert rc == 0 and "perf-bpf-prog-detach" in out
 
 
 def test_command_no_oops(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     log = tmp_path / "dmesg"
     log.write_text(NO_OOPS)
-    assert cmd.run(ns(str(log), bugs_dir)) == 0
-    assert capsys.readouterr().out.strip() == "no oops found"
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log))
+    assert rc == 0 and out.strip() == "no oops found"
 
 
 def test_command_stdin(
-    bugs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, bugs_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     fake = io.TextIOWrapper(io.BytesIO(CRASH_BT.encode() + b"\xff\xfe junk\n"))
     monkeypatch.setattr(sys, "stdin", fake)
-    assert cmd.run(ns("-", bugs_dir, format="json")) == 0
-    doc = json.loads(capsys.readouterr().out)
-    assert doc["matches"][0]["bug"] == "nfsd-callback-wq"
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, "-", "--format", "json")
+    assert rc == 0
+    assert json.loads(out)["matches"][0]["bug"] == "nfsd-callback-wq"
 
 
-def test_command_unreadable_file(tmp_path: Path, bugs_dir: Path) -> None:
-    with pytest.raises(BadInput) as exc:
-        cmd.run(ns(str(tmp_path / "missing.log"), bugs_dir))
-    assert "missing.log" in str(exc.value) and "\n" not in str(exc.value)
+def test_command_unreadable_file(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc, out, err = triage(capsys, tmp_path, bugs_dir, str(tmp_path / "missing.log"))
+    assert rc == 2 and out == ""
+    assert "missing.log" in err and len(err.strip().splitlines()) == 1
 
 
-def test_command_tree_calls_check(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_command_tree_checks_the_top_matches(
+    tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "dmesg"
     log.write_text(ARM64_419)
-    seen: list[list[str]] = []
+    tree = kernel_tree(tmp_path)
+    report = tmp_path / "r.json"
+    args = ("--tree", str(tree), "--top", "1", "--format", "json", "-o", str(report))
+    rc, out, err = triage(capsys, tmp_path, bugs_dir, str(log), *args)
+    # offline with an empty cache: the one matched bug is checked, and its series is missing
+    assert rc == 3, err
+    doc = json.loads(report.read_text())
+    assert [r["bug"] for r in doc["results"]] == ["nfsd-callback-wq"]
 
-    def check(ids: list[str]) -> int:
-        seen.append(ids)
-        return 1
 
-    rc = cmd.run(ns(str(log), bugs_dir, tree="linux-4.19", check_callback=check, top=1))
-    assert rc == 1
-    assert seen == [["nfsd-callback-wq"]]
-
-
-def test_command_tree_without_matches_skips_check(tmp_path: Path, bugs_dir: Path) -> None:
+def test_command_tree_without_matches_skips_check(
+    tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     log = tmp_path / "dmesg"
     log.write_text(EXT4_NULL)
-
-    def check(ids: list[str]) -> int:
-        raise AssertionError("no match, nothing to check")
-
-    assert cmd.run(ns(str(log), bugs_dir, tree="t", check_callback=check)) == 0
+    # a tree that does not exist: opening it would be exit 2, so 0 says no check was tried
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log), "--tree", str(tmp_path / "absent"))
+    assert rc == 0 and "no known bug matches" in out
 
 
-def test_triage_file_api(bugs: list[Bug]) -> None:
-    oops, matches = cmd.triage_file(KASAN_SUNRPC, bugs)
+def test_triage_text_api(bugs: list[Bug]) -> None:
+    oops, matches = triage_text(KASAN_SUNRPC, bugs)
     assert oops is not None and matches[0].bug == "sunrpc-listen-data-ready-uaf"
-    assert cmd.triage_file(NO_OOPS, bugs) == (None, [])
+    assert triage_text(NO_OOPS, bugs) == (None, [])
 
 
 @pytest.mark.parametrize(
@@ -743,8 +756,8 @@ def test_command_output_file(tmp_path: Path, bugs_dir: Path, capsys: pytest.Capt
     log = tmp_path / "dmesg"
     log.write_text(KASAN_SUNRPC)
     report = tmp_path / "triage.json"
-    assert cmd.run(ns(str(log), bugs_dir, format="json", output=report)) == 0
-    assert capsys.readouterr().out == ""
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log), "--format", "json", "-o", str(report))
+    assert rc == 0 and out == ""
     assert json.loads(report.read_text())["matches"][0]["bug"] == "sunrpc-listen-data-ready-uaf"
 
 
@@ -753,41 +766,18 @@ def test_command_tree_json_keeps_stdout_for_the_check(
 ) -> None:
     log = tmp_path / "dmesg"
     log.write_text(X86_419)
-
-    def check(ids: list[str]) -> int:
-        print(json.dumps({"results": ids}))
-        return 0
-
-    assert cmd.run(ns(str(log), bugs_dir, format="json", tree="t", check_callback=check)) == 0
-    cap = capsys.readouterr()
-    assert json.loads(cap.out)["results"][0] == "perf-bpf-prog-detach"
-    assert json.loads(cap.err)["matches"][0]["bug"] == "perf-bpf-prog-detach"
+    tree = kernel_tree(tmp_path)
+    rc, out, err = triage(capsys, tmp_path, bugs_dir, str(log), "--tree", str(tree), "--format", "json")
+    assert rc == 3
+    assert json.loads(out)["results"][0]["bug"] == "perf-bpf-prog-detach"
+    assert json.loads(err)["matches"][0]["bug"] == "perf-bpf-prog-detach"
 
 
 def test_command_tree_goes_on_to_check(tmp_path: Path, bugs_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from patchcheck.cli import main
-
     log = tmp_path / "dmesg"
     log.write_text(X86_419)
-    tree = tmp_path / "linux"
-    tree.mkdir()
-    (tree / "Makefile").write_text("VERSION = 4\nPATCHLEVEL = 19\nSUBLEVEL = 90\n")
+    tree = kernel_tree(tmp_path)
     # offline with an empty cache: the matched bug is checked, and its series is missing
-    rc = main(
-        [
-            "triage",
-            str(log),
-            "--tree",
-            str(tree),
-            "--bugs-dir",
-            str(bugs_dir),
-            "--cache-dir",
-            str(tmp_path / "c"),
-            "--offline",
-            "--format",
-            "json",
-        ]
-    )
-    out = capsys.readouterr().out
+    rc, out, _ = triage(capsys, tmp_path, bugs_dir, str(log), "--tree", str(tree), "--format", "json")
     assert rc == 3
     assert '"verdict": "error"' in out and "not in cache (offline)" in out
