@@ -300,3 +300,18 @@ def test_example_runs_without_network(tmp_path: Path) -> None:
     assert cp.returncode == 1, cp.stderr
     r = json.loads(cp.stdout)["results"][0]
     assert (r["verdict"], r["method"]) == ("backportable", "clean")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "junit"])
+def test_series_error_is_summarised_on_stderr_whatever_the_format(world: World, fmt: str) -> None:
+    out = world.tree.parent / f"report.{fmt}"
+    cp = world.run(
+        "--tree", str(world.tree), "--bug", "b-404", "--bug", "b-present", "--format", fmt, "-o", str(out)
+    )
+    assert cp.returncode == 3 and cp.stdout == ""
+    lines = cp.stderr.strip().splitlines()
+    # one line per error cell: bug, tree and why
+    assert len(lines) == 1, cp.stderr
+    assert "b-404" in lines[0] and str(world.tree) in lines[0] and "nowhere-1@example.org" in lines[0]
+    assert "b-present" not in cp.stderr
+    assert out.read_text()

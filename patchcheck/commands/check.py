@@ -38,4 +38,5 @@ def execute(opts: CheckOptions) -> int:
     bugs = select_bugs(common.known_bugs(opts.sources), opts.selection)
     rep = common.check_report(bugs, opts.trees, opts.sources)
     common.emit(render(rep, opts.output.format, color=opts.output.color), opts.output.path)
+    common.summarise_errors(rep.results)
     return common.exit_code(rep.results, opts.output.fail_on, opts.output.min_severity)

@@ -186,6 +186,18 @@ def exit_code(results: Sequence[BugResult], fail_on: frozenset[str], min_severit
     return code
 
 
+def summarise_errors(results: Sequence[BugResult]) -> None:
+    """One line per error cell on standard error, whatever the format and wherever the report
+    went: a run that could not decide something never passes in silence."""
+    from patchcheck.report._common import clean, result_error
+
+    for r in results:
+        if r.verdict == Verdict.ERROR:
+            print(
+                f"patchcheck: error: {clean(r.bug.id)} on {clean(r.tree.name)}: {result_error(r)}", file=sys.stderr
+            )
+
+
 def emit(text: str, path: Path | None) -> None:
     """The report to ``path``, or to standard output."""
     if path is None:

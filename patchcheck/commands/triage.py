@@ -78,4 +78,5 @@ def execute(opts: TriageOptions) -> int:
     bugs = known.select(m.bug for m in matches)
     rep = common.check_report(bugs, opts.tree, opts.sources)
     common.emit(render(rep, out.format, color=out.color), out.path)
+    common.summarise_errors(rep.results)
     return common.exit_code(rep.results, out.fail_on, out.min_severity)
