@@ -169,8 +169,13 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources) -> Rep
         trees=[t.info for t in trees],
         bugs=list(bugs),
         version=__version__,
-        generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        generated=now(),
     )
+
+
+def now() -> str:
+    """The report's timestamp: UTC, to the second."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def exit_code(results: Sequence[BugResult], fail_on: frozenset[str], min_severity: str) -> int:

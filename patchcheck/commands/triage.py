@@ -10,6 +10,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from patchcheck import __version__
 from patchcheck.commands import common
 from patchcheck.commands.common import Output, Sources, TreeRequest
 from patchcheck.errors import EXIT_OK, BadInput
@@ -51,32 +52,28 @@ def read_log(name: str) -> str:
 
 
 def execute(opts: TriageOptions) -> int:
-    from patchcheck.report import render, render_triage
+    from patchcheck.report import render_triage
     from patchcheck.report.model import TriageReport
     from patchcheck.triage.score import triage_text
 
     known = common.known_bugs(opts.sources)
     oops, matches = triage_text(read_log(opts.log), known.all(), opts.threshold)
-    matches = matches[: opts.top]
-    out = opts.output
-    # the triage summary has a table and a JSON form only
-    fmt = out.format if out.format in ("table", "json") else "table"
     if oops is None:
-        text = "no oops found\n"
-    else:
-        text = render_triage(TriageReport(oops, tuple(matches), opts.threshold), fmt)
-    if opts.tree is None:
-        common.emit(text, out.path)
-        return EXIT_OK
-    # -o belongs to the check's report then; on stdout a JSON report must stay one
-    # document, so the triage summary goes to stderr.
-    stream = sys.stderr if fmt == "json" and out.path is None else sys.stdout
-    stream.write(text)
-    stream.flush()
-    if not matches:
-        return EXIT_OK
-    bugs = known.select(m.bug for m in matches)
-    rep = common.check_report(bugs, opts.tree, opts.sources)
-    common.emit(render(rep, out.format, color=out.color), out.path)
-    common.summarise_errors(rep.results)
-    return common.exit_code(rep.results, out.fail_on, out.min_severity)
+        where = "standard input" if opts.log == "-" else opts.log
+        raise BadInput(
+            f"{where}: no oops found (expected a kernel BUG, Oops, WARNING, panic or KASAN report, "
+            "or a crash(8) bt)"
+        )
+    matches = matches[: opts.top]
+    bugs = {m.bug: known.get(m.bug) for m in matches}
+    check = None
+    code = EXIT_OK
+    if opts.tree is not None and matches:
+        check = common.check_report(list(bugs.values()), opts.tree, opts.sources)
+        code = common.exit_code(check.results, opts.output.fail_on, opts.output.min_severity)
+    tri = TriageReport(oops, tuple(matches), opts.threshold, __version__, common.now(), bugs, check)
+    out = opts.output
+    common.emit(render_triage(tri, out.format, color=out.color), out.path)
+    if check is not None:
+        common.summarise_errors(check.results)
+    return code

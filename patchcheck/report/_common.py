@@ -69,6 +69,16 @@ def matrix(report: Report) -> Matrix:
     return Matrix(bugs, trees, cells)
 
 
+def plural(n: int, word: str) -> str:
+    """'1 bug', '3 bugs' (the words used here all take a plain -s)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def verdict_count(n: int, verdict: str) -> str:
+    """'1 present', '2 backportable', but '5 errors': only the noun among the verdicts takes -s."""
+    return plural(n, verdict) if verdict == Verdict.ERROR else f"{n} {verdict}"
+
+
 def verdict_counts(results: list[BugResult]) -> dict[str, int]:
     """Count per verdict, in tuple(Verdict) order, only verdicts that occur (unknown ones last)."""
     c = Counter(r.verdict for r in results)
@@ -80,7 +90,7 @@ def counts_text(results: list[BugResult]) -> str:
     counts = verdict_counts(results)
     if not counts:
         return "no results"
-    return ", ".join(f"{n} {v}" for v, n in counts.items())
+    return ", ".join(verdict_count(n, v) for v, n in counts.items())
 
 
 def label(verdict: str, method: str | None) -> str:

@@ -6,7 +6,7 @@ never import each other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from patchcheck.model import Bug, BugResult, TreeInfo
@@ -39,4 +39,7 @@ class TriageReport:
     oops: Oops
     matches: tuple[Match, ...]
     threshold: float
-    check: Report | None = None
+    version: str
+    generated: str  # ISO timestamp
+    bugs: dict[str, Bug] = field(default_factory=dict)  # the matched bugs, by id
+    check: Report | None = None  # the matched bugs on --tree
