@@ -62,7 +62,16 @@ def _verdicts(v: str) -> frozenset[str]:
 
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
-    g.add_argument("--bugs-dir", type=Path, help="folder of known-bug files [PATCHCHECK_BUGS_DIR]")
+    g.add_argument(
+        "--bugs-dir",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="folder of known-bug files, added to the shipped ones (repeatable) [PATCHCHECK_BUGS_DIR]",
+    )
+    g.add_argument(
+        "--no-shipped-bugs", action="store_true", help="leave out the known bugs shipped with patchcheck"
+    )
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
     g.add_argument("--lore-url", help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")

@@ -54,6 +54,7 @@ class Audit:
             *args,
             "--bugs-dir",
             str(self.bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(self.cache),
             "--lore-url",

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 
 from tabulate import tabulate
 
-from patchcheck.bugs.load import BugSet
+from patchcheck.bugs.load import BugFileErrors, BugSet, scan_bugs
 from patchcheck.commands import common
 from patchcheck.commands.common import Sources
-from patchcheck.errors import BugFileError
+from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, BugFileError
 from patchcheck.model import Bug
+from patchcheck.report._common import plural
 
 
 def _show(b: Bug) -> str:
@@ -46,16 +48,37 @@ def _show(b: Bug) -> str:
     return "\n".join(lines)
 
 
-def _check_local_mboxes(bugs: BugSet) -> None:
+def _missing_mboxes(bugs: BugSet) -> list[BugFileError]:
     """``mbox = ...`` must name a file that is there (loading alone does not look)."""
+    out = []
     for b in bugs.all():
         for i, f in enumerate(b.fixes, 1):
             if f.mbox is None or f.mbox.is_file():
                 continue
             why = "not a regular file" if f.mbox.exists() else "no such file"
-            raise BugFileError(
-                b.path, f"fix[{i}].mbox", f"{f.mbox}: {why} (expected an mbox file, relative to the bug file)"
+            out.append(
+                BugFileError(
+                    b.path, f"fix[{i}].mbox", f"{f.mbox}: {why} (expected an mbox file, relative to the bug file)"
+                )
             )
+    return out
+
+
+def validate(src: Sources) -> int:
+    """Every error of every bug file, one line each on stderr; exit 2 if there is any."""
+    bugs, bad_files = scan_bugs(src.bugs_dirs)
+    problems = [p for e in bad_files for p in (e.problems if isinstance(e, BugFileErrors) else [e])]
+    problems += _missing_mboxes(bugs)
+    for p in problems:
+        print(f"patchcheck: error: {p}", file=sys.stderr)
+    folders = ", ".join(str(d) for d in src.bugs_dirs)
+    if problems:
+        files = len({p.path for p in problems})
+        if len(problems) > 1:
+            print(f"patchcheck: {plural(len(problems), 'error')} in {plural(files, 'file')}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{plural(len(bugs.bugs), 'known-bug file')} in {folders}: all valid")
+    return EXIT_OK
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(opts: BugsOptions) -> int:
+    if opts.action == "validate":
+        return validate(opts.sources)
     bugs = common.known_bugs(opts.sources)  # loading validates strictly: the first bad file raises (exit 2)
     if opts.action == "list":
         rows = [
@@ -91,7 +116,4 @@ def execute(opts: BugsOptions) -> int:
     elif opts.action == "show":
         assert opts.bug_id is not None  # argparse requires it
         print(_show(bugs.get(opts.bug_id)))
-    else:
-        _check_local_mboxes(bugs)
-        print(f"{len(bugs.bugs)} known-bug file(s) in {bugs.directory}: all valid")
     return 0

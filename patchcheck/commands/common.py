@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 class Sources:
     """Where bugs, series and named trees come from, and how hard to work at it."""
 
-    bugs_dir: Path
+    bugs_dirs: tuple[Path, ...]
     cache_dir: Path
     lore_url: str
     offline: bool
@@ -43,7 +43,7 @@ class Sources:
 
 def sources(args: argparse.Namespace) -> Sources:
     return Sources(
-        bugs_dir=config.bugs_dir(args.bugs_dir),
+        bugs_dirs=config.bugs_dirs(args.bugs_dir, shipped=not args.no_shipped_bugs),
         cache_dir=config.cache_dir(args.cache_dir),
         lore_url=config.lore_url(args.lore_url),
         offline=args.offline,
@@ -99,7 +99,7 @@ class TreeRequest:
 
 
 def bugset(args: argparse.Namespace) -> BugSet:
-    return load_bugs(config.bugs_dir(args.bugs_dir))
+    return known_bugs(sources(args))
 
 
 def cache_dir(args: argparse.Namespace) -> Path:
@@ -118,7 +118,7 @@ def make_fetcher(args: argparse.Namespace) -> Fetcher:
 
 
 def known_bugs(src: Sources) -> BugSet:
-    return load_bugs(src.bugs_dir)
+    return load_bugs(src.bugs_dirs)
 
 
 def fetcher(src: Sources) -> Fetcher:

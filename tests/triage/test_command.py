@@ -29,7 +29,17 @@ def triage(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, bugs_dir: Path, log: str, *args: str
 ) -> tuple[int, str, str]:
     """``patchcheck triage`` through the real command line: (exit code, stdout, stderr)."""
-    argv = ["triage", log, "--bugs-dir", str(bugs_dir), "--cache-dir", str(tmp_path / "c"), "--offline", *args]
+    argv = [
+        "triage",
+        log,
+        "--bugs-dir",
+        str(bugs_dir),
+        "--no-shipped-bugs",
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--offline",
+        *args,
+    ]
     rc = main(argv)
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
@@ -221,6 +231,7 @@ def test_command_tree_every_format_real_fetch(tmp_path: Path, bugs_dir: Path, pi
         str(tree),
         "--bugs-dir",
         str(bugs_dir),
+        "--no-shipped-bugs",
     ]
     base += ["--cache-dir", str(tmp_path / "c"), "--lore-url", pi_server.url, "-j", "2"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
