@@ -14,11 +14,12 @@ from pathlib import Path
 
 from patchcheck import __version__
 from patchcheck.bugs.load import SEVERITIES
+from patchcheck.bugs.select import Shard
 from patchcheck.errors import EXIT_BAD_INPUT, PatchcheckError
 from patchcheck.model import Verdict
 from patchcheck.report import FORMATS
 
-VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache")
+VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "merge")
 DEFAULT_FAIL_ON = ",".join((Verdict.PARTIAL, Verdict.BACKPORTABLE, Verdict.CONFLICTING))
 
 
@@ -105,7 +106,7 @@ def _selection(p: argparse.ArgumentParser, need: bool) -> None:
     p.set_defaults(need_selection=need)
 
 
-def _report(p: argparse.ArgumentParser) -> None:
+def _output(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("report")
     g.add_argument("--format", choices=FORMATS, default=None, help="report format (default table)")
     g.add_argument("-o", "--output", type=Path, help="write the report there")
@@ -122,10 +123,25 @@ def _report(p: argparse.ArgumentParser) -> None:
         help="only bugs at least this severe can fail the run",
     )
     g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    g.add_argument(
+        "-v", "--verbose", action="store_true", help="per failing hunk: file:line, reason, near-match diff"
+    )
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    _output(p)
+    g = p.add_argument_group("trees")
     g.add_argument("--rev", help="for a git tree: check this commit without checking it out")
     g.add_argument(
         "--upstream-repo", type=Path, help="a git repository with upstream objects (for 3-way grading and history)"
     )
+
+
+def _shard(v: str) -> Shard:
+    try:
+        return Shard.parse(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,14 +153,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"patchcheck {__version__}")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
+    shard_help = "check only the K-th of N stable slices of the (bug, tree) cells"
     c = sub.add_parser("check", help="check bugs on one tree")
     c.add_argument("--tree", required=True, help="a trees.toml name or a path")
+    c.add_argument("--shard", type=_shard, metavar="K/N", help=shard_help)
     _selection(c, True)
     _report(c)
     _common(c)
 
     a = sub.add_parser("audit", help="bugs x trees matrix")
     a.add_argument("--tree", action="append", required=True, help="repeatable")
+    a.add_argument("--shard", type=_shard, metavar="K/N", help=shard_help)
     _selection(a, False)
     _report(a)
     _common(a)
@@ -172,6 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--top", type=_positive_int, default=5, help="how many matches to show")
     _report(tr)
     _common(tr)
+
+    m = sub.add_parser("merge", help="combine JSON reports (e.g. CI shards) into one report")
+    m.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json", help="reports of --format json")
+    _output(m)
 
     ca = sub.add_parser("cache", help="verify or prune the series cache")
     casub = ca.add_subparsers(dest="cache_verb", metavar="ACTION", required=True, parser_class=_Parser)

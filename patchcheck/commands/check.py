@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from patchcheck.bugs.select import Selection, select_bugs
+from patchcheck.bugs.select import Selection, Shard, select_bugs
 from patchcheck.commands import common
 from patchcheck.commands.common import Output, Sources, TreeRequest
 
@@ -16,6 +16,7 @@ class CheckOptions:
     selection: Selection
     output: Output
     trees: TreeRequest
+    shard: Shard | None
 
 
 def options(args: argparse.Namespace) -> CheckOptions:
@@ -25,6 +26,7 @@ def options(args: argparse.Namespace) -> CheckOptions:
         selection=common.selection(args),
         output=common.output(args),
         trees=TreeRequest(specs, rev=args.rev, upstream_repo=args.upstream_repo),
+        shard=args.shard,
     )
 
 
@@ -36,7 +38,7 @@ def execute(opts: CheckOptions) -> int:
     from patchcheck.report import render
 
     bugs = select_bugs(common.known_bugs(opts.sources), opts.selection)
-    rep = common.check_report(bugs, opts.trees, opts.sources)
+    rep = common.check_report(bugs, opts.trees, opts.sources, opts.shard)
     common.emit(render(rep, opts.output.format, color=opts.output.color), opts.output.path)
     common.summarise_errors(rep.results)
     return common.exit_code(rep.results, opts.output.fail_on, opts.output.min_severity)

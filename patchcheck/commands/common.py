@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from patchcheck import __version__, config
 from patchcheck.bugs.load import BugSet, load_bugs
-from patchcheck.bugs.select import Selection, at_least
+from patchcheck.bugs.select import Selection, Shard, at_least
 from patchcheck.bugs.select import select_bugs as _select
 from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
 from patchcheck.model import Bug, BugResult, Verdict
@@ -149,8 +149,8 @@ class Progress:
             sys.stderr.flush()
 
 
-def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources) -> Report:
-    """Every bug on every requested tree, through the pipeline, as a Report."""
+def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard: Shard | None = None) -> Report:
+    """Every bug on every requested tree (or the cells of ``shard``), through the pipeline."""
     from patchcheck.fetch.fetcher import series_key
     from patchcheck.pipeline import fetch_all, run_matrix, tree_context
     from patchcheck.report.model import Report
@@ -160,16 +160,28 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources) -> Rep
     tfile = find_trees_file(src.trees_file)
     # trees first: a bad --tree is exit 2 before any network work
     trees = [open_tree(s, cache_dir=src.cache_dir, trees_file=tfile, rev=request.rev) for s in specs]
-    fetched = fetch_all(bugs, fetcher(src), series_key, jobs=src.jobs)
     contexts = [tree_context(t, src.cache_dir, request.upstream_repo) for t in trees]
-    progress = Progress(len(bugs) * len(trees), sys.stderr.isatty() and not src.quiet)
-    results = run_matrix(bugs, trees, fetched, jobs=src.jobs, progress=progress, contexts=contexts)
+    if shard is None:
+        fetched = fetch_all(bugs, fetcher(src), series_key, jobs=src.jobs)
+        progress = Progress(len(bugs) * len(trees), sys.stderr.isatty() and not src.quiet)
+        results = run_matrix(bugs, trees, fetched, jobs=src.jobs, progress=progress, contexts=contexts)
+    else:
+        # the shard's cells only: each tree with its own bugs, and only their series fetched
+        per_tree = [[b for b in bugs if shard.takes(b.id, t.info.name)] for t in trees]
+        wanted = {b.id for bs in per_tree for b in bs}
+        fetched = fetch_all([b for b in bugs if b.id in wanted], fetcher(src), series_key, jobs=src.jobs)
+        progress = Progress(sum(map(len, per_tree)), sys.stderr.isatty() and not src.quiet)
+        results = []
+        for t, ctx, tbugs in zip(trees, contexts, per_tree, strict=True):
+            if tbugs:
+                results += run_matrix(tbugs, [t], fetched, jobs=src.jobs, progress=progress, contexts=[ctx])
     return Report(
         results=results,
         trees=[t.info for t in trees],
         bugs=list(bugs),
         version=__version__,
         generated=now(),
+        shard=str(shard) if shard else None,
     )
 
 

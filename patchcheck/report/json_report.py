@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from patchcheck.model import BugResult, HunkResult, PatchResult, TreeInfo
+from patchcheck.model import Bug, BugResult, HunkResult, PatchResult, TreeInfo
 from patchcheck.report._common import verdict_counts
 
 if TYPE_CHECKING:
@@ -56,6 +56,20 @@ def patch_dict(p: PatchResult) -> dict[str, Any]:
         "optional": p.optional,
         "note": p.note,
         "error": p.error,
+        "error_code": p.error_code,
+    }
+
+
+def bug_dict(b: Bug) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "title": b.title,
+        "severity": b.severity,
+        "subsystem": b.subsystem,
+        "cves": list(b.cves),
+        "references": list(b.references),
+        "affects": list(b.affects),
+        "file": str(b.path),
     }
 
 
@@ -82,6 +96,8 @@ def report_dict(report: Report) -> dict[str, Any]:
         "patchcheck": report.version,
         "generated": report.generated,
         "trees": [tree_dict(t) for t in report.trees],
+        "bugs": [bug_dict(b) for b in report.bugs],
+        "shard": report.shard,
         "summary": verdict_counts(report.results),
         "results": [result_dict(r) for r in report.results],
     }

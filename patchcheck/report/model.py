@@ -30,6 +30,7 @@ class Report:
     bugs: list[Bug]  # row order
     version: str  # patchcheck.__version__
     generated: str  # ISO timestamp
+    shard: str | None = None  # "K/N" when the run checked one slice of the cells
 
 
 @dataclass(frozen=True)

@@ -161,3 +161,20 @@ def test_folders_combine_and_ids_stay_unique(tmp_path: Path) -> None:
     assert str(b / "b1.toml") in msg and str(a / "b1.toml") in msg and "--no-shipped-bugs" in msg
     with pytest.raises(BugFileError, match="also defined by"):
         load_bugs([a, b])
+
+
+def test_shards_split_cells_once_and_stably() -> None:
+    from patchcheck.bugs.select import Shard
+
+    cells = [(f"bug-{i}", t) for i in range(60) for t in ("linux-4.19", "ky10", "/srv/t.tar.xz")]
+    shards = [Shard(k, 4) for k in range(1, 5)]
+    owners = [[s for s in shards if s.takes(*c)] for c in cells]
+    assert all(len(o) == 1 for o in owners)  # every cell in exactly one shard
+    sizes = [sum(1 for o in owners if o[0] == s) for s in shards]
+    assert min(sizes) >= 25  # 180 cells spread, none starved
+    # a cell's shard depends on its bug and tree only: the same on every call, in any run
+    assert [s.takes("bug-1", "ky10") for s in shards] == [s.takes("bug-1", "ky10") for s in shards]
+    assert Shard.parse("2/4") == Shard(2, 4) and str(Shard(2, 4)) == "2/4"
+    for bad in ("0/4", "5/4", "x", "1/", "-1/2"):
+        with pytest.raises(ValueError):
+            Shard.parse(bad)

@@ -450,3 +450,16 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
     assert len(data) > 20_000  # a blank page compresses to a few kB
     with contextlib.suppress(OSError):  # a copy for a human to look at; not the test
         shutil.copyfile(shot, "/tmp/patchcheck-report.png")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_json_report_reads_back_to_the_same_report(tmp_path: Path, fmt: str) -> None:
+    """What merge relies on: a JSON report holds all that every format shows."""
+    from patchcheck.report.json_load import load_report
+
+    report = sample_report()
+    path = tmp_path / "r.json"
+    path.write_text(render(report, "json"))
+    again = load_report(path)
+    assert render(again, fmt) == render(report, fmt)
+    assert render(again, fmt, color=True, verbose=True) == render(report, fmt, color=True, verbose=True)
