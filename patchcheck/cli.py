@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from patchcheck import __version__
 from patchcheck.bugs.load import SEVERITIES
@@ -24,7 +25,13 @@ DEFAULT_FAIL_ON = ",".join((Verdict.PARTIAL, Verdict.BACKPORTABLE, Verdict.CONFL
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse prints usage + message and exits 2; we want our one-line form."""
+    """argparse prints usage + message and exits 2; we want our one-line form.
+
+    No abbreviated options: ``--bug`` must never quietly mean ``--bugs-dir``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise PatchcheckError(f"{self.prog}: {message} (see --help)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -385,3 +386,64 @@ def test_validate_reports_every_error_of_every_file(world: World) -> None:
     # a check stops at the first bad file, in one line that counts the rest of its errors
     cp = world.run("--tree", str(world.tree), "--bug", "b-present")
     _one_line_error(cp, 2, "bad1.toml", "colour", "and 1 more error in this file")
+
+
+def run_on_tty(world: World, *args: str, env: dict[str, str]) -> str:
+    """patchcheck with its stdout on a pseudo-terminal: what a user's terminal shows."""
+    import pty
+
+    main_fd, sub_fd = pty.openpty()
+    cmd = [
+        sys.executable,
+        "-m",
+        "patchcheck",
+        *args,
+        "--bugs-dir",
+        str(world.bugs),
+        "--cache-dir",
+        str(world.cache),
+    ]
+    cmd += ["--lore-url", world.server.url, "-q"]
+    proc = subprocess.Popen(cmd, stdout=sub_fd, stderr=subprocess.DEVNULL, env=env)
+    os.close(sub_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(main_fd)
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_only_and_no_color_honoured(world: World) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    args = ("--tree", str(world.tree), "--bug", "b-conflict", "--bug", "b-present")
+    assert "\x1b[31mconflicting\x1b[0m" in run_on_tty(world, *args, env=env)
+    assert "\x1b[" not in run_on_tty(world, *args, env={**env, "NO_COLOR": "1"})
+    assert "\x1b[31m" in run_on_tty(world, *args, "--color", "always", env={**env, "NO_COLOR": "1"})
+    # not a terminal: no colour
+    assert "\x1b[" not in world.run(*args).stdout
+
+
+def test_verbose_table_fits_columns_and_shows_failing_hunks(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ("--tree", str(world.tree), "--bug", "b-conflict", "--bug", "b-clean", "--bug", "b-optional")
+    monkeypatch.setenv("COLUMNS", "80")
+    plain, verbose = world.run(*args), world.run(*args, "-v")
+    assert plain.returncode == verbose.returncode == 1, verbose.stderr
+    table = verbose.stdout.split("\nsummary:")[0]
+    assert all(len(ln) <= 80 for ln in table.splitlines()), table
+    assert "summary: 3 bugs × 1 tree: 1 present, 1 backportable, 1 conflicting" in verbose.stdout
+    # the optional fix of b-optional has a row of its own, with its verdict
+    assert any(ln.startswith("+ optional") and "conflicting" in ln for ln in table.splitlines())
+    # -v: per failing hunk its place, reason and the near-match diff
+    assert "failed hunk #" not in plain.stdout
+    details = verbose.stdout.split("\nsummary:")[1]
+    assert "b-conflict on " in details and "failed hunk #1 at fs/b.c:" in details
+    assert re.search(r"^ {6}-\tlong ret3 = 0;$", details, re.M), details
+    assert re.search(r"^ {6}\+\tint ret3 = 0;$", details, re.M), details

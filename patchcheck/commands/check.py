@@ -35,10 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(opts: CheckOptions) -> int:
-    from patchcheck.report import render
-
     bugs = select_bugs(common.known_bugs(opts.sources), opts.selection)
     rep = common.check_report(bugs, opts.trees, opts.sources, opts.shard)
-    common.emit(render(rep, opts.output.format, color=opts.output.color), opts.output.path)
+    common.emit(opts.output.render(rep), opts.output.path)
     common.summarise_errors(rep.results)
     return common.exit_code(rep.results, opts.output.fail_on, opts.output.min_severity)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
+import shutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -74,15 +76,32 @@ class Output:
     color: bool
     fail_on: frozenset[str]
     min_severity: str
+    verbose: bool = False
+    width: int = 80  # columns the table fits
+
+    def render(self, report: Report) -> str:
+        from patchcheck.report import render
+
+        return render(report, self.format, color=self.color, verbose=self.verbose, width=self.width)
+
+
+def use_color(choice: str, to_file: bool) -> bool:
+    """--color always/never; auto: on a terminal only, and never when NO_COLOR is set."""
+    if choice != "auto":
+        return choice == "always"
+    return not to_file and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def output(args: argparse.Namespace) -> Output:
     return Output(
         format=args.format or "table",
         path=args.output,
-        color=args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty()),
+        color=use_color(args.color, args.output is not None),
         fail_on=frozenset(args.fail_on),
         min_severity=args.min_severity,
+        verbose=args.verbose,
+        # $COLUMNS, else the terminal's width; 80 at least
+        width=max(80, shutil.get_terminal_size((80, 24)).columns),
     )
 
 

@@ -87,7 +87,6 @@ def _missing_shards(parts: list[tuple[Path, Report]]) -> str | None:
 
 
 def execute(opts: MergeOptions) -> int:
-    from patchcheck.report import render
     from patchcheck.report.json_load import load_report
 
     parts = [(p, load_report(p)) for p in opts.reports]
@@ -95,6 +94,6 @@ def execute(opts: MergeOptions) -> int:
     if missing := _missing_shards(parts):
         print(f"patchcheck: warning: shard {missing} is not among the reports merged", file=sys.stderr)
     out = opts.output
-    common.emit(render(merged, out.format, color=out.color), out.path)
+    common.emit(out.render(merged), out.path)
     common.summarise_errors(merged.results)
     return common.exit_code(merged.results, out.fail_on, out.min_severity)

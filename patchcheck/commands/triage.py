@@ -73,7 +73,7 @@ def execute(opts: TriageOptions) -> int:
         code = common.exit_code(check.results, opts.output.fail_on, opts.output.min_severity)
     tri = TriageReport(oops, tuple(matches), opts.threshold, __version__, common.now(), bugs, check)
     out = opts.output
-    common.emit(render_triage(tri, out.format, color=out.color), out.path)
+    common.emit(render_triage(tri, out.format, color=out.color, verbose=out.verbose, width=out.width), out.path)
     if check is not None:
         common.summarise_errors(check.results)
     return code

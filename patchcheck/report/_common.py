@@ -144,7 +144,7 @@ def result_error(r: BugResult) -> str:
     return "; ".join(errs) or "error"
 
 
-def short_detail(r: BugResult, limit: int = 80) -> str:
+def short_detail(r: BugResult, limit: int | None = 80) -> str:
     """A few words on a cell: its error, its first failed required hunk, or its evidence.
 
     Optional patches are left out: they never decide the verdict, so they must not
@@ -156,7 +156,7 @@ def short_detail(r: BugResult, limit: int = 80) -> str:
         failed = [h for p in r.required for h in problem_hunks(p)]
         if failed:
             more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
-            return one_line(hunk_text(failed[0]), limit - len(more)) + more
+            return one_line(hunk_text(failed[0]), None if limit is None else limit - len(more)) + more
     # The evidence of a required patch that shares the bug's verdict explains it best.
     pick = next((p for p in r.required if p.verdict == r.verdict), None)
     if pick is None:

@@ -62,7 +62,8 @@ def read_back(fmt: str, text: str) -> set[str]:
         return set(re.findall(r'<th scope="row"><code>([^<]+)</code>', table))
     lines = text.splitlines()
     head = next(i for i, ln in enumerate(lines) if ln.startswith("score"))
-    return {ln.split()[1] for ln in itertools.takewhile(str.strip, lines[head + 1 :])}
+    rows = itertools.takewhile(str.strip, lines[head + 1 :])
+    return {ln.split()[1] for ln in rows if re.match(r"\d\.\d\d ", ln)}  # not a wrapped "why" line
 
 
 def kernel_tree(tmp_path: Path) -> Path:
