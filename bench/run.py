@@ -114,6 +114,7 @@ class Bench:
             *args,
             "--bugs-dir",
             str(self.bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(cache),
             "-j",

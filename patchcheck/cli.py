@@ -17,20 +17,30 @@ import traceback
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from patchcheck import __version__
+from patchcheck.bugs.load import SEVERITIES
+from patchcheck.bugs.select import Shard
 from patchcheck.commands.doctor import VersionAction
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, PatchcheckError, Terminated
+from patchcheck.model import Verdict
+from patchcheck.report import FORMATS
 from patchcheck.sys import proc
 from patchcheck.sys.tools import KINDS
 
-VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "doctor")
-FORMATS = ("table", "json", "markdown", "html", "junit")
-DEFAULT_FAIL_ON = "partially-present,backportable,conflicting"
+VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "merge", "doctor")
+DEFAULT_FAIL_ON = ",".join((Verdict.PARTIAL, Verdict.BACKPORTABLE, Verdict.CONFLICTING))
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse prints usage + message and exits 2; we want our one-line form."""
+    """argparse prints usage + message and exits 2; we want our one-line form.
+
+    No abbreviated options: ``--bug`` must never quietly mean ``--bugs-dir``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise PatchcheckError(f"{self.prog}: {message} (see --help)")
@@ -117,9 +127,29 @@ def _check_environment(args: argparse.Namespace) -> None:
             )
 
 
+def _verdicts(v: str) -> frozenset[str]:
+    """A comma list of verdict names (for --fail-on)."""
+    out = frozenset(x.strip() for x in v.split(",") if x.strip())
+    bad = out - set(Verdict)
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"{', '.join(sorted(bad))} is not a verdict (expected a comma list of: {', '.join(Verdict)})"
+        )
+    return out
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
-    g.add_argument("--bugs-dir", type=Path, help="folder of known-bug files [PATCHCHECK_BUGS_DIR]")
+    g.add_argument(
+        "--bugs-dir",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="folder of known-bug files, added to the shipped ones (repeatable) [PATCHCHECK_BUGS_DIR]",
+    )
+    g.add_argument(
+        "--no-shipped-bugs", action="store_true", help="leave out the known bugs shipped with patchcheck"
+    )
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
     g.add_argument("--lore-url", type=_lore_url, help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")
@@ -154,33 +184,49 @@ def _selection(p: argparse.ArgumentParser, need: bool) -> None:
         "--severity",
         action="append",
         default=[],
-        choices=("low", "medium", "high", "critical"),
+        choices=SEVERITIES,
         help="only bugs of this severity",
     )
     g.add_argument("--cve", action="append", default=[], help="only bugs naming this CVE")
     p.set_defaults(need_selection=need)
 
 
-def _report(p: argparse.ArgumentParser) -> None:
+def _output(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("report")
     g.add_argument("--format", choices=FORMATS, default=None, help="report format (default table)")
     g.add_argument("-o", "--output", type=Path, help="write the report there")
     g.add_argument(
         "--fail-on",
+        type=_verdicts,
         default=DEFAULT_FAIL_ON,
         help=f"verdicts that make the exit code 1 (default {DEFAULT_FAIL_ON})",
     )
     g.add_argument(
         "--min-severity",
-        choices=("low", "medium", "high", "critical"),
-        default="low",
+        choices=SEVERITIES,
+        default=SEVERITIES[0],
         help="only bugs at least this severe can fail the run",
     )
     g.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    g.add_argument(
+        "-v", "--verbose", action="store_true", help="per failing hunk: file:line, reason, near-match diff"
+    )
+
+
+def _report(p: argparse.ArgumentParser) -> None:
+    _output(p)
+    g = p.add_argument_group("trees")
     g.add_argument("--rev", help="for a git tree: check this commit without checking it out")
     g.add_argument(
         "--upstream-repo", type=Path, help="a git repository with upstream objects (for 3-way grading and history)"
     )
+
+
+def _shard(v: str) -> Shard:
+    try:
+        return Shard.parse(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,14 +238,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action=VersionAction, help="show patchcheck's and b4's versions and exit")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
 
+    shard_help = "check only the K-th of N stable slices of the (bug, tree) cells"
     c = sub.add_parser("check", help="check bugs on one tree")
     c.add_argument("--tree", required=True, help="a trees.toml name or a path")
+    c.add_argument("--shard", type=_shard, metavar="K/N", help=shard_help)
     _selection(c, True)
     _report(c)
     _common(c)
 
     a = sub.add_parser("audit", help="bugs x trees matrix")
     a.add_argument("--tree", action="append", required=True, help="repeatable")
+    a.add_argument("--shard", type=_shard, metavar="K/N", help=shard_help)
     _selection(a, False)
     _report(a)
     _common(a)
@@ -228,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
     _report(tr)
     _common(tr)
 
+    m = sub.add_parser("merge", help="combine JSON reports (e.g. CI shards) into one report")
+    m.add_argument("reports", nargs="+", type=Path, metavar="REPORT.json", help="reports of --format json")
+    _output(m)
+
     ca = sub.add_parser("cache", help="verify or prune the series cache")
     casub = ca.add_subparsers(dest="cache_verb", metavar="ACTION", required=True, parser_class=_Parser)
     _common(casub.add_parser("verify", help="check every cached series' checksum"))
@@ -246,7 +299,8 @@ def _normalise_argv(argv: list[str]) -> list[str]:
 
 def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
     """``-o`` may not name (or lie inside) anything the run reads: the trees, the bugs
-    folder and the mbox files its bugs name, the trees file, the cache, the crash log.
+    folders and the mbox files their bugs name, the trees file, the cache, the crash log,
+    the reports to merge.
     Checked before any work, so the refusal costs nothing and changes nothing."""
     from patchcheck import config
     from patchcheck.bugs.load import load_bugs
@@ -262,13 +316,16 @@ def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
         inputs.append((named[spec].path if "/" not in spec and spec in named else Path(spec), "a tree"))
     if trees_file is not None:
         inputs.append((trees_file, "the trees file"))
-    bugs_dir = config.bugs_dir(args.bugs_dir)
-    inputs.append((bugs_dir, "the bugs folder"))
-    if bugs_dir.is_dir():
-        inputs += [(f.mbox, "a bug's mbox") for b in load_bugs(bugs_dir).all() for f in b.fixes if f.mbox]
+    bugs_dirs = config.bugs_dirs(
+        getattr(args, "bugs_dir", None), shipped=not getattr(args, "no_shipped_bugs", False)
+    )
+    inputs += [(d, "a bugs folder") for d in bugs_dirs]
+    if all(d.is_dir() for d in bugs_dirs):
+        inputs += [(f.mbox, "a bug's mbox") for b in load_bugs(bugs_dirs).all() for f in b.fixes if f.mbox]
     inputs.append((config.cache_dir(args.cache_dir), "the cache"))
     if getattr(args, "upstream_repo", None) is not None:
         inputs.append((args.upstream_repo, "the upstream repository"))
+    inputs += [(r, "a report to merge") for r in getattr(args, "reports", None) or []]
     crash_log = getattr(args, "file", None)
     if crash_log not in (None, "-"):
         inputs.append((Path(crash_log), "the crash log"))

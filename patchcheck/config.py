@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from patchcheck.bugs.load import default_bugs_dir
+from patchcheck.errors import BadInput
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 
@@ -15,8 +17,24 @@ def _env_path(name: str) -> Path | None:
     return Path(v) if v else None
 
 
-def bugs_dir(opt: Path | None) -> Path:
-    return opt or _env_path("PATCHCHECK_BUGS_DIR") or default_bugs_dir()
+def bugs_dirs(opts: Sequence[Path] | None, shipped: bool = True) -> tuple[Path, ...]:
+    """The bug folders of a run: the shipped known_bugs/ (unless ``shipped`` is false), then
+    each --bugs-dir, or else each folder of PATCHCHECK_BUGS_DIR (``os.pathsep``-separated).
+    A folder named twice counts once."""
+    given = list(opts or [])
+    if not given:
+        given = [Path(p) for p in os.environ.get("PATCHCHECK_BUGS_DIR", "").split(os.pathsep) if p]
+    if not shipped and not given:
+        raise BadInput("--no-shipped-bugs leaves no known bugs: give --bugs-dir DIR (or PATCHCHECK_BUGS_DIR)")
+    dirs = [default_bugs_dir(), *given] if shipped else given
+    seen: set[Path] = set()
+    out: list[Path] = []
+    for d in dirs:
+        key = d.resolve()
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return tuple(out)
 
 
 def cache_dir(opt: Path | None) -> Path:

@@ -92,6 +92,7 @@ class Rig:
             *args,
             "--bugs-dir",
             str(self.bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(self.cache),
             "--lore-url",

@@ -38,6 +38,7 @@ def check(
             "--all",
             "--bugs-dir",
             str(bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(cache),
             "--format",
