@@ -67,11 +67,14 @@ class HunkFacts:
     after_at: int | None  # 0-based place of the exact post-image closest to new_start
     rev: Placement | None  # the reverse check
     fwd: Placement | None  # the forward check
-    at_old: Shares  # around where the patch puts its pre-image
-    at_new: Shares  # around where the patch puts its post-image
-    at_landing: Shares | None = None  # around where the forward check placed it
-    near_pre: Near | None = None  # for hunks neither check placed
-    near_post: Near | None = None
+    # gathered only where judge_hunk reads them: the shares around the patch's pre-image
+    # place and the near matches for a hunk no check placed; the shares around the patch's
+    # post-image place and the landing for a fuzzed forward landing
+    at_old: Shares | None = None
+    at_new: Shares | None = None
+    at_landing: Shares | None = None
+    near_pre: Near | None = None  # None for an unplaced hunk: the search was skipped
+    near_post: Near | None = None  # (too many unplaced hunks in the patch)
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ def judge_hunk(f: HunkFacts) -> tuple[HunkResult, bool]:
             f.path, HunkStatus.PRESENT, f.index, line=post.line, reason=reason, near=post.diff or None
         ), True
     pre = f.near_pre or Near(None, 0.0, "")
-    if pre.line is None:
+    if f.near_pre is None:
+        reason = "it does not apply here (no near-match search: too many hunks of this patch failed)"
+    elif pre.line is None:
         reason = "the code it changes was not found near the expected place"
     else:
         reason = f"context differs at line {pre.line} (best match {pre.ratio:.0%} similar)"

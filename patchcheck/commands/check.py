@@ -76,7 +76,15 @@ def run(args: argparse.Namespace) -> int:
     fetched = fetch_all(bugs, fetcher, series_key, jobs=args.jobs)
     contexts = [tree_context(t, cdir, args.upstream_repo) for t in trees]
     progress = _Progress(len(bugs) * len(trees), sys.stderr.isatty() and not args.quiet)
-    results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress, contexts=contexts)
+    results = run_matrix(
+        bugs,
+        trees,
+        fetched,
+        jobs=args.jobs,
+        progress=progress,
+        contexts=contexts,
+        max_hunks=getattr(args, "max_hunks", None),
+    )
     color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
     rep = report.Report(
         results=results,
