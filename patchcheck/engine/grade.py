@@ -138,16 +138,18 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
 
     results: list[HunkResult] = []
     modified: list[int] = []
+    lacking: list[HunkResult] = []
     unplaced = 0
     for loc in located:
         i = loc.hunk.index
         rv, fw = rev.get(i), fwd.get(i)
         unplaced += not ((rv is not None and rv.ok) or (fw is not None and fw.ok))
-        facts = _facts(loc, scratch.index(loc.path), rv, fw, near_ok=unplaced <= NEAR_SEARCHES)
-        res, mod = decide.judge_hunk(facts)
-        results.append(res)
-        if mod:
+        j = decide.judge_hunk(_facts(loc, scratch.index(loc.path), rv, fw, near_ok=unplaced <= NEAR_SEARCHES))
+        results.append(j.result)
+        if j.modified:
             modified.append(i)
+        if not j.traced:
+            lacking.append(j.result)
     for fp in missing:
         for h in fp.hunks:
             results.append(HunkResult(fp.path, HunkStatus.MISSING, h.index, reason="file not in tree"))
@@ -172,11 +174,15 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
             results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="mode change or rename only"))
         elif fp.new_path is None and not fp.hunks:
             results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="deletes the file"))
+    # a file-level result not present (a file to create, delete or rename; a missing or
+    # binary file) shows nothing of the fix
+    lacking += [r for r in results if r.index == 0 and r.status != HunkStatus.PRESENT]
+    lacking += [r for r in results if r.status == HunkStatus.MISSING and r.index]
     starts = {h.index: h.old_start for fp in files for h in fp.hunks}
     for res in results:
         res.patch_line = starts.get(res.index)
     results.sort(key=lambda r: (r.index == 0, r.index))
-    d = decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified)
+    d = decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified, lacking)
     if decide.wants_absence_check(d):
         d = decide.buggy_code_absent(d, _absence(scratch, located))
     return d
