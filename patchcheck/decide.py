@@ -191,6 +191,14 @@ def none_exist(hunks: list[HunkResult], names: Sequence[str]) -> Decision:
     return Decision(hunks, Verdict.NOT_APPLICABLE, None, why, lacking=list(hunks))
 
 
+def nothing_to_delete(hunks: list[HunkResult], names: Sequence[str]) -> Decision:
+    """The patch only deletes files, and none is there: deleted already, or never there
+    (an empty or unrelated tree). The content cannot tell which, so it is no proof of the
+    fix (history naming the fix may still show it present)."""
+    why = f"the files it deletes are not in the tree (deleted already, or never there): {', '.join(sorted(names))}"
+    return Decision(hunks, Verdict.NOT_APPLICABLE, None, why)
+
+
 def patch_verdict(
     hunks: list[HunkResult],
     whole_rev_ok: bool,

@@ -119,6 +119,9 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
             for h in fp.hunks
         ]
         return decide.none_exist(hunks, [fp.path for fp in missing])
+    if gone and not missing and not present_files and not new_files:
+        hunks = [HunkResult(fp.path, HunkStatus.PRESENT, 0, reason="file already deleted") for fp in gone]
+        return decide.nothing_to_delete(hunks, [fp.path for fp in gone])
 
     located: list[_Located] = []
     sections: list[Section] = []

@@ -10,6 +10,7 @@ from patchcheck.engine.blocks import find_block
 from patchcheck.engine.check import check_series, touched_paths
 from patchcheck.model import Fix, PatchMail, Series
 from patchcheck.text.diff import MalformedPatch, parse_diff
+from patchcheck.verdict import bug_verdict
 from testing.kfixtures import DictTree, c_file, make_diff
 
 OLD = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
@@ -301,3 +302,17 @@ def test_failed_hunk_reports_patch_line(diff: bytes) -> None:
     failed = [h for h in r.hunks if h.status == "failed"]
     assert failed and failed[0].patch_line is not None
     assert failed[0].line is not None and failed[0].line != failed[0].patch_line
+
+
+def test_deletion_on_an_empty_tree_is_not_present(tmp_path: Path) -> None:
+    # a series: patch 1 deletes a file, patch 2 changes another; the tree has neither
+    old = {"fs/gone.c": c_file("g", 1), "fs/a.c": OLD["fs/a.c"]}
+    d1 = make_diff(tmp_path, old, {"fs/a.c": OLD["fs/a.c"]})
+    d2 = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, {"fs/a.c": fixed(OLD)["fs/a.c"]})
+    rs = run({"Makefile": "VERSION = 4\n"}, d1, d2)
+    assert [r.verdict for r in rs] == ["not-applicable", "not-applicable"]
+    assert "deleted already, or never there" in rs[0].evidence
+    assert bug_verdict(rs)[0] == "not-applicable"
+    # where patch 2's file is there with the fix in it, the series is present
+    rs = run({"fs/a.c": fixed(OLD)["fs/a.c"]}, d1, d2)
+    assert bug_verdict(rs)[0] == "present"
