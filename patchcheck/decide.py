@@ -96,7 +96,7 @@ class Decision:
     verdict: Verdict
     method: Method | None
     evidence: str
-    modified: list[int] = field(default_factory=list)  # hunks present only in another form
+    modified: list[HunkResult] = field(default_factory=list)  # hunks present only in another form
     # results where the content shows the fix's lines are not there (no trace of them)
     lacking: list[HunkResult] = field(default_factory=list)
 
@@ -110,7 +110,10 @@ def _fix_is_there(s: Shares | None, share: float) -> bool:
 
 
 def _moved(offset: int) -> str | None:
-    return None if offset == 0 else f"already there, {abs(offset)} lines {'later' if offset > 0 else 'earlier'}"
+    if offset == 0:
+        return None
+    n = abs(offset)
+    return f"already there, {n} line{'' if n == 1 else 's'} {'later' if offset > 0 else 'earlier'}"
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,7 @@ def patch_verdict(
     hunks: list[HunkResult],
     whole_rev_ok: bool,
     whole_fwd_ok: bool,
-    modified: Sequence[int],
+    modified: Sequence[HunkResult],
     lacking: Sequence[HunkResult] = (),
 ) -> Decision:
     """The content verdict from the hunk results and whether the whole patch applies as
@@ -213,7 +216,7 @@ def patch_verdict(
     absent = [h for h in hunks if h.status != HunkStatus.PRESENT]
     if hunks and not absent:
         if modified:
-            why = "present with differences in hunk " + ", ".join(f"#{i}" for i in modified)
+            why = f"present with differences in hunk {_hunk_names(modified)}"
             return replace(d, verdict=Verdict.PRESENT, method=Method.MODIFIED, evidence=why)
         if whole_rev_ok and all(h.offset == 0 for h in present):
             why = "reverse-applies as posted (git apply -R)"

@@ -93,6 +93,18 @@ def _locate(scratch: Scratch, fp: FilePatch) -> str | None:
     return None
 
 
+def _number(results: list[HunkResult], files: Sequence[FilePatch]) -> None:
+    """Put the results in patch order and number hunks as patch(1) does, per file (the
+    engine keys them by their number in the whole patch); each gets the line its patch
+    says it goes to."""
+    start = {h.index: h.old_start for fp in files for h in fp.hunks}
+    in_file = {h.index: k for fp in files for k, h in enumerate(fp.hunks, 1)}
+    results.sort(key=lambda r: (r.index == 0, r.index))
+    for r in results:
+        r.patch_line = start.get(r.index)
+        r.index = in_file.get(r.index, 0)
+
+
 def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     """Hunk results and a content verdict for one patch on the scratch state."""
     present_files: list[tuple[FilePatch, str]] = []
@@ -118,6 +130,7 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
             for fp in missing
             for h in fp.hunks
         ]
+        _number(hunks, files)
         return decide.none_exist(hunks, [fp.path for fp in missing])
     if gone and not missing and not present_files and not new_files:
         hunks = [HunkResult(fp.path, HunkStatus.PRESENT, 0, reason="file already deleted") for fp in gone]
@@ -140,7 +153,7 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     rev, fwd = runs.rev, runs.fwd
 
     results: list[HunkResult] = []
-    modified: list[int] = []
+    modified: list[HunkResult] = []
     lacking: list[HunkResult] = []
     unplaced = 0
     for loc in located:
@@ -150,7 +163,7 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
         j = decide.judge_hunk(_facts(loc, scratch.index(loc.path), rv, fw, near_ok=unplaced <= NEAR_SEARCHES))
         results.append(j.result)
         if j.modified:
-            modified.append(i)
+            modified.append(j.result)
         if not j.traced:
             lacking.append(j.result)
     for fp in missing:
@@ -181,10 +194,7 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     # binary file) shows nothing of the fix
     lacking += [r for r in results if r.index == 0 and r.status != HunkStatus.PRESENT]
     lacking += [r for r in results if r.status == HunkStatus.MISSING and r.index]
-    starts = {h.index: h.old_start for fp in files for h in fp.hunks}
-    for res in results:
-        res.patch_line = starts.get(res.index)
-    results.sort(key=lambda r: (r.index == 0, r.index))
+    _number(results, files)
     d = decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified, lacking)
     if decide.wants_absence_check(d):
         d = decide.buggy_code_absent(d, _absence(scratch, located))

@@ -83,7 +83,9 @@ def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict
 
 
 def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, Placement]:
-    """Per-hunk offsets from a successful ``git apply --check -v``."""
+    """Per-hunk offsets from a successful ``git apply --check -v``. With ``-R`` git gives
+    the offset's sign from the post-image's side: turned round to match GNU patch's (a
+    positive offset: found later in the file than the patch says)."""
     by_path = _by_path(files)
     res: dict[int, Placement] = {}
     cur: FilePatch | None = None
@@ -99,7 +101,8 @@ def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict
         if m and cur is not None:
             k = int(m.group(1)) - 1
             if k < len(cur.hunks):
-                res[cur.hunks[k].index] = Placement(True, int(m.group(2)), int(m.group(3) or 0))
+                offset = int(m.group(3) or 0)
+                res[cur.hunks[k].index] = Placement(True, int(m.group(2)), -offset if reverse else offset)
     return res
 
 

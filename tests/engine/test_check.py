@@ -69,6 +69,16 @@ def test_present_offset(diff: bytes) -> None:
     shifted = {k: "/* one */\n/* two */\n" + v for k, v in fixed(OLD).items()}
     [r] = run(shifted, diff)
     assert (r.verdict, r.method) == ("present", "offset")
+    # the whole reverse check passed (git apply -R): its offsets are turned to patch(1)'s sign
+    assert [(h.file, h.index, h.offset) for h in r.hunks] == [("fs/a.c", 1, 2), ("fs/a.c", 2, 2), ("fs/b.c", 1, 2)]
+    assert {h.reason for h in r.hunks} == {"already there, 2 lines later"}
+    one = {k: "/* one */\n" + v for k, v in fixed(OLD).items()}
+    [r] = run(one, diff)
+    assert {h.reason for h in r.hunks} == {"already there, 1 line later"}
+    # the same sign when GNU patch places them (one file lacks a hunk's post-image)
+    half = dict(shifted, **{"fs/b.c": OLD["fs/b.c"]})
+    [r] = run(half, diff)
+    assert [(h.status, h.offset) for h in r.hunks] == [("present", 2), ("present", 2), ("clean", 0)]
 
 
 def test_offset(diff: bytes) -> None:
@@ -96,7 +106,7 @@ def test_conflict_names_hunk_and_near_match(diff: bytes) -> None:
     [r] = run(changed, diff)
     assert r.verdict == "conflicting"
     bad = [h for h in r.hunks if h.status == "failed"]
-    assert [(h.file, h.index) for h in bad] == [("fs/b.c", 3)]
+    assert [(h.file, h.index) for h in bad] == [("fs/b.c", 1)]  # patch(1) numbers hunks per file
     assert bad[0].line is not None and "context differs" in (bad[0].reason or "")
     assert bad[0].near and "ENODEV" in bad[0].near
     assert "fs/b.c" in r.evidence
