@@ -21,6 +21,7 @@ _SHARE_AT_LANDING = 0.99
 _SHARE_ELSEWHERE = 0.8
 _MAX_REMOVED_LEFT = 0.2  # at most this share of the lines the fix removes may remain
 _SHARE_TRACE = 0.5  # a trace of the fix, which history naming it may corroborate
+_NEAR_RATIO = 0.6  # a near match of the post-image this similar is the fix's place
 _FAILED_NAMED = 5  # failed hunks named in a conflicting patch's evidence
 
 
@@ -41,11 +42,12 @@ class Placement:
 class Shares:
     """Around one place in the file: the share of the hunk's significant added lines found
     there, and the share of the significant lines it removes (and does not re-add) still
-    there. ``adds`` is False when the hunk adds nothing significant."""
+    there. ``adds`` / ``removes``: the hunk adds / removes anything significant at all."""
 
     adds: bool
     added: float
     removed: float
+    removes: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class HunkFacts:
     at_old: Shares | None = None
     at_new: Shares | None = None
     at_landing: Shares | None = None
+    at_post: Shares | None = None  # around the best near match of the post-image
     near_pre: Near | None = None  # None for an unplaced hunk: the search was skipped
     near_post: Near | None = None  # (too many unplaced hunks in the patch)
 
@@ -105,8 +108,13 @@ class Decision:
 
 
 def _fix_is_there(s: Shares | None, share: float) -> bool:
-    """At least ``share`` of the added lines, and (almost) none of the removed ones."""
-    return s is not None and s.adds and s.added >= share and s.removed <= _MAX_REMOVED_LEFT
+    """At least ``share`` of the added lines, and (almost) none of the removed ones; for a
+    hunk that only removes lines: none of them left."""
+    if s is None:
+        return False
+    if not s.adds:
+        return s.removes and s.removed == 0
+    return s.added >= share and s.removed <= _MAX_REMOVED_LEFT
 
 
 def _moved(offset: int) -> str | None:
@@ -161,9 +169,14 @@ def judge_hunk(f: HunkFacts) -> Judged:
             res.status = HunkStatus.FUZZ if fw.fuzz else HunkStatus.OFFSET
         # without fuzz the exact pre-image is there: the fix is not
         return Judged(res, traced=bool(fw.fuzz) and (_traced(f.at_landing) or _traced(f.at_new)))
-    # neither direction: a modified backport, or a conflict
-    if _fix_is_there(f.at_old, _SHARE_ELSEWHERE):
-        post = f.near_post or Near(None, 0.0, "")
+    # neither direction: a modified backport, or a conflict. The fix is looked for where
+    # the patch puts it and where its post-image's best near match is (the code may have
+    # moved); a hunk that only removes lines is there when they are gone from the place
+    # its context is found
+    post = f.near_post or Near(None, 0.0, "")
+    at_match = f.at_post if post.ratio >= _NEAR_RATIO else None
+    at_place = f.at_old if f.at_old is not None and f.at_old.adds else None
+    if _fix_is_there(at_place, _SHARE_ELSEWHERE) or _fix_is_there(at_match, _SHARE_ELSEWHERE):
         reason = "present with differences"
         res = HunkResult(
             f.path, HunkStatus.PRESENT, f.index, line=post.line, reason=reason, near=post.diff or None
@@ -178,7 +191,7 @@ def judge_hunk(f: HunkFacts) -> Judged:
         reason = f"context differs at line {pre.line} (best match {pre.ratio:.0%} similar)"
     line = pre.line or f.old_start
     res = HunkResult(f.path, HunkStatus.FAILED, f.index, line=line, reason=reason, near=pre.diff or None)
-    return Judged(res, traced=_traced(f.at_old))
+    return Judged(res, traced=_traced(f.at_old) or (post.ratio >= _NEAR_RATIO and _traced(f.at_post)))
 
 
 # ---- one patch, from its content ----------------------------------------------------------

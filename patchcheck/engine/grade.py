@@ -37,9 +37,8 @@ class _Located:
 
 
 def _shares(index: LineIndex, h: Hunk, near: int) -> Shares:
-    return Shares(
-        bool(significant(h.added)), added_lines_nearby(index, h, near), removed_lines_nearby(index, h, near)
-    )
+    adds, removes = bool(significant(h.added)), bool(removed_only(h))
+    return Shares(adds, added_lines_nearby(index, h, near), removed_lines_nearby(index, h, near), removes)
 
 
 def _facts(
@@ -52,6 +51,7 @@ def _facts(
     fuzzed = fw is not None and fw.ok and fw.fuzz > 0
     placed = (rv is not None and rv.ok) or (fw is not None and fw.ok)
     near = not placed and near_ok
+    post = Near(*near_match(index.lines, post_as_pre(h), h.new_start - 1)) if near else None
     return HunkFacts(
         index=h.index,
         path=loc.path,
@@ -64,8 +64,9 @@ def _facts(
         at_old=None if placed else _shares(index, h, h.old_start - 1),
         at_new=_shares(index, h, h.new_start - 1) if fuzzed else None,
         at_landing=_shares(index, h, ((fw.line if fw else None) or h.old_start) - 1) if fuzzed else None,
+        at_post=_shares(index, h, post.line - 1) if post is not None and post.line is not None else None,
         near_pre=Near(*near_match(index.lines, h, h.old_start - 1)) if near else None,
-        near_post=Near(*near_match(index.lines, post_as_pre(h), h.new_start - 1)) if near else None,
+        near_post=post,
     )
 
 

@@ -326,3 +326,35 @@ def test_deletion_on_an_empty_tree_is_not_present(tmp_path: Path) -> None:
     # where patch 2's file is there with the fix in it, the series is present
     rs = run({"fs/a.c": fixed(OLD)["fs/a.c"]}, d1, d2)
     assert bug_verdict(rs)[0] == "present"
+
+
+def test_removal_done_in_another_form_is_present(tmp_path: Path) -> None:
+    # hunk 2 only removes lines; the tree removed them too, and reworded a context line
+    new = {
+        "fs/a.c": OLD["fs/a.c"]
+        .replace("\tint ret0 = 0;", "\tint ret0 = -1;")
+        .replace("\tif (!ctx->ready4)\n\t\treturn -5;\n", "")
+    }
+    d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, new)
+    tree = {"fs/a.c": new["fs/a.c"].replace("\tint ret4 = 0;", "\tlong ret4 = 0;")}
+    [r] = run(tree, d)
+    assert [h.status for h in r.hunks] == ["present", "present"], r.evidence
+    assert (r.verdict, r.method) == ("present", "modified")
+    # where the removed lines are still there, it is not
+    tree = {"fs/a.c": OLD["fs/a.c"].replace("\tint ret0 = 0;", "\tint ret0 = -1;")}
+    tree["fs/a.c"] = tree["fs/a.c"].replace("\tint ret4 = 0;", "\tlong ret4 = 0;")
+    [r] = run(tree, d)
+    assert r.verdict != "present"
+
+
+def test_fix_with_a_blank_line_more_elsewhere_is_present(tmp_path: Path) -> None:
+    new = {"fs/a.c": OLD["fs/a.c"].replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")}
+    d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, new)
+    # the fix is in, with one blank line more, and the code moved 60 lines down
+    moved = "".join(f"/* note {i} */\n" for i in range(60)) + new["fs/a.c"].replace(
+        "\t\treturn 0;\n\treturn ret1;", "\t\treturn 0;\n\n\treturn ret1;"
+    )
+    [r] = run({"fs/a.c": moved}, d)
+    assert [h.status for h in r.hunks] == ["present"], r.hunks
+    assert (r.verdict, r.method) == ("present", "modified")
+    assert r.hunks[0].line is not None and r.hunks[0].line > 60
