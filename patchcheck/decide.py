@@ -62,6 +62,8 @@ class Near:
 
 @dataclass(frozen=True)
 class HunkFacts:
+    """What the engine found out about one hunk."""
+
     index: int  # 1-based within the patch
     path: str  # where the file is in the scratch
     old_start: int
@@ -70,15 +72,17 @@ class HunkFacts:
     after_at: int | None  # 0-based place of the exact post-image closest to new_start
     rev: Placement | None  # the reverse check
     fwd: Placement | None  # the forward check
-    # gathered only where judge_hunk reads them: the shares around the patch's pre-image
-    # place and the near matches for a hunk no check placed; the shares around the patch's
-    # post-image place and the landing for a fuzzed forward landing
+    # gathered only where judge_hunk reads them. For a hunk no check placed: the shares
+    # around the patch's pre-image place and around the post-image's best near match, and
+    # the near matches (None: the search was skipped, too many hunks of the patch failed).
+    # For a fuzzed forward landing: the shares around the landing and around the patch's
+    # post-image place.
     at_old: Shares | None = None
-    at_new: Shares | None = None
+    at_post: Shares | None = None
+    near_pre: Near | None = None
+    near_post: Near | None = None
     at_landing: Shares | None = None
-    at_post: Shares | None = None  # around the best near match of the post-image
-    near_pre: Near | None = None  # None for an unplaced hunk: the search was skipped
-    near_post: Near | None = None  # (too many unplaced hunks in the patch)
+    at_new: Shares | None = None
 
 
 @dataclass(frozen=True)
