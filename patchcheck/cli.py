@@ -220,6 +220,13 @@ def _report(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--upstream-repo", type=Path, help="a git repository with upstream objects (for 3-way grading and history)"
     )
+    g.add_argument(
+        "--max-hunks",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="a patch with more hunks is an error, not checked (default 20000)",
+    )
 
 
 def _shard(v: str) -> Shard:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from patchcheck.engine.check import TreeContext, check_series, touched_paths
+from patchcheck.engine.check import MAX_HUNKS, TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
 from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
 from patchcheck.trees.base import TreeView
@@ -107,7 +107,9 @@ def tree_context(tree: TreeView, cache_dir: Path | None, upstream_repo: Path | N
     return ctx
 
 
-def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | None = None) -> BugResult:
+def check_bug(
+    bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | None = None, max_hunks: int = MAX_HUNKS
+) -> BugResult:
     patches: list[PatchResult] = []
     for fix in bug.fixes:
         s = fetched.by_fix[fix]
@@ -115,7 +117,7 @@ def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | Non
             patches.append(_error_patch(fix, s))
             continue
         try:
-            patches.extend(check_series(tree, s, fix, ctx, cves=bug.cves))
+            patches.extend(check_series(tree, s, fix, ctx, cves=bug.cves, max_hunks=max_hunks))
         except PatchcheckError as e:
             patches.append(_error_patch(fix, e))
     verdict, method, error = bug_verdict(patches)
@@ -129,19 +131,22 @@ def run_matrix(
     jobs: int,
     progress: Callable[[BugResult], None] | None = None,
     contexts: Sequence[TreeContext] | None = None,
+    max_hunks: int | None = None,
 ) -> list[BugResult]:
-    """Every bug on every tree; results in (tree, bug) order whatever the finishing order."""
+    """Every bug on every tree; results in (tree, bug) order whatever the finishing order.
+    ``max_hunks``: the most hunks a patch may have (None: the engine's default)."""
+    limit = MAX_HUNKS if max_hunks is None else max_hunks
     paths: set[str] = set()
     for s in fetched.by_fix.values():
         if isinstance(s, Series):
-            paths |= touched_paths(s)
+            paths |= touched_paths(s, limit)
     for t in trees:
         t.prepare(sorted(paths))
     ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
     cells = [(t, c, b) for t, c in zip(trees, ctxs, strict=True) for b in bugs]
 
     def one(cell: tuple[TreeView, TreeContext, Bug]) -> BugResult:
-        r = check_bug(cell[2], cell[0], fetched, cell[1])
+        r = check_bug(cell[2], cell[0], fetched, cell[1], limit)
         if progress:
             progress(r)
         return r

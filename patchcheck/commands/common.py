@@ -44,6 +44,7 @@ class Sources:
     jobs: int
     quiet: bool
     limits: Limits = field(default_factory=Limits)  # on what is read from strangers (README "Limits")
+    max_hunks: int | None = None  # per patch; None: the engine's default
 
 
 def sources(args: argparse.Namespace) -> Sources:
@@ -59,6 +60,7 @@ def sources(args: argparse.Namespace) -> Sources:
         limits=Limits.resolve(
             args.max_answer_bytes, args.max_thread_bytes, args.max_thread_mails, args.max_mbox_bytes
         ),
+        max_hunks=getattr(args, "max_hunks", None),
     )
 
 
@@ -189,7 +191,9 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard:
     if shard is None:
         fetched = fetch_all(bugs, source, source.series_key, jobs=src.jobs)
         progress = Progress(len(bugs) * len(trees), sys.stderr.isatty() and not src.quiet)
-        results = run_matrix(bugs, trees, fetched, jobs=src.jobs, progress=progress, contexts=contexts)
+        results = run_matrix(
+            bugs, trees, fetched, jobs=src.jobs, progress=progress, contexts=contexts, max_hunks=src.max_hunks
+        )
     else:
         # the shard's cells only: each tree with its own bugs, and only their series fetched
         per_tree = [[b for b in bugs if shard.takes(b.id, t.info.name)] for t in trees]
@@ -199,7 +203,9 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard:
         results = []
         for t, ctx, tbugs in zip(trees, contexts, per_tree, strict=True):
             if tbugs:
-                results += run_matrix(tbugs, [t], fetched, jobs=src.jobs, progress=progress, contexts=[ctx])
+                results += run_matrix(
+                    tbugs, [t], fetched, jobs=src.jobs, progress=progress, contexts=[ctx], max_hunks=src.max_hunks
+                )
     return Report(
         results=results,
         trees=[t.info for t in trees],

@@ -75,6 +75,7 @@ TRAILER_FORMS = {
     "inclusion": "mainline inclusion / commit ...",
 }
 _REVERTS_RE = re.compile(rb"^[ \t]*This reverts commit ([0-9a-f]{40})\b", re.I | re.M)
+_REVERT_SUBJECT_RE = re.compile(r'^Revert "(.+)"\s*$')
 
 
 def _line_before(text: bytes, line_start: int) -> tuple[bytes, int] | None:
@@ -162,6 +163,9 @@ class _Builder:
         self.subjects: dict[str, str] = {}
         self.backports: dict[str, tuple[str, str]] = {}
         self.reverted: dict[str, str] = {}
+        # 'Revert "<subject>"' commits that name no sha: the next (older) commit with that
+        # subject is the one they undid
+        self._pending: dict[str, str] = {}
 
     def add(self, record: bytes) -> None:
         parts = record.split(b"\x1f", 2)
@@ -173,16 +177,24 @@ class _Builder:
         sha = raw_sha.decode("ascii")
         self.commits.append(sha)
         subject = raw_subject.decode("utf-8", "replace")
+        norm = normalise_subject(subject)
         # Newest first, so the first commit seen with a subject is the one that counts.
-        self.subjects.setdefault(normalise_subject(subject), sha)
+        self.subjects.setdefault(norm, sha)
+        undoer = self._pending.pop(norm, None)
+        if undoer is not None:
+            self.reverted.setdefault(sha, undoer)
         reverts = _REVERTS_RE.search(body) if b"reverts" in body else None
         if reverts is not None or subject.startswith("Revert "):
             # A revert quotes its target's message ("which is commit X upstream."): its
             # trailers name what it undid, not what it brought in.
-            target = reverts.group(1).decode("ascii") if reverts else None
-            # A revert that a newer commit reverted again undoes nothing.
-            if target and sha not in self.reverted:
-                self.reverted.setdefault(target, sha)
+            if sha in self.reverted:
+                return  # a revert that a newer commit reverted again undoes nothing
+            if reverts is not None:
+                self.reverted.setdefault(reverts.group(1).decode("ascii"), sha)
+            else:
+                m = _REVERT_SUBJECT_RE.match(subject)
+                if m is not None:
+                    self._pending.setdefault(normalise_subject(m.group(1)), sha)
             return
         for upstream, form in _trailers(body):
             self.backports.setdefault(upstream, (sha, form))
@@ -347,7 +359,7 @@ class History:
                 )
         if diff.strip() and paths:
             local = self._patch_id_match(diff, paths)
-            if local:
+            if local and not self.reverted_by(local):
                 return Evidence(Method.HISTORY, f"patch-id matches commit {local[:12]}", local)
         norm = normalise_subject(subject)
         if specific(norm):

@@ -16,7 +16,7 @@ from typing import Any
 
 from patchcheck.sys.atomic import atomic_file
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: reverts found by subject too
 
 
 @dataclass(frozen=True)
