@@ -58,6 +58,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--trees-file", type=Path, help="named trees [PATCHCHECK_TREES]")
     g.add_argument(
+        "--max-member-bytes",
+        metavar="SIZE",
+        help="the most one file of a tree or archive member may inflate to, e.g. 512M or 2G"
+        " (default 512M) [PATCHCHECK_MAX_MEMBER_BYTES]",
+    )
+    g.add_argument(
         "-j",
         "--jobs",
         type=_positive_int,

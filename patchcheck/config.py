@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from patchcheck.bugs.load import default_bugs_dir
+from patchcheck.errors import BadInput
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 
@@ -37,3 +38,21 @@ def lore_url(opt: str | None) -> str:
 
 def trees_file(opt: Path | None) -> Path | None:
     return opt or _env_path("PATCHCHECK_TREES")
+
+
+_SIZE_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def max_member_bytes(opt: str | None) -> int | None:
+    """--max-member-bytes, else PATCHCHECK_MAX_MEMBER_BYTES, else None (the trees' default):
+    bytes, or with a K/M/G/T suffix (powers of 1024; "512M", "2GiB")."""
+    raw = opt or os.environ.get("PATCHCHECK_MAX_MEMBER_BYTES")
+    if not raw:
+        return None
+    where = "--max-member-bytes" if opt else "PATCHCHECK_MAX_MEMBER_BYTES"
+    text = raw.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1:] if text[-1:] in _SIZE_UNITS else ""
+    number = text[: len(text) - len(unit)].strip()
+    if not number.isdigit() or int(number) == 0:
+        raise BadInput(f"{where}: {raw!r} is not a size; expected bytes, or a number with K, M or G (e.g. 512M)")
+    return int(number) * _SIZE_UNITS[unit]

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     cdir = cache_dir(args)
     tfile = find_trees_file(config.trees_file(args.trees_file))
     # trees first: a bad --tree is exit 2 before any network work
-    trees = [open_tree(s, cache_dir=cdir, trees_file=tfile, rev=args.rev) for s in specs]
+    limit = config.max_member_bytes(args.max_member_bytes)
+    trees = [open_tree(s, cache_dir=cdir, trees_file=tfile, rev=args.rev, max_member_bytes=limit) for s in specs]
     fetcher = make_fetcher(args)
     fetched = fetch_all(bugs, fetcher, series_key, jobs=args.jobs)
     contexts = [tree_context(t, cdir, args.upstream_repo) for t in trees]

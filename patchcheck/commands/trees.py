@@ -24,12 +24,13 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     trees = load_trees_file(trees_file)  # a malformed file is a TreeError: exit 2 via cli
     cache = cache_dir(args)
+    limit = config.max_member_bytes(getattr(args, "max_member_bytes", None))
     rows = []
     failed = False
     for name, named in trees.items():
         try:
             kind = detect_kind(named.path) if named.path.exists() else "?"
-            tree = open_tree(name, cache_dir=cache, trees_file=trees_file)
+            tree = open_tree(name, cache_dir=cache, trees_file=trees_file, max_member_bytes=limit)
             info = tree.info
             detail = ", ".join(x for x in (info.distro, info.release) if x)
             rows.append([name, info.source, info.kind, info.version or "?", detail])
