@@ -10,7 +10,7 @@ from tabulate import tabulate
 from patchcheck import config
 from patchcheck.commands.common import cache_dir
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, TreeError
-from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
+from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree, registry
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     if trees_file is None:
         print(
             "no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
-            " see examples/trees.toml)",
+            f" see examples/trees.toml); a tree is {registry.expected()}",
             file=sys.stderr,
         )
         return EXIT_OK

@@ -152,8 +152,10 @@ class ArchiveTree(TreeView):
             max_member_bytes=req.max_member_bytes,
         )
 
+    @abstractmethod
     def _open(self) -> Opened:
-        raise NotImplementedError
+        """Find the base tarball (and the patch queue) in the package; called once, after
+        ``src``, ``entry`` and ``limit`` are set."""
 
     def _describe(self) -> tuple[str | None, str | None, list[str]]:
         """(distro, release, notes) of the package, once its files can be read."""
