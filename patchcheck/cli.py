@@ -71,7 +71,7 @@ def _positive_float(v: str) -> float:
 
 
 def _size(v: str) -> int:
-    from patchcheck.fetch.limits import parse_size
+    from patchcheck.text.units import parse_size
 
     try:
         return parse_size(v)
@@ -165,6 +165,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-thread-bytes", type=_size, help="per mail thread (256M) [PATCHCHECK_MAX_THREAD_BYTES]")
     g.add_argument("--max-thread-mails", type=_positive_int, help="mails (5000) [PATCHCHECK_MAX_THREAD_MAILS]")
     g.add_argument("--max-mbox-bytes", type=_size, help="per mbox = file (64M) [PATCHCHECK_MAX_MBOX_BYTES]")
+    g.add_argument(
+        "--max-member-bytes",
+        metavar="SIZE",
+        help="the most one file of a tree or archive member may inflate to, e.g. 512M or 2G"
+        " (default 512M) [PATCHCHECK_MAX_MEMBER_BYTES]",
+    )
     g.add_argument(
         "-j",
         "--jobs",

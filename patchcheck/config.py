@@ -8,6 +8,7 @@ from pathlib import Path
 
 from patchcheck.bugs.load import default_bugs_dir
 from patchcheck.errors import BadInput
+from patchcheck.text.units import parse_size
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 
@@ -55,3 +56,16 @@ def lore_url(opt: str | None) -> str:
 
 def trees_file(opt: Path | None) -> Path | None:
     return opt or _env_path("PATCHCHECK_TREES")
+
+
+def max_member_bytes(opt: str | None) -> int | None:
+    """--max-member-bytes, else PATCHCHECK_MAX_MEMBER_BYTES, else None (the trees' default):
+    bytes, or with a K/M/G/T suffix (powers of 1024; "512M", "2GiB")."""
+    raw = opt or os.environ.get("PATCHCHECK_MAX_MEMBER_BYTES")
+    if not raw:
+        return None
+    where = "--max-member-bytes" if opt else "PATCHCHECK_MAX_MEMBER_BYTES"
+    try:
+        return parse_size(raw)
+    except ValueError as e:
+        raise BadInput(f"{where}: {e}") from None

@@ -45,6 +45,7 @@ class Sources:
     quiet: bool
     limits: Limits = field(default_factory=Limits)  # on what is read from strangers (README "Limits")
     max_hunks: int | None = None  # per patch; None: the engine's default
+    max_member_bytes: int | None = None  # per archive member read; None: the trees' default
 
 
 def sources(args: argparse.Namespace) -> Sources:
@@ -61,6 +62,7 @@ def sources(args: argparse.Namespace) -> Sources:
             args.max_answer_bytes, args.max_thread_bytes, args.max_thread_mails, args.max_mbox_bytes
         ),
         max_hunks=getattr(args, "max_hunks", None),
+        max_member_bytes=config.max_member_bytes(args.max_member_bytes),
     )
 
 
@@ -185,7 +187,12 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard:
     specs = list(dict.fromkeys(request.specs))
     tfile = find_trees_file(src.trees_file)
     # trees first: a bad --tree is exit 2 before any network work
-    trees = [open_tree(s, cache_dir=src.cache_dir, trees_file=tfile, rev=request.rev) for s in specs]
+    trees = [
+        open_tree(
+            s, cache_dir=src.cache_dir, trees_file=tfile, rev=request.rev, max_member_bytes=src.max_member_bytes
+        )
+        for s in specs
+    ]
     contexts = [tree_context(t, src.cache_dir, request.upstream_repo) for t in trees]
     source = fetcher(src)
     if shard is None:

@@ -10,7 +10,7 @@ from tabulate import tabulate
 from patchcheck import config
 from patchcheck.commands.common import cache_dir
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, TreeError
-from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
+from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree, registry
 
 
 def run(args: argparse.Namespace) -> int:
@@ -18,18 +18,19 @@ def run(args: argparse.Namespace) -> int:
     if trees_file is None:
         print(
             "no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
-            " see examples/trees.toml)",
+            f" see examples/trees.toml); a tree is {registry.expected()}",
             file=sys.stderr,
         )
         return EXIT_OK
     trees = load_trees_file(trees_file)  # a malformed file is a TreeError: exit 2 via cli
     cache = cache_dir(args)
+    limit = config.max_member_bytes(getattr(args, "max_member_bytes", None))
     rows = []
     failed = False
     for name, named in trees.items():
         try:
             kind = detect_kind(named.path) if named.path.exists() else "?"
-            tree = open_tree(name, cache_dir=cache, trees_file=trees_file)
+            tree = open_tree(name, cache_dir=cache, trees_file=trees_file, max_member_bytes=limit)
             info = tree.info
             detail = ", ".join(x for x in (info.distro, info.release) if x)
             rows.append([name, info.source, info.kind, info.version or "?", detail])
