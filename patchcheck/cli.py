@@ -321,7 +321,7 @@ def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
     from patchcheck.trees import find_trees_file, load_trees_file
 
     inputs: list[tuple[Path, str]] = []
-    trees_file = find_trees_file(config.trees_file(args.trees_file))
+    trees_file = find_trees_file(config.trees_file(getattr(args, "trees_file", None)))
     named = load_trees_file(trees_file) if trees_file is not None else {}
     specs = getattr(args, "tree", None) or []
     for spec in [specs] if isinstance(specs, str) else specs:
@@ -330,12 +330,12 @@ def _refuse_output_over_inputs(args: argparse.Namespace) -> None:
     if trees_file is not None:
         inputs.append((trees_file, "the trees file"))
     bugs_dirs = config.bugs_dirs(
-        getattr(args, "bugs_dir", None), shipped=not getattr(args, "no_shipped_bugs", False)
+        getattr(args, "bugs_dir", None), shipped=config.shipped_bugs(getattr(args, "no_shipped_bugs", False))
     )
     inputs += [(d, "a bugs folder") for d in bugs_dirs]
     if all(d.is_dir() for d in bugs_dirs):
         inputs += [(f.mbox, "a bug's mbox") for b in load_bugs(bugs_dirs).all() for f in b.fixes if f.mbox]
-    inputs.append((config.cache_dir(args.cache_dir), "the cache"))
+    inputs.append((config.cache_dir(getattr(args, "cache_dir", None)), "the cache"))
     if getattr(args, "upstream_repo", None) is not None:
         inputs.append((args.upstream_repo, "the upstream repository"))
     inputs += [(r, "a report to merge") for r in getattr(args, "reports", None) or []]
@@ -412,15 +412,14 @@ def _boundary(args_list: list[str]) -> int:
 
 
 def _crash_log(e: BaseException, args: argparse.Namespace | None, args_list: list[str]) -> str:
-    """Write the traceback to ``<cache dir>/logs/`` (the one folder patchcheck writes to,
-    --cache-dir / PATCHCHECK_CACHE_DIR honoured); what to tell the user about it."""
+    """Write the traceback to ``$XDG_STATE_HOME/patchcheck/logs/`` (never into the series
+    cache, which a packaging repository may commit); what to tell the user about it."""
     from patchcheck import config
     from patchcheck.sys.atomic import atomic_write
 
     try:
-        cache = config.cache_dir(getattr(args, "cache_dir", None))
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = (cache / "logs" / f"internal-error-{stamp}-{os.getpid()}.log").absolute()
+        path = (config.log_dir() / f"internal-error-{stamp}-{os.getpid()}.log").absolute()
         text = (
             f"patchcheck {__version__}, Python {sys.version.split()[0]}\n"
             f"arguments: {args_list!r}\n\n" + "".join(traceback.format_exception(e))

@@ -69,3 +69,16 @@ def max_member_bytes(opt: str | None) -> int | None:
         return parse_size(raw)
     except ValueError as e:
         raise BadInput(f"{where}: {e}") from None
+
+
+def log_dir() -> Path:
+    """Where internal-error logs go: ``$XDG_STATE_HOME/patchcheck/logs`` (~/.local/state)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "patchcheck" / "logs"
+
+
+def shipped_bugs(no_shipped: bool) -> bool:
+    """Whether the shipped known bugs take part: not with --no-shipped-bugs, nor with
+    PATCHCHECK_NO_SHIPPED_BUGS=1 (a packaging repository's CI that checks its own bugs only)."""
+    env = os.environ.get("PATCHCHECK_NO_SHIPPED_BUGS", "").strip().lower()
+    return not (no_shipped or env in ("1", "yes", "true"))

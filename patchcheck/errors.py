@@ -2,7 +2,7 @@
 
 Every failure a user can cause or meet is one of these; ``cli.main`` is the single
 boundary that prints them as one line and exits with ``exit_code``. Anything else reaching
-it is a defect: exit ``EXIT_INTERNAL``, the traceback in ``<cache>/logs/``.
+it is a defect: exit ``EXIT_INTERNAL``, the traceback in ``$XDG_STATE_HOME/patchcheck/logs/``.
 """
 
 from __future__ import annotations

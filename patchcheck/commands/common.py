@@ -50,7 +50,7 @@ class Sources:
 
 def sources(args: argparse.Namespace) -> Sources:
     return Sources(
-        bugs_dirs=config.bugs_dirs(args.bugs_dir, shipped=not args.no_shipped_bugs),
+        bugs_dirs=config.bugs_dirs(args.bugs_dir, shipped=config.shipped_bugs(args.no_shipped_bugs)),
         cache_dir=config.cache_dir(args.cache_dir),
         lore_url=config.lore_url(args.lore_url),
         offline=args.offline,

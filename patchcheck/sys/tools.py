@@ -34,14 +34,17 @@ class Tool:
 TOOLS: tuple[Tool, ...] = (
     Tool("git", "git", "git", EVERY_KIND, (), "apply --check / --3way of every fix; git trees; b4's patch-ids"),
     Tool("patch", "patch", "patch", EVERY_KIND, (), "GNU patch: offset and fuzz grading; spec and quilt queues"),
-    Tool("rpm", "rpm", "rpm", ("srpm",), (), "reads a .src.rpm's header (name, version, patch list)"),
-    Tool("rpm2cpio", "rpm2cpio", "rpm", ("srpm",), (), "unpacks a .src.rpm's payload", version_args=None),
-    Tool("cpio", "cpio", "cpio", ("srpm",), (), "unpacks a .src.rpm's payload"),
-    Tool("bash", "bash", "bash", ("srpm",), (), "runs the rpm2cpio | cpio pipeline"),
     Tool("xz", "xz-utils", "xz", (), ARCHIVES, "decompresses .xz on every core (Python's lzma otherwise)"),
     Tool("gzip", "gzip", "gzip", (), ARCHIVES, "decompresses .gz (Python's gzip otherwise)"),
     Tool("bzip2", "bzip2", "bzip2", (), ARCHIVES, "decompresses .bz2 (Python's bz2 otherwise)"),
-    Tool("zstd", "zstd", "zstd", (), ARCHIVES, "decompresses .zst: required for .tar.zst tarballs and zstd .debs"),
+    Tool(
+        "zstd",
+        "zstd",
+        "zstd",
+        (),
+        ARCHIVES,
+        "decompresses .zst (.tar.zst tarballs, zstd .debs and .src.rpm payloads)",
+    ),
 )
 BY_NAME = {t.name: t for t in TOOLS}
 

@@ -15,10 +15,9 @@ from patchcheck.fetch.limits import (
     Limits,
     NotRegular,
     TooLarge,
-    format_size,
-    parse_size,
     read_regular,
 )
+from patchcheck.text.units import format_size, parse_size
 
 
 def test_sizes() -> None:

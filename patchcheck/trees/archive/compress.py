@@ -16,6 +16,7 @@ from typing import IO, Protocol
 
 from patchcheck.errors import TreeError
 from patchcheck.sys import proc
+from patchcheck.sys.tools import missing_message
 from patchcheck.trees._common import MemberTooLarge
 
 BUFSIZE = 1 << 20
@@ -92,7 +93,7 @@ def open_decompressed(fileobj: IO[bytes], name: str) -> Iterator[IO[bytes]]:
             yield out
         return
     if name.endswith((".zst", ".tzst")):
-        raise TreeError(f"{name}: zstd-compressed and the zstd tool is not installed")
+        raise TreeError(f"{name}: zstd-compressed; {missing_message('zstd', 'zstd-compressed archives')}")
     # No external tool: Python's own decompressors (about half the speed).
     if name.endswith((".xz", ".txz")):
         with lzma.LZMAFile(fileobj) as xz:
