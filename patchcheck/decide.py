@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from patchcheck.evidence import Evidence
-from patchcheck.model import HunkResult, HunkStatus, Method, Verdict
+from patchcheck.model import Evidence, HunkResult, HunkStatus, Method, Verdict
 from patchcheck.verdict import weakest_method
 
 # A fuzzed landing is the fix itself when nearly all its added lines are already around

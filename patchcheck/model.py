@@ -187,3 +187,12 @@ class BugResult:
     @property
     def required(self) -> list[PatchResult]:
         return [p for p in self.patches if not p.optional]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What history or a changelog says about a fix, in words a report can show."""
+
+    method: Method  # Method.HISTORY or Method.CHANGELOG
+    detail: str
+    commit: str | None = None  # the local commit that matched, if any

@@ -18,10 +18,9 @@ from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.threeway import merges_cleanly
 from patchcheck.engine.tools import MAX_FUZZ, TooCostly
 from patchcheck.errors import EXIT_NO_SERIES, SeriesError
-from patchcheck.evidence import Evidence
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import History
-from patchcheck.model import Fix, PatchMail, PatchResult, Series, Verdict
+from patchcheck.model import Evidence, Fix, PatchMail, PatchResult, Series, Verdict
 from patchcheck.sys.paths import UnsafePath, clean_relpath
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
 from patchcheck.trees.base import TreeView

@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import IO, Generic, TypeVar
 
 from patchcheck.errors import ToolError
-from patchcheck.evidence import Evidence
 from patchcheck.evidence import history_cache as cache
 from patchcheck.evidence.history_cache import Tables
-from patchcheck.model import Method
+from patchcheck.model import Evidence, Method
 from patchcheck.sys.git import git
 from patchcheck.sys.git import stream as git_stream
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from patchcheck.errors import ToolError
-from patchcheck.evidence import Evidence, history, history_cache
+from patchcheck.evidence import history, history_cache
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import TRAILER_FORMS, History
+from patchcheck.model import Evidence
 from testing.gitrepo import commit
 from testing.gitrepo import git as _git
 
