@@ -116,6 +116,8 @@ class Bench:
             str(self.bugs),
             "--cache-dir",
             str(cache),
+            "--tree-cache",
+            str(cache / "trees"),  # cold means cold for trees too
             "-j",
             str(self.args.jobs),
             "-q",

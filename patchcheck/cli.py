@@ -56,10 +56,25 @@ def _size(v: str) -> int:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def _age(v: str) -> float:
+    from patchcheck.commands.cache import parse_age
+
+    try:
+        return parse_age(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
     g.add_argument("--bugs-dir", type=Path, help="folder of known-bug files [PATCHCHECK_BUGS_DIR]")
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
+    g.add_argument(
+        "--tree-cache",
+        type=Path,
+        help="where members read out of tree archives and git history indexes are kept "
+        "(default $XDG_CACHE_HOME/patchcheck/trees) [PATCHCHECK_TREE_CACHE]",
+    )
     g.add_argument("--lore-url", help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")
     g.add_argument(
@@ -166,8 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("cache", help="verify or prune the series cache")
     casub = ca.add_subparsers(dest="cache_verb", metavar="ACTION", required=True, parser_class=_Parser)
-    _common(casub.add_parser("verify", help="check every cached series' checksum"))
-    _common(casub.add_parser("prune", help="drop series no known bug refers to"))
+    _common(casub.add_parser("verify", help="check every cached series' checksum and stored selection"))
+    cp = casub.add_parser("prune", help="drop series no known bug refers to, and unused tree cache entries")
+    cp.add_argument(
+        "--older-than",
+        type=_age,
+        metavar="AGE",
+        help="also drop tree cache entries and history indexes unused for AGE (30d, 12h, 2w; a number is days)",
+    )
+    _common(cp)
     return p
 
 

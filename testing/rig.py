@@ -94,6 +94,9 @@ class Rig:
             str(self.bugs),
             "--cache-dir",
             str(self.cache),
+            # inside the series cache, as in the default layout: a fresh cache is cold for both
+            "--tree-cache",
+            str(self.cache / "trees"),
             "--lore-url",
             lore or self.server.url,
             "-j",

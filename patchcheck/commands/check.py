@@ -8,7 +8,7 @@ import sys
 import threading
 
 from patchcheck import __version__, config
-from patchcheck.commands.common import at_least, bugset, cache_dir, make_fetcher, select_bugs
+from patchcheck.commands.common import at_least, bugset, make_fetcher, select_bugs, tree_cache
 from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
 from patchcheck.model import BugResult, Verdict
 
@@ -67,13 +67,13 @@ def run(args: argparse.Namespace) -> int:
     fail_on = parse_fail_on(args.fail_on)
     bugs = select_bugs(args, bugset(args))
     specs = [args.tree] if isinstance(args.tree, str) else list(dict.fromkeys(args.tree))
-    cdir = cache_dir(args)
+    tcache = tree_cache(args)
     tfile = find_trees_file(config.trees_file(args.trees_file))
     # trees first: a bad --tree is exit 2 before any network work
-    trees = [open_tree(s, cache_dir=cdir, trees_file=tfile, rev=args.rev) for s in specs]
+    trees = [open_tree(s, cache_dir=tcache, trees_file=tfile, rev=args.rev) for s in specs]
     fetcher = make_fetcher(args)
     fetched = fetch_all(bugs, fetcher, fetcher.series_key, jobs=args.jobs)
-    contexts = [tree_context(t, cdir, args.upstream_repo) for t in trees]
+    contexts = [tree_context(t, tcache, args.upstream_repo) for t in trees]
     progress = _Progress(len(bugs) * len(trees), sys.stderr.isatty() and not args.quiet)
     results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress, contexts=contexts)
     color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())

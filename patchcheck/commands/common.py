@@ -23,6 +23,10 @@ def cache_dir(args: argparse.Namespace) -> Path:
     return config.cache_dir(args.cache_dir)
 
 
+def tree_cache(args: argparse.Namespace) -> Path:
+    return config.tree_cache(args.tree_cache)
+
+
 def select_bugs(args: argparse.Namespace, bugs: BugSet) -> list[Bug]:
     """--bug / --all, then the --subsystem / --severity / --cve filters."""
     ids: list[str] = args.bug

@@ -8,7 +8,7 @@ import sys
 from tabulate import tabulate
 
 from patchcheck import config
-from patchcheck.commands.common import cache_dir
+from patchcheck.commands.common import tree_cache
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, TreeError
 from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
 
@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return EXIT_OK
     trees = load_trees_file(trees_file)  # a malformed file is a TreeError: exit 2 via cli
-    cache = cache_dir(args)
+    cache = tree_cache(args)
     rows = []
     failed = False
     for name, named in trees.items():

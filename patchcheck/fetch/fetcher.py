@@ -21,7 +21,7 @@ from patchcheck.fetch import b4shim, cache
 from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
 from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits, NotRegular, TooLarge, read_regular
 from patchcheck.fetch.mail import Msg, sha256
-from patchcheck.fetch.select import no_patches, select
+from patchcheck.fetch.select import Selection, no_patches, select
 from patchcheck.model import Fix, Series
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
@@ -285,6 +285,12 @@ class Fetcher:
         return msgs
 
     # -- selection
+
+    def derive(self, fix: Fix) -> Selection:
+        """The fix's selection made afresh from its thread by b4, never read from a stored
+        selection (what ``cache verify`` holds a stored one against); nothing is written."""
+        th = self._thread(fix)
+        return select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)
 
     def _select(self, th: _Thread, fix: Fix) -> Series:
         sel = select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)

@@ -2,7 +2,8 @@
 
 ``open_tree(spec, ...)`` turns a ``--tree`` argument (a name from trees.toml or a path) into
 a ``TreeView``. Nothing here writes into the user's tree: archive-backed kinds extract what a
-run reads into the patchcheck cache (``<cache_dir>/trees/``), keyed by the archive's sha256.
+run reads into the tree cache (``cache_dir``, by default ``~/.cache/patchcheck/trees``: never
+the committable series cache), keyed by the archive's sha256.
 
 Each kind module registers itself (``registry.register``) when imported below; the order of
 detection is the kinds' priority, not the order of these imports.

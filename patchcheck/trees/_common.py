@@ -13,9 +13,8 @@ from typing import Any
 
 from patchcheck.errors import TreeError
 from patchcheck.sys.atomic import atomic_write
+from patchcheck.sys.lastuse import mark_used
 from patchcheck.sys.paths import norm_relpath
-
-TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
 
 
 def check_user_path(path: Path, what: str) -> Path:
@@ -131,7 +130,7 @@ def content_key(path: Path, cache_dir: Path) -> str:
     fast = hashlib.sha256(
         f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()
     ).hexdigest()
-    index = cache_dir / TREE_CACHE / "keys" / fast
+    index = cache_dir / "keys" / fast
     try:
         known = index.read_text("ascii").strip()
         if re.fullmatch(r"[0-9a-f]{64}", known):
@@ -151,6 +150,7 @@ def content_key(path: Path, cache_dir: Path) -> str:
 
 
 def entry_dir(cache_dir: Path, kind: str, key: str) -> Path:
-    d = cache_dir / TREE_CACHE / f"{kind}-{key}"
+    d = cache_dir / f"{kind}-{key}"
     d.mkdir(parents=True, exist_ok=True)
+    mark_used(d)  # for cache prune --older-than
     return d
