@@ -211,6 +211,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return dispatch(args)
     except PatchcheckError as e:
         print(f"patchcheck: error: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("patchcheck: interrupted", file=sys.stderr)

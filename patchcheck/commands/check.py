@@ -8,8 +8,8 @@ import sys
 import threading
 
 from patchcheck import __version__, config
-from patchcheck.commands.common import at_least, bugset, make_fetcher, select_bugs, tree_cache
-from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
+from patchcheck.commands.common import at_least, bugset, make_fetcher, print_series_hints, select_bugs, tree_cache
+from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, SeriesError
 from patchcheck.model import BugResult, Verdict
 
 
@@ -92,4 +92,6 @@ def run(args: argparse.Namespace) -> int:
             raise BadInput(f"{args.output}: cannot write the report: {e.strerror or e}") from e
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    failed = [(b.id, s) for b in bugs for f in b.fixes if isinstance(s := fetched.by_fix[f], SeriesError)]
+    print_series_hints(args, failed)
     return exit_code(results, fail_on, args.min_severity)

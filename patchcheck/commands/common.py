@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patchcheck import config
 from patchcheck.bugs.load import SEVERITY_RANK, BugSet, load_bugs
-from patchcheck.errors import BadInput
+from patchcheck.errors import BadInput, SeriesError
+from patchcheck.fetch.hints import series_hints
 from patchcheck.model import Bug
 
 if TYPE_CHECKING:
@@ -25,6 +27,25 @@ def cache_dir(args: argparse.Namespace) -> Path:
 
 def tree_cache(args: argparse.Namespace) -> Path:
     return config.tree_cache(args.tree_cache)
+
+
+def fetch_options(args: argparse.Namespace) -> list[str]:
+    """The options given that a ``patchcheck fetch`` of the same bugs into the same cache repeats."""
+    out: list[str] = []
+    for opt, value in (
+        ("--bugs-dir", args.bugs_dir),
+        ("--cache-dir", args.cache_dir),
+        ("--lore-url", args.lore_url),
+    ):
+        if value:
+            out += [opt, str(value)]
+    return out
+
+
+def print_series_hints(args: argparse.Namespace, failed: list[tuple[str, SeriesError]]) -> None:
+    """After the report, on stderr: what to do about series that could not be obtained."""
+    for line in series_hints(failed, fetch_options(args), config.lore_url(args.lore_url)):
+        print(f"hint: {line}", file=sys.stderr)
 
 
 def select_bugs(args: argparse.Namespace, bugs: BugSet) -> list[Bug]:

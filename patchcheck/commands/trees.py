@@ -11,14 +11,15 @@ from patchcheck import config
 from patchcheck.commands.common import tree_cache
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, TreeError
 from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
+from patchcheck.trees.named import trees_file_places
 
 
 def run(args: argparse.Namespace) -> int:
     trees_file = find_trees_file(config.trees_file(args.trees_file))
     if trees_file is None:
+        places = " and ".join(str(p) for p in trees_file_places())
         print(
-            "no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
-            " see examples/trees.toml)",
+            f"no trees file (looked for {places}; --trees-file names one; see examples/trees.toml)",
             file=sys.stderr,
         )
         return EXIT_OK

@@ -204,11 +204,12 @@ class Fetcher:
                 fetched, digest = str(meta.get("fetched", "")), str(meta.get("sha256", ""))
                 return _Thread(msgid, msgid, url, tuple(msgs), "cache", fetched, entry, digest)
         if self.offline:
+            miss = SeriesError.NOT_CACHED
             if problem:
                 raise SeriesError(
-                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)"
+                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)", reason=miss
                 )
-            raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}")
+            raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}", reason=miss)
         data = self._download(msgid, url)
         msgs = self._validate(data, msgid, url, dedupe=True)
         fetched = _now()
