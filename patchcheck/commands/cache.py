@@ -19,6 +19,7 @@ from pathlib import Path
 from patchcheck.commands.common import bugset, cache_dir, make_fetcher, tree_cache
 from patchcheck.errors import EXIT_NO_SERIES, EXIT_OK
 from patchcheck.sys.lastuse import last_used
+from patchcheck.sys.progress import human_size
 
 _ENTRY = re.compile(r"[a-z]+-[0-9a-f]{64}")
 _KEY = re.compile(r"[0-9a-f]{64}")
@@ -36,17 +37,6 @@ def parse_age(text: str) -> float:
     if m is None:
         raise ValueError(f"expected an age like 30d, 12h, 90m or 2w, got {text!r}")
     return float(m.group(1)) * _UNIT_SECONDS[m.group(2) or "d"]
-
-
-def human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} B"
-    size = n / 1024
-    for unit in ("KiB", "MiB"):
-        if size < 1024:
-            return f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GiB"
 
 
 def _days(seconds: float) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import sys
-import threading
 
 from patchcheck import __version__, config
 from patchcheck.commands.common import at_least, bugset, make_fetcher, print_series_hints, select_bugs, tree_cache
@@ -37,28 +36,6 @@ def exit_code(results: list[BugResult], fail_on: set[str], min_severity: str) ->
     return code
 
 
-class _Progress:
-    """bugs done / total and the current tree, on a terminal only."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.lock = threading.Lock()
-
-    def __call__(self, r: BugResult) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.done += 1
-            width = 30
-            fill = width * self.done // max(1, self.total)
-            sys.stderr.write(
-                f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} {r.tree.name[:40]:<40}"
-            )
-            if self.done == self.total:
-                sys.stderr.write("\r" + " " * (width + 60) + "\r")
-            sys.stderr.flush()
-
-
 def run(args: argparse.Namespace) -> int:
     from patchcheck import report
     from patchcheck.pipeline import fetch_all, run_matrix, tree_context
@@ -74,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     fetcher = make_fetcher(args)
     fetched = fetch_all(bugs, fetcher, fetcher.series_key, jobs=args.jobs)
     contexts = [tree_context(t, tcache, args.upstream_repo) for t in trees]
-    progress = _Progress(len(bugs) * len(trees), sys.stderr.isatty() and not args.quiet)
-    results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress, contexts=contexts)
+    results = run_matrix(bugs, trees, fetched, jobs=args.jobs, contexts=contexts)
     color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
     rep = report.Report(
         results=results,

@@ -23,6 +23,7 @@ from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits, NotRegular
 from patchcheck.fetch.mail import Msg, sha256
 from patchcheck.fetch.select import Selection, no_patches, select
 from patchcheck.model import Fix, Series
+from patchcheck.sys import progress
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 
@@ -133,19 +134,23 @@ class Fetcher:
         for fix in fixes:
             firsts.setdefault(self.series_key(fix), fix)
         out: dict[str, Series | SeriesError] = {}
+        if not firsts:
+            return out
+        shown = progress.task("fetching series", len(firsts))
 
         def one(key: str) -> tuple[str, Series | SeriesError]:
             try:
                 return key, self.get(firsts[key])
             except SeriesError as e:
                 return key, e
+            finally:
+                shown.advance()
 
-        if not firsts:
-            return out
         pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(firsts))))
         try:
-            for key, res in pool.map(one, list(firsts)):
-                out[key] = res
+            with shown:
+                for key, res in pool.map(one, list(firsts)):
+                    out[key] = res
         except BaseException:
             # Ctrl-C (or a bug): do not sit out the network timeout of the fetches in flight
             self.abort()

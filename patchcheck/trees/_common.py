@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from patchcheck.errors import TreeError
+from patchcheck.sys import progress
 from patchcheck.sys.atomic import atomic_write
 from patchcheck.sys.lastuse import mark_used
 from patchcheck.sys.paths import norm_relpath
@@ -139,7 +140,7 @@ def content_key(path: Path, cache_dir: Path) -> str:
         pass
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with progress.read_file(path, "hashing") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
     except OSError as e:
