@@ -9,6 +9,7 @@ a folder of other things loses none of them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -49,8 +50,8 @@ def disk_size(path: Path) -> int:
     total = 0
     paths = [path] if not path.is_dir() or path.is_symlink() else []
     if not paths:
-        for root, dirs, files in os.walk(path):
-            paths += [Path(root, n) for n in files + dirs]
+        for root, _dirs, files in os.walk(path):
+            paths += [Path(root, n) for n in files]
     for p in paths:
         try:
             st = p.lstat()
@@ -69,28 +70,37 @@ class Freed:
     entries: int = 0
     histories: int = 0
 
-    def remove(self, path: Path) -> int:
-        n = disk_size(path)
+    def remove(self, path: Path) -> None:
+        self.bytes += disk_size(path)
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-        self.bytes += n
-        return n
 
 
-def prune_tree_cache(root: Path, older_than: float | None, freed: Freed, now: float) -> list[str]:
+def prune_tree_cache(
+    root: Path, older_than: float | None, freed: Freed, now: float, moved_to: Path | None = None
+) -> list[str]:
     """Entries and history indexes unused for ``older_than`` seconds (none when None), keys
-    to archives no entry is left for, and stale temp files; what was removed, in words."""
+    to archives no entry is left for, and stale temp files; what was removed, in words.
+
+    ``moved_to``: ``root`` is where tree data lived before it had a cache of its own (inside
+    the series cache); all of it goes, whatever its age."""
     said: list[str] = []
     if not root.is_dir():
         return said
+    if moved_to is not None:
+        older_than = 0.0
+
+    def why(idle: float) -> str:
+        return f"tree data now lives in {moved_to}" if moved_to is not None else f"unused for {_days(idle)}"
+
     for p in sorted(root.iterdir()):
         idle = now - last_used(p)
         if older_than is not None and _ENTRY.fullmatch(p.name) and p.is_dir() and idle > older_than:
             freed.remove(p)
             freed.entries += 1
-            said.append(f"removed tree cache entry {p.name} (unused for {_days(idle)})")
+            said.append(f"removed tree cache entry {p.name} ({why(idle)})")
     kept = {p.name.rsplit("-", 1)[1] for p in root.iterdir() if _ENTRY.fullmatch(p.name)}
     history = root / "history"
     for p in sorted(history.iterdir()) if history.is_dir() else []:
@@ -98,12 +108,14 @@ def prune_tree_cache(root: Path, older_than: float | None, freed: Freed, now: fl
         if older_than is not None and _HISTORY.fullmatch(p.name) and idle > older_than:
             freed.remove(p)
             freed.histories += 1
-            said.append(f"removed history index {p.name} (unused for {_days(idle)})")
+            said.append(f"removed history index {p.name} ({why(idle)})")
         elif _LEFTOVER.fullmatch(p.name) and idle > _GRACE_SECONDS:
             freed.remove(p)
     keys = root / "keys"
     for p in sorted(keys.iterdir()) if keys.is_dir() else []:
-        if now - last_used(p) <= _GRACE_SECONDS or not (_KEY.fullmatch(p.name) or _LEFTOVER.fullmatch(p.name)):
+        if (now - last_used(p) <= _GRACE_SECONDS and moved_to is None) or not (
+            _KEY.fullmatch(p.name) or _LEFTOVER.fullmatch(p.name)
+        ):
             continue
         try:
             orphan = p.read_text("ascii").strip() not in kept
@@ -111,7 +123,18 @@ def prune_tree_cache(root: Path, older_than: float | None, freed: Freed, now: fl
             orphan = True
         if orphan:
             freed.remove(p)
+    if moved_to is not None:
+        for d in (keys, history):
+            with contextlib.suppress(OSError):
+                d.rmdir()  # only when empty: what is not ours stays, and so does its folder
     return said
+
+
+def _moved_out(cdir: Path, tcache: Path) -> list[Path]:
+    """Where a series cache held tree data before the tree cache: ``trees/`` (entries, keys)
+    and itself (``history/``); never the tree cache in use."""
+    t = tcache.resolve()
+    return [d for d in (cdir / "trees", cdir) if d.is_dir() and d.resolve() != t]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -135,8 +158,14 @@ def run(args: argparse.Namespace) -> int:
         freed.series += 1
         freed.bytes += sizes.get(entry, 0)
         print(f"removed {entry}")
-    tcache = tree_cache(args)
-    for line in prune_tree_cache(tcache, args.older_than, freed, time.time()):
+    tcache, now = tree_cache(args), time.time()
+    for old in _moved_out(cdir, tcache):
+        for line in prune_tree_cache(old, None, freed, now, moved_to=tcache):
+            print(line)
+        if old != cdir:
+            with contextlib.suppress(OSError):
+                old.rmdir()
+    for line in prune_tree_cache(tcache, args.older_than, freed, now):
         print(line)
     print(
         f"freed {human_size(freed.bytes)}: {freed.series} series, {freed.entries} tree cache entries, "

@@ -229,3 +229,27 @@ def test_prune_counts_the_series_it_drops(rig: Rig) -> None:
 def test_older_than_needs_an_age(rig: Rig, bad: str) -> None:
     cp = rig.run("cache", "prune", "--older-than", bad)
     assert cp.returncode == 2 and "--older-than" in cp.stderr and "expected an age" in cp.stderr, cp.stderr
+
+
+def test_prune_clears_tree_data_left_in_the_series_cache_by_older_versions(rig: Rig) -> None:
+    """Before the tree cache, members and history indexes lived in the series cache
+    (cache/trees/, cache/history/): prune takes them out, whatever their age; a file of
+    another shape stays."""
+    assert rig.run("fetch", "--bug", "b-good").returncode == 0
+    digest = "ab" * 32
+    old_entry = rig.cache / "trees" / f"tarball-{digest}"
+    (old_entry / "members" / "files").mkdir(parents=True)
+    (old_entry / "members" / "files" / "Makefile").write_bytes(b"x" * 5000)
+    (rig.cache / "trees" / "keys").mkdir()
+    (rig.cache / "trees" / "keys" / ("cd" * 32)).write_text(digest)
+    (rig.cache / "history").mkdir()
+    (rig.cache / "history" / f"{'e' * 40}.json").write_bytes(b"{}" * 1000)
+    (rig.cache / "trees" / "README").write_text("not patchcheck's")
+    cp = pc(rig, "cache", "prune", "--cache-dir", str(rig.cache))
+    assert cp.returncode == 0, cp.stderr
+    new_home = Path(os.environ["XDG_CACHE_HOME"]) / "patchcheck" / "trees"
+    assert f"removed tree cache entry tarball-{digest} (tree data now lives in {new_home})" in cp.stdout
+    assert f"removed history index {'e' * 40}.json" in cp.stdout
+    assert "freed 6.9 KiB: 0 series, 1 tree cache entries, 1 history indexes" in cp.stdout, cp.stdout
+    assert entries(rig.cache) == {"series", "trees"} and entries(rig.cache / "trees") == {"README"}
+    assert entries(rig.cache / "series") == {safe_name(GOOD)}
