@@ -117,6 +117,8 @@ class Bench:
             "--no-shipped-bugs",
             "--cache-dir",
             str(cache),
+            "--tree-cache",
+            str(cache / "trees"),  # cold means cold for trees too
             "-j",
             str(self.args.jobs),
             "-q",

@@ -138,6 +138,15 @@ def _verdicts(v: str) -> frozenset[str]:
     return out
 
 
+def _age(v: str) -> float:
+    from patchcheck.commands.cache import parse_age
+
+    try:
+        return parse_age(v)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("common options")
     g.add_argument(
@@ -151,6 +160,12 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--no-shipped-bugs", action="store_true", help="leave out the known bugs shipped with patchcheck"
     )
     g.add_argument("--cache-dir", type=Path, help="where fetched series are kept [PATCHCHECK_CACHE_DIR]")
+    g.add_argument(
+        "--tree-cache",
+        type=Path,
+        help="where members read out of tree archives and git history indexes are kept "
+        "(default $XDG_CACHE_HOME/patchcheck/trees) [PATCHCHECK_TREE_CACHE]",
+    )
     g.add_argument("--lore-url", type=_lore_url, help="public-inbox archive base URL [PATCHCHECK_LORE_URL]")
     g.add_argument("--offline", action="store_true", help="use only the cache")
     g.add_argument(
@@ -296,8 +311,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     ca = sub.add_parser("cache", help="verify or prune the series cache")
     casub = ca.add_subparsers(dest="cache_verb", metavar="ACTION", required=True, parser_class=_Parser)
-    _common(casub.add_parser("verify", help="check every cached series' checksum"))
-    _common(casub.add_parser("prune", help="drop series no known bug refers to"))
+    _common(casub.add_parser("verify", help="check every cached series' checksum and stored selection"))
+    cp = casub.add_parser("prune", help="drop series no known bug refers to, and unused tree cache entries")
+    cp.add_argument(
+        "--older-than",
+        type=_age,
+        metavar="AGE",
+        help="also drop tree cache entries and history indexes unused for AGE (30d, 12h, 2w; a number is days)",
+    )
+    _common(cp)
 
     d = sub.add_parser("doctor", help="system tools: present, missing, and the package to install")
     d.add_argument("--kind", action="append", default=[], choices=KINDS, help="also require its tools")
@@ -384,6 +406,8 @@ def _boundary(args_list: list[str]) -> int:
         return dispatch(args)
     except PatchcheckError as e:
         print(f"patchcheck: error: {e}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
         return e.exit_code
     except Terminated as t:
         proc.terminate_all()

@@ -38,16 +38,26 @@ def bugs_dirs(opts: Sequence[Path] | None, shipped: bool = True) -> tuple[Path, 
     return tuple(out)
 
 
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "patchcheck"
+
+
 def cache_dir(opt: Path | None) -> Path:
-    """``cache/`` of the current checkout if there is one, else the XDG cache."""
+    """Where fetched series are kept: ``cache/`` of the current checkout if there is one (it
+    may be committed, so it holds series only), else the XDG cache."""
     explicit = opt or _env_path("PATCHCHECK_CACHE_DIR")
     if explicit:
         return explicit
     here = Path.cwd() / "cache"
     if here.is_dir():
         return here
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg) / "patchcheck"
+    return _user_cache()
+
+
+def tree_cache(opt: Path | None) -> Path:
+    """Where what is derived from trees is kept (archive members, applied patch queues, git
+    history indexes): hundreds of MB per kernel, never in a committable ``cache/``."""
+    return opt or _env_path("PATCHCHECK_TREE_CACHE") or _user_cache() / "trees"
 
 
 def lore_url(opt: str | None) -> str:

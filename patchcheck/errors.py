@@ -15,9 +15,14 @@ EXIT_INTERNAL = 4  # a defect in patchcheck (not bad input): the traceback goes 
 
 
 class PatchcheckError(Exception):
-    """Base class: ``str(err)`` is the one-line message shown to the user."""
+    """Base class: ``str(err)`` is the one-line message shown to the user; ``hint``, when
+    there is one, what to do about it (printed as a second line, ``hint: ...``)."""
 
     exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str = "", *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 class BadInput(PatchcheckError):
@@ -39,9 +44,19 @@ class TreeError(BadInput):
 
 
 class SeriesError(PatchcheckError):
-    """A fix series could not be obtained (network, 404, corrupt, offline miss): exit 3."""
+    """A fix series could not be obtained (network, 404, corrupt, offline miss): exit 3.
+
+    ``reason`` sorts the failures a user can act on: ``UNREACHABLE`` (the archive did not
+    answer: no network, a timeout, a server error) and ``NOT_CACHED`` (offline, and the cache
+    has no sound copy); the verbs turn them into hints that name the bugs."""
 
     exit_code = EXIT_NO_SERIES
+    UNREACHABLE = "unreachable"
+    NOT_CACHED = "not-cached"
+
+    def __init__(self, message: str = "", *, hint: str | None = None, reason: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
 class ToolError(PatchcheckError):

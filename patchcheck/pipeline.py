@@ -15,6 +15,7 @@ from typing import Protocol
 from patchcheck.engine.check import MAX_HUNKS, TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
 from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
+from patchcheck.sys import progress
 from patchcheck.trees.base import TreeView
 from patchcheck.verdict import bug_verdict
 
@@ -129,7 +130,6 @@ def run_matrix(
     trees: Sequence[TreeView],
     fetched: Fetched,
     jobs: int,
-    progress: Callable[[BugResult], None] | None = None,
     contexts: Sequence[TreeContext] | None = None,
     max_hunks: int | None = None,
 ) -> list[BugResult]:
@@ -145,13 +145,15 @@ def run_matrix(
     ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
     cells = [(t, c, b) for t, c in zip(trees, ctxs, strict=True) for b in bugs]
 
+    shown = progress.task("checking", len(cells), "bug x tree cells")
+
     def one(cell: tuple[TreeView, TreeContext, Bug]) -> BugResult:
         r = check_bug(cell[2], cell[0], fetched, cell[1], limit)
-        if progress:
-            progress(r)
+        shown.advance()
         return r
 
-    if jobs <= 1 or len(cells) <= 1:
-        return [one(c) for c in cells]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, cells))
+    with shown:
+        if jobs <= 1 or len(cells) <= 1:
+            return [one(c) for c in cells]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(one, cells))

@@ -36,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(opts: CheckOptions) -> int:
     bugs = select_bugs(common.known_bugs(opts.sources), opts.selection)
-    rep = common.check_report(bugs, opts.trees, opts.sources, opts.shard)
+    rep, failed = common.check_report(bugs, opts.trees, opts.sources, opts.shard)
     common.emit(opts.output.render(rep), opts.output.path)
     common.summarise_errors(rep.results)
+    common.show_series_hints(opts.sources, failed)
     return common.exit_code(rep.results, opts.output.fail_on, opts.output.min_severity)

@@ -11,7 +11,6 @@ import datetime
 import os
 import shutil
 import sys
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,8 @@ from patchcheck import __version__, config
 from patchcheck.bugs.load import BugSet, load_bugs
 from patchcheck.bugs.select import Selection, Shard, at_least
 from patchcheck.bugs.select import select_bugs as _select
-from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK
+from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, SeriesError
+from patchcheck.fetch.hints import series_hints
 from patchcheck.fetch.limits import Limits
 from patchcheck.model import Bug, BugResult, Verdict
 from patchcheck.sys.atomic import replace_file
@@ -46,6 +46,8 @@ class Sources:
     limits: Limits = field(default_factory=Limits)  # on what is read from strangers (README "Limits")
     max_hunks: int | None = None  # per patch; None: the engine's default
     max_member_bytes: int | None = None  # per archive member read; None: the trees' default
+    tree_cache: Path = Path()  # extracted tree members and history indexes (never the series cache)
+    fetch_args: tuple[str, ...] = ()  # the options a `patchcheck fetch` of the same bugs repeats
 
 
 def sources(args: argparse.Namespace) -> Sources:
@@ -63,6 +65,8 @@ def sources(args: argparse.Namespace) -> Sources:
         ),
         max_hunks=getattr(args, "max_hunks", None),
         max_member_bytes=config.max_member_bytes(args.max_member_bytes),
+        tree_cache=config.tree_cache(args.tree_cache),
+        fetch_args=tuple(fetch_options(args)),
     )
 
 
@@ -135,6 +139,33 @@ def cache_dir(args: argparse.Namespace) -> Path:
     return config.cache_dir(args.cache_dir)
 
 
+def tree_cache(args: argparse.Namespace) -> Path:
+    return config.tree_cache(args.tree_cache)
+
+
+def fetch_options(args: argparse.Namespace) -> list[str]:
+    """The options given that a ``patchcheck fetch`` of the same bugs into the same cache repeats."""
+    out: list[str] = []
+    for opt, value in (
+        ("--bugs-dir", args.bugs_dir),
+        ("--cache-dir", args.cache_dir),
+        ("--lore-url", args.lore_url),
+    ):
+        if value:
+            out += [opt, str(value)]
+    return out
+
+
+def print_series_hints(args: argparse.Namespace, failed: list[tuple[str, SeriesError]]) -> None:
+    """After the report, on stderr: what to do about series that could not be obtained."""
+    show_series_hints(sources(args), failed)
+
+
+def show_series_hints(src: Sources, failed: Sequence[tuple[str, SeriesError]]) -> None:
+    for line in series_hints(list(failed), list(src.fetch_args), src.lore_url):
+        print(f"hint: {line}", file=sys.stderr)
+
+
 def select_bugs(args: argparse.Namespace, bugs: BugSet) -> list[Bug]:
     return _select(bugs, selection(args))
 
@@ -156,30 +187,11 @@ def fetcher(src: Sources) -> Fetcher:
     return Fetcher(src.cache_dir, src.lore_url, offline=src.offline, timeout=src.timeout, limits=src.limits)
 
 
-class Progress:
-    """bugs done / total and the current tree, on a terminal only."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.lock = threading.Lock()
-
-    def __call__(self, r: BugResult) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.done += 1
-            width = 30
-            fill = width * self.done // max(1, self.total)
-            sys.stderr.write(
-                f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} {r.tree.name[:40]:<40}"
-            )
-            if self.done == self.total:
-                sys.stderr.write("\r" + " " * (width + 60) + "\r")
-            sys.stderr.flush()
-
-
-def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard: Shard | None = None) -> Report:
-    """Every bug on every requested tree (or the cells of ``shard``), through the pipeline."""
+def check_report(
+    bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard: Shard | None = None
+) -> tuple[Report, list[tuple[str, SeriesError]]]:
+    """Every bug on every requested tree (or the cells of ``shard``), through the pipeline;
+    with the (bug id, error) of every series that could not be obtained, for the hints."""
     from patchcheck.pipeline import fetch_all, run_matrix, tree_context
     from patchcheck.report.model import Report
     from patchcheck.trees import find_trees_file, open_tree
@@ -189,31 +201,26 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard:
     # trees first: a bad --tree is exit 2 before any network work
     trees = [
         open_tree(
-            s, cache_dir=src.cache_dir, trees_file=tfile, rev=request.rev, max_member_bytes=src.max_member_bytes
+            s, cache_dir=src.tree_cache, trees_file=tfile, rev=request.rev, max_member_bytes=src.max_member_bytes
         )
         for s in specs
     ]
-    contexts = [tree_context(t, src.cache_dir, request.upstream_repo) for t in trees]
+    contexts = [tree_context(t, src.tree_cache, request.upstream_repo) for t in trees]
     source = fetcher(src)
     if shard is None:
         fetched = fetch_all(bugs, source, source.series_key, jobs=src.jobs)
-        progress = Progress(len(bugs) * len(trees), sys.stderr.isatty() and not src.quiet)
-        results = run_matrix(
-            bugs, trees, fetched, jobs=src.jobs, progress=progress, contexts=contexts, max_hunks=src.max_hunks
-        )
+        results = run_matrix(bugs, trees, fetched, jobs=src.jobs, contexts=contexts, max_hunks=src.max_hunks)
     else:
         # the shard's cells only: each tree with its own bugs, and only their series fetched
         per_tree = [[b for b in bugs if shard.takes(b.id, t.info.name)] for t in trees]
         wanted = {b.id for bs in per_tree for b in bs}
         fetched = fetch_all([b for b in bugs if b.id in wanted], source, source.series_key, jobs=src.jobs)
-        progress = Progress(sum(map(len, per_tree)), sys.stderr.isatty() and not src.quiet)
         results = []
         for t, ctx, tbugs in zip(trees, contexts, per_tree, strict=True):
             if tbugs:
-                results += run_matrix(
-                    tbugs, [t], fetched, jobs=src.jobs, progress=progress, contexts=[ctx], max_hunks=src.max_hunks
-                )
-    return Report(
+                results += run_matrix(tbugs, [t], fetched, jobs=src.jobs, contexts=[ctx], max_hunks=src.max_hunks)
+    failed = [(b.id, s) for b in bugs for f in b.fixes if isinstance(s := fetched.by_fix.get(f), SeriesError)]
+    report = Report(
         results=results,
         trees=[t.info for t in trees],
         bugs=list(bugs),
@@ -221,6 +228,7 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard:
         generated=now(),
         shard=str(shard) if shard else None,
     )
+    return report, failed
 
 
 def now() -> str:

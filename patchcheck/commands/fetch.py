@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from patchcheck.commands.common import bugset, make_fetcher, select_bugs
+from patchcheck.commands.common import bugset, make_fetcher, print_series_hints, select_bugs
 from patchcheck.errors import EXIT_NO_SERIES, EXIT_OK, SeriesError
 
 
@@ -15,6 +15,7 @@ def run(args: argparse.Namespace) -> int:
     got = fetcher.get_many(fixes, jobs=args.jobs)
     code = EXIT_OK
     seen: set[str] = set()
+    failed: list[tuple[str, SeriesError]] = []
     for b in bugs:
         for f in b.fixes:
             k = fetcher.series_key(f)
@@ -24,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
             s = got[k]
             if isinstance(s, SeriesError):
                 print(f"{b.id}: {f.label}: error: {s}")
+                failed.append((b.id, s))
                 code = EXIT_NO_SERIES
             elif k in fetcher.unstored:
                 # the point of this verb is the cache: a series it could not keep is not fetched
@@ -31,4 +33,5 @@ def run(args: argparse.Namespace) -> int:
                 code = EXIT_NO_SERIES
             elif not args.quiet:
                 print(f"{b.id}: {f.label}: v{s.revision}, {len(s.patches)} patch(es) ({s.source})")
+    print_series_hints(args, failed)
     return code

@@ -13,7 +13,7 @@ from pathlib import Path
 from patchcheck import __version__
 from patchcheck.commands import common
 from patchcheck.commands.common import Output, Sources, TreeRequest
-from patchcheck.errors import EXIT_OK, BadInput
+from patchcheck.errors import EXIT_OK, BadInput, SeriesError
 
 
 @dataclass(frozen=True)
@@ -67,13 +67,15 @@ def execute(opts: TriageOptions) -> int:
     matches = matches[: opts.top]
     bugs = {m.bug: known.get(m.bug) for m in matches}
     check = None
+    failed: list[tuple[str, SeriesError]] = []
     code = EXIT_OK
     if opts.tree is not None and matches:
-        check = common.check_report(list(bugs.values()), opts.tree, opts.sources)
+        check, failed = common.check_report(list(bugs.values()), opts.tree, opts.sources)
         code = common.exit_code(check.results, opts.output.fail_on, opts.output.min_severity)
     tri = TriageReport(oops, tuple(matches), opts.threshold, __version__, common.now(), bugs, check)
     out = opts.output
     common.emit(render_triage(tri, out.format, color=out.color, verbose=out.verbose, width=out.width), out.path)
     if check is not None:
         common.summarise_errors(check.results)
+        common.show_series_hints(opts.sources, failed)
     return code

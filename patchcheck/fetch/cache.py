@@ -251,14 +251,14 @@ class StoredSelection:
     note: str
 
 
-def _selection_name(fix: Fix) -> str:
+def selection_name(fix: Fix) -> str:
     """File of a fix's selection in its cache entry (not ``*.mbox``: never an am file)."""
     rev = "latest" if fix.revision is None else f"v{fix.revision}"
     pick = "all" if not fix.patches else "p" + ",".join(map(str, sorted(fix.patches)))
     return f"sel-{rev}-{pick}.json"
 
 
-def _selection_key(fix: Fix) -> dict[str, Any]:
+def selection_key(fix: Fix) -> dict[str, Any]:
     """What a stored selection depends on besides the thread's bytes (its sha256)."""
     return {
         "format": _SELECTION_FORMAT,
@@ -312,7 +312,7 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
     entry, no file, a file for other thread bytes or that cannot be read)."""
     assert fix.msgid is not None
     entry = entry_dir(cache_dir, fix.msgid)
-    path = entry / _selection_name(fix)
+    path = entry / selection_name(fix)
     try:
         raw = path.read_bytes()
     except OSError:
@@ -325,7 +325,7 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
         sel = json.loads(raw)
         if (
             not isinstance(sel, dict)
-            or sel.get("key") != _selection_key(fix)
+            or sel.get("key") != selection_key(fix)
             or sel.get("sha256") != meta.get("sha256")
         ):
             return None
@@ -353,7 +353,7 @@ def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, a
     """Write the fix's selection next to thread.mbox (atomically; failures only cost
     the b4 work again next time)."""
     data = {
-        "key": _selection_key(fix),
+        "key": selection_key(fix),
         "sha256": thread_sha256,
         "revision": sel.revision,
         "subject": sel.subject,
@@ -361,7 +361,7 @@ def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, a
         "am_mbox": am.name,
         "patches": [_mail_to_json(p, up) for p, up in zip(sel.patches, sel.trailer_upstream, strict=True)],
     }
-    path = entry / _selection_name(fix)
+    path = entry / selection_name(fix)
     try:
         atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), TMP_PREFIX)
     except OSError as e:

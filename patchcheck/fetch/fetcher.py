@@ -21,8 +21,9 @@ from patchcheck.fetch import b4shim, cache
 from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
 from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits, NotRegular, TooLarge, read_regular
 from patchcheck.fetch.mail import Msg, sha256
-from patchcheck.fetch.select import no_patches, select
+from patchcheck.fetch.select import Selection, no_patches, select
 from patchcheck.model import Fix, Series
+from patchcheck.sys import progress
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 
@@ -133,19 +134,23 @@ class Fetcher:
         for fix in fixes:
             firsts.setdefault(self.series_key(fix), fix)
         out: dict[str, Series | SeriesError] = {}
+        if not firsts:
+            return out
+        shown = progress.task("fetching series", len(firsts))
 
         def one(key: str) -> tuple[str, Series | SeriesError]:
             try:
                 return key, self.get(firsts[key])
             except SeriesError as e:
                 return key, e
+            finally:
+                shown.advance()
 
-        if not firsts:
-            return out
         pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(firsts))))
         try:
-            for key, res in pool.map(one, list(firsts)):
-                out[key] = res
+            with shown:
+                for key, res in pool.map(one, list(firsts)):
+                    out[key] = res
         except BaseException:
             # Ctrl-C (or a bug): do not sit out the network timeout of the fetches in flight
             self.abort()
@@ -204,11 +209,12 @@ class Fetcher:
                 fetched, digest = str(meta.get("fetched", "")), str(meta.get("sha256", ""))
                 return _Thread(msgid, msgid, url, tuple(msgs), "cache", fetched, entry, digest)
         if self.offline:
+            miss = SeriesError.NOT_CACHED
             if problem:
                 raise SeriesError(
-                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)"
+                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)", reason=miss
                 )
-            raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}")
+            raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}", reason=miss)
         data = self._download(msgid, url)
         msgs = self._validate(data, msgid, url, dedupe=True)
         fetched = _now()
@@ -285,6 +291,12 @@ class Fetcher:
         return msgs
 
     # -- selection
+
+    def derive(self, fix: Fix) -> Selection:
+        """The fix's selection made afresh from its thread by b4, never read from a stored
+        selection (what ``cache verify`` holds a stored one against); nothing is written."""
+        th = self._thread(fix)
+        return select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)
 
     def _select(self, th: _Thread, fix: Fix) -> Series:
         sel = select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)

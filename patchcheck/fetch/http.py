@@ -248,8 +248,9 @@ def fetch_error(exc: Exception, msgid: str, url: str, lore_url: str, watch: Watc
     for c in chain:
         if isinstance(c, Refused):
             return SeriesError(f"{url}: {c}")
+    gone = SeriesError.UNREACHABLE  # the archive did not answer: what a mirror or the cache helps with
     if watch.expired or any(isinstance(c, requests.Timeout | socket.timeout) for c in chain):
-        return SeriesError(f"{url}: no complete answer within {watch.seconds:g}s (timed out)")
+        return SeriesError(f"{url}: no complete answer within {watch.seconds:g}s (timed out)", reason=gone)
     if any(isinstance(c, requests.TooManyRedirects) for c in chain):
         return SeriesError(f"{url}: too many redirects (redirect loop)")
     if any(isinstance(c, gzip.BadGzipFile | zlib.error | EOFError) for c in chain):
@@ -257,17 +258,19 @@ def fetch_error(exc: Exception, msgid: str, url: str, lore_url: str, watch: Watc
             return SeriesError(
                 f"{url}: server sent an HTML page instead of a gzipped "
                 f"mbox (HTTP {watch.last_status}; a bot check or a wrong "
-                "lore URL?)"
+                "lore URL?)",
+                reason=gone,
             )
         return SeriesError(f"{url}: corrupt gzip data ({one_line(exc)})")
     if isinstance(exc, HttpStatus):
         if exc.status == 404:
             return SeriesError(f"{msgid}: not found on {lore_url} (HTTP 404 for {url})")
-        return SeriesError(f"{url}: server answered HTTP {exc.status}")
+        busy = exc.status >= 500 or exc.status == 429
+        return SeriesError(f"{url}: server answered HTTP {exc.status}", reason=gone if busy else None)
     if any(isinstance(c, ConnectionRefusedError) for c in chain):
-        return SeriesError(f"{url}: cannot connect (connection refused)")
+        return SeriesError(f"{url}: cannot connect (connection refused)", reason=gone)
     if any(isinstance(c, socket.gaierror) for c in chain):
-        return SeriesError(f"{url}: cannot connect (host name not found)")
+        return SeriesError(f"{url}: cannot connect (host name not found)", reason=gone)
     if any(isinstance(c, requests.ConnectionError | ConnectionError) for c in chain):
-        return SeriesError(f"{url}: connection failed ({one_line(exc)})")
+        return SeriesError(f"{url}: connection failed ({one_line(exc)})", reason=gone)
     return SeriesError(f"{url}: fetch failed ({type(exc).__name__}: {one_line(exc)})")

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from patchcheck.errors import TreeError
+from patchcheck.sys import progress
 from patchcheck.sys.atomic import atomic_write
+from patchcheck.sys.lastuse import mark_used
 from patchcheck.sys.paths import OutsideRoot, TooLarge, UnsafePath, norm_relpath, read_beneath, resolve_beneath
 
-TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
 DEFAULT_MAX_MEMBER_BYTES = 512 << 20
 LIMIT_HELP = "raise the limit with --max-member-bytes or PATCHCHECK_MAX_MEMBER_BYTES"
 
@@ -201,7 +202,7 @@ def content_key(path: Path, cache_dir: Path) -> str:
     fast = hashlib.sha256(
         f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()
     ).hexdigest()
-    index = cache_dir / TREE_CACHE / "keys" / fast
+    index = cache_dir / "keys" / fast
     try:
         known = index.read_text("ascii").strip()
         if re.fullmatch(r"[0-9a-f]{64}", known):
@@ -210,7 +211,7 @@ def content_key(path: Path, cache_dir: Path) -> str:
         pass
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with progress.read_file(path, "hashing") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
     except OSError as e:
@@ -222,7 +223,8 @@ def content_key(path: Path, cache_dir: Path) -> str:
 
 
 def entry_dir(cache_dir: Path, kind: str, key: str) -> Path:
-    d = cache_dir / TREE_CACHE / f"{kind}-{key}"
+    d = cache_dir / f"{kind}-{key}"
     with writing(d, f"the {kind} cache folder"):
         d.mkdir(parents=True, exist_ok=True)
+    mark_used(d)  # for cache prune --older-than
     return d

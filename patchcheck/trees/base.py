@@ -96,9 +96,9 @@ class Opened:
 
 
 class ArchiveTree(TreeView):
-    """A tree read out of a user's archive through the patchcheck cache (tarball, .deb, .dsc,
+    """A tree read out of a user's archive through the tree cache (tarball, .deb, .dsc,
     SRPM). Nothing is unpacked next to the user's file: members a run asks for are extracted
-    under ``<cache_dir>/trees/<kind>-<sha256 of the file>/``.
+    under ``<cache_dir>/<kind>-<sha256 of the file>/`` (``cache_dir``: the tree cache).
 
     A kind implements ``_open`` (find the base tarball and the queue) and may override
     ``_describe`` (distro, release, notes) and ``changelog``.

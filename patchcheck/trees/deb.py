@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import IO
 
 from patchcheck.errors import TreeError
+from patchcheck.sys import progress
 from patchcheck.sys.atomic import atomic_file, atomic_write
 from patchcheck.trees._common import check_size, load_json, save_json, writing
 from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS, Limited, open_decompressed
@@ -142,7 +143,7 @@ class DebTree(ArchiveTree):
     def _open_inner(self) -> Iterator[IO[bytes]]:
         """StreamOpener: walks data.tar to the inner kernel tarball, saving the changelog."""
         label = str(self.src)
-        with open(self.src, "rb") as f:
+        with progress.read_file(self.src) as f:
             data = _member(ar_members(f, label), "data.tar", label)
             with _ar_tar(f, data) as outer:
                 inner_found = False

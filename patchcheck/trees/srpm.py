@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from patchcheck.errors import TreeError
+from patchcheck.sys import progress
 from patchcheck.sys.paths import UnsafePath, clean_relpath
 from patchcheck.trees._common import check_size, load_json, save_json, writing
 from patchcheck.trees.archive.compress import (
@@ -146,7 +147,7 @@ class SrpmTree(ArchiveTree):
         names: list[str] = []
         suffix = _PAYLOAD_SUFFIX.get(self.header["compression"], ".gz")
         try:
-            with open(self.src, "rb") as f:
+            with progress.read_file(self.src) as f:
                 f.seek(self.header["offset"])
                 with open_decompressed(f, "payload" + suffix) as payload:
                     for m in iter_cpio(payload):

@@ -524,7 +524,7 @@ def test_trees_list_command(kit: Kit, tmp_path: Path, cache: Path, capsys: pytes
     (tmp_path / "trees.toml").write_text(
         f'[good]\npath = "{source(kit, "folder")}"\n[gone]\npath = "missing-dir"\n'
     )
-    rc = trees_cmd.run(argparse.Namespace(trees_file=tmp_path / "trees.toml", cache_dir=cache))
+    rc = trees_cmd.run(argparse.Namespace(trees_file=tmp_path / "trees.toml", tree_cache=cache))
     out = capsys.readouterr().out
     assert rc == 2  # one tree is missing
     good = next(line for line in out.splitlines() if line.startswith("good"))

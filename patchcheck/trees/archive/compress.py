@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from patchcheck.errors import TreeError
-from patchcheck.sys import proc
+from patchcheck.sys import proc, progress
 from patchcheck.sys.tools import missing_message
 from patchcheck.trees._common import MemberTooLarge
 
@@ -126,7 +126,7 @@ def _pipe_through(cmd: tuple[str, ...], source: IO[bytes]) -> Iterator[IO[bytes]
 @contextlib.contextmanager
 def file_stream(path: Path) -> Iterator[IO[bytes]]:
     """The decompressed bytes of a file on disk, by its suffix, else by its magic bytes."""
-    with open(path, "rb") as f:
+    with progress.read_file(path) as f:
         name = path.name
         if not name.endswith(COMPRESSED_SUFFIXES):
             # No telling suffix (a tarball found by its content): go by its magic bytes.
