@@ -114,8 +114,11 @@ class Bench:
             *args,
             "--bugs-dir",
             str(self.bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(cache),
+            "--tree-cache",
+            str(cache / "trees"),  # cold means cold for trees too
             "-j",
             str(self.args.jobs),
             "-q",

@@ -9,10 +9,9 @@ and only here. Pure: no I/O, no subprocess.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from patchcheck.evidence import Evidence
-from patchcheck.model import HunkResult, HunkStatus, Method, Verdict
+from patchcheck.model import Evidence, HunkResult, HunkStatus, Method, Verdict
 from patchcheck.verdict import weakest_method
 
 # A fuzzed landing is the fix itself when nearly all its added lines are already around
@@ -20,6 +19,8 @@ from patchcheck.verdict import weakest_method
 _SHARE_AT_LANDING = 0.99
 _SHARE_ELSEWHERE = 0.8
 _MAX_REMOVED_LEFT = 0.2  # at most this share of the lines the fix removes may remain
+_SHARE_TRACE = 0.5  # a trace of the fix, which history naming it may corroborate
+_NEAR_RATIO = 0.6  # a near match of the post-image this similar is the fix's place
 _FAILED_NAMED = 5  # failed hunks named in a conflicting patch's evidence
 
 
@@ -40,11 +41,12 @@ class Placement:
 class Shares:
     """Around one place in the file: the share of the hunk's significant added lines found
     there, and the share of the significant lines it removes (and does not re-add) still
-    there. ``adds`` is False when the hunk adds nothing significant."""
+    there. ``adds`` / ``removes``: the hunk adds / removes anything significant at all."""
 
     adds: bool
     added: float
     removed: float
+    removes: bool = False
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Near:
 
 @dataclass(frozen=True)
 class HunkFacts:
+    """What the engine found out about one hunk."""
+
     index: int  # 1-based within the patch
     path: str  # where the file is in the scratch
     old_start: int
@@ -67,11 +71,17 @@ class HunkFacts:
     after_at: int | None  # 0-based place of the exact post-image closest to new_start
     rev: Placement | None  # the reverse check
     fwd: Placement | None  # the forward check
-    at_old: Shares  # around where the patch puts its pre-image
-    at_new: Shares  # around where the patch puts its post-image
-    at_landing: Shares | None = None  # around where the forward check placed it
-    near_pre: Near | None = None  # for hunks neither check placed
+    # gathered only where judge_hunk reads them. For a hunk no check placed: the shares
+    # around the patch's pre-image place and around the post-image's best near match, and
+    # the near matches (None: the search was skipped, too many hunks of the patch failed).
+    # For a fuzzed forward landing: the shares around the landing and around the patch's
+    # post-image place.
+    at_old: Shares | None = None
+    at_post: Shares | None = None
+    near_pre: Near | None = None
     near_post: Near | None = None
+    at_landing: Shares | None = None
+    at_new: Shares | None = None
 
 
 @dataclass(frozen=True)
@@ -92,23 +102,47 @@ class Decision:
     verdict: Verdict
     method: Method | None
     evidence: str
-    modified: list[int] = field(default_factory=list)  # hunks present only in another form
+    modified: list[HunkResult] = field(default_factory=list)  # hunks present only in another form
+    # results where the content shows the fix's lines are not there (no trace of them)
+    lacking: list[HunkResult] = field(default_factory=list)
 
 
 # ---- one hunk ---------------------------------------------------------------------------
 
 
 def _fix_is_there(s: Shares | None, share: float) -> bool:
-    """At least ``share`` of the added lines, and (almost) none of the removed ones."""
-    return s is not None and s.adds and s.added >= share and s.removed <= _MAX_REMOVED_LEFT
+    """At least ``share`` of the added lines, and (almost) none of the removed ones; for a
+    hunk that only removes lines: none of them left."""
+    if s is None:
+        return False
+    if not s.adds:
+        return s.removes and s.removed == 0
+    return s.added >= share and s.removed <= _MAX_REMOVED_LEFT
 
 
 def _moved(offset: int) -> str | None:
-    return None if offset == 0 else f"already there, {abs(offset)} lines {'later' if offset > 0 else 'earlier'}"
+    if offset == 0:
+        return None
+    n = abs(offset)
+    return f"already there, {n} line{'' if n == 1 else 's'} {'later' if offset > 0 else 'earlier'}"
 
 
-def judge_hunk(f: HunkFacts) -> tuple[HunkResult, bool]:
-    """The hunk's result, and whether it is present only in another form (``modified``)."""
+@dataclass(frozen=True)
+class Judged:
+    """One hunk's result; ``modified``: present only in another form; ``traced``: the tree
+    shows the fix here at least in part (its lines partly there, the lines it removes
+    gone), so history naming the fix may corroborate it."""
+
+    result: HunkResult
+    modified: bool = False
+    traced: bool = False
+
+
+def _traced(s: Shares | None) -> bool:
+    return s is not None and (not s.adds or s.added >= _SHARE_TRACE) and s.removed <= _MAX_REMOVED_LEFT
+
+
+def judge_hunk(f: HunkFacts) -> Judged:
     rv, fw = f.rev, f.fwd
     rev_ok = rv is not None and rv.ok
     if rev_ok and fw is not None and fw.ok and fw.fuzz == 0:
@@ -121,7 +155,7 @@ def judge_hunk(f: HunkFacts) -> tuple[HunkResult, bool]:
         res = HunkResult(
             f.path, HunkStatus.PRESENT, f.index, offset=rv.offset, line=rv.line, reason=_moved(rv.offset)
         )
-        return res, False
+        return Judged(res, traced=True)
     if fw is not None and fw.ok:
         res = HunkResult(f.path, HunkStatus.CLEAN, f.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line)
         if fw.fuzz and (
@@ -133,24 +167,34 @@ def judge_hunk(f: HunkFacts) -> tuple[HunkResult, bool]:
             res.reason = (
                 f"its added lines are already at line {fw.line}; applying with fuzz {fw.fuzz} would duplicate them"
             )
-            return res, True
+            return Judged(res, modified=True, traced=True)
         if fw.fuzz or fw.offset:
             res.status = HunkStatus.FUZZ if fw.fuzz else HunkStatus.OFFSET
-        return res, False
-    # neither direction: a modified backport, or a conflict
-    if _fix_is_there(f.at_old, _SHARE_ELSEWHERE):
-        post = f.near_post or Near(None, 0.0, "")
+        # without fuzz the exact pre-image is there: the fix is not
+        return Judged(res, traced=bool(fw.fuzz) and (_traced(f.at_landing) or _traced(f.at_new)))
+    # neither direction: a modified backport, or a conflict. The fix is looked for where
+    # the patch puts it and where its post-image's best near match is (the code may have
+    # moved); a hunk that only removes lines is there when they are gone from the place
+    # its context is found
+    post = f.near_post or Near(None, 0.0, "")
+    at_match = f.at_post if post.ratio >= _NEAR_RATIO else None
+    at_place = f.at_old if f.at_old is not None and f.at_old.adds else None
+    if _fix_is_there(at_place, _SHARE_ELSEWHERE) or _fix_is_there(at_match, _SHARE_ELSEWHERE):
         reason = "present with differences"
-        return HunkResult(
+        res = HunkResult(
             f.path, HunkStatus.PRESENT, f.index, line=post.line, reason=reason, near=post.diff or None
-        ), True
+        )
+        return Judged(res, modified=True, traced=True)
     pre = f.near_pre or Near(None, 0.0, "")
-    if pre.line is None:
+    if f.near_pre is None:
+        reason = "it does not apply here (no near-match search: too many hunks of this patch failed)"
+    elif pre.line is None:
         reason = "the code it changes was not found near the expected place"
     else:
         reason = f"context differs at line {pre.line} (best match {pre.ratio:.0%} similar)"
     line = pre.line or f.old_start
-    return HunkResult(f.path, HunkStatus.FAILED, f.index, line=line, reason=reason, near=pre.diff or None), False
+    res = HunkResult(f.path, HunkStatus.FAILED, f.index, line=line, reason=reason, near=pre.diff or None)
+    return Judged(res, traced=_traced(f.at_old) or (post.ratio >= _NEAR_RATIO and _traced(f.at_post)))
 
 
 # ---- one patch, from its content ----------------------------------------------------------
@@ -162,58 +206,61 @@ def _hunk_names(rs: Sequence[HunkResult]) -> str:
 
 def none_exist(hunks: list[HunkResult], names: Sequence[str]) -> Decision:
     """No file the patch changes exists (and none it creates is there yet)."""
-    return Decision(
-        hunks,
-        Verdict.NOT_APPLICABLE,
-        None,
-        f"none of the files it changes exist in the tree: {', '.join(sorted(set(names)))}",
-    )
+    why = f"none of the files it changes exist in the tree: {', '.join(sorted(set(names)))}"
+    return Decision(hunks, Verdict.NOT_APPLICABLE, None, why, lacking=list(hunks))
+
+
+def nothing_to_delete(hunks: list[HunkResult], names: Sequence[str]) -> Decision:
+    """The patch only deletes files, and none is there: deleted already, or never there
+    (an empty or unrelated tree). The content cannot tell which, so it is no proof of the
+    fix (history naming the fix may still show it present)."""
+    why = f"the files it deletes are not in the tree (deleted already, or never there): {', '.join(sorted(names))}"
+    return Decision(hunks, Verdict.NOT_APPLICABLE, None, why)
 
 
 def patch_verdict(
-    hunks: list[HunkResult], whole_rev_ok: bool, whole_fwd_ok: bool, modified: Sequence[int]
+    hunks: list[HunkResult],
+    whole_rev_ok: bool,
+    whole_fwd_ok: bool,
+    modified: Sequence[HunkResult],
+    lacking: Sequence[HunkResult] = (),
 ) -> Decision:
-    """The content verdict from the hunk results and whether git apply took the whole
-    patch as posted (reverse / forward)."""
+    """The content verdict from the hunk results and whether the whole patch applies as
+    posted (reverse / forward). ``lacking``: the results that show the fix is not there."""
+    d = Decision(hunks, Verdict.ERROR, None, "", list(modified), list(lacking))
     present = [h for h in hunks if h.status == HunkStatus.PRESENT]
     absent = [h for h in hunks if h.status != HunkStatus.PRESENT]
-    mod = list(modified)
     if hunks and not absent:
         if modified:
-            idx = ", ".join(f"#{i}" for i in modified)
-            return Decision(
-                hunks, Verdict.PRESENT, Method.MODIFIED, f"present with differences in hunk {idx}", mod
-            )
+            why = f"present with differences in hunk {_hunk_names(modified)}"
+            return replace(d, verdict=Verdict.PRESENT, method=Method.MODIFIED, evidence=why)
         if whole_rev_ok and all(h.offset == 0 for h in present):
-            return Decision(hunks, Verdict.PRESENT, Method.EXACT, "reverse-applies as posted (git apply -R)", mod)
-        return Decision(hunks, Verdict.PRESENT, Method.OFFSET, "reverse-applies at other lines", mod)
+            why = "reverse-applies as posted (git apply -R)"
+            return replace(d, verdict=Verdict.PRESENT, method=Method.EXACT, evidence=why)
+        return replace(d, verdict=Verdict.PRESENT, method=Method.OFFSET, evidence="reverse-applies at other lines")
     if present:
         why = f"hunks present: {_hunk_names(present)}; missing: {_hunk_names(absent)}"
-        return Decision(hunks, Verdict.PARTIAL, None, why, mod)
+        return replace(d, verdict=Verdict.PARTIAL, evidence=why)
     failed = [h for h in hunks if h.status in (HunkStatus.FAILED, HunkStatus.MISSING)]
     if failed:
         why = "; ".join(f"hunk {_hunk_names([h])}: {h.reason}" for h in failed[:_FAILED_NAMED])
-        return Decision(
-            hunks, Verdict.CONFLICTING, None, f"{len(failed)} of {len(hunks)} hunks cannot be placed: {why}", mod
-        )
+        why = f"{len(failed)} of {len(hunks)} hunks cannot be placed: {why}"
+        return replace(d, verdict=Verdict.CONFLICTING, evidence=why)
     method = Method(weakest_method([h.status for h in hunks]) or Method.CLEAN)
     if method == Method.CLEAN and not whole_fwd_ok:
         # GNU patch placed every hunk where the patch says, but git apply refused it as
         # posted (line endings or whitespace differ): not an exact apply
-        return Decision(
-            hunks,
-            Verdict.BACKPORTABLE,
-            Method.FUZZ,
+        why = (
             "GNU patch places every hunk at its line, but git apply "
-            "refuses the patch as posted (line endings or whitespace differ)",
-            mod,
+            "refuses the patch as posted (line endings or whitespace differ)"
         )
+        return replace(d, verdict=Verdict.BACKPORTABLE, method=Method.FUZZ, evidence=why)
     words = {
         Method.CLEAN: "applies cleanly (git apply)",
         Method.OFFSET: "applies at other lines",
         Method.FUZZ: f"applies with fuzz (max {max(h.fuzz for h in hunks)})",
     }
-    return Decision(hunks, Verdict.BACKPORTABLE, method, words[method], mod)
+    return replace(d, verdict=Verdict.BACKPORTABLE, method=method, evidence=words[method])
 
 
 def wants_absence_check(d: Decision) -> bool:
@@ -229,13 +276,8 @@ def buggy_code_absent(d: Decision, facts: Sequence[Absence]) -> Decision:
     if not wants_absence_check(d) or not facts or any(not a.removes or a.found for a in facts):
         return d
     files = ", ".join(sorted({a.path for a in facts}))
-    return Decision(
-        d.hunks,
-        Verdict.NOT_APPLICABLE,
-        None,
-        f"the lines it fixes are nowhere in {files} (rule: buggy code absent)",
-        d.modified,
-    )
+    why = f"the lines it fixes are nowhere in {files} (rule: buggy code absent)"
+    return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
 
 
 # ---- a 3-way merge, history and changelogs --------------------------------------------------
@@ -250,13 +292,8 @@ def placed_by_3way(d: Decision) -> Decision:
     for h in d.hunks:
         if h.status == HunkStatus.FAILED:
             h.status, h.reason = HunkStatus.THREEWAY, f"placed by a 3-way merge ({h.reason})"
-    return Decision(
-        d.hunks,
-        Verdict.BACKPORTABLE,
-        Method.THREEWAY,
-        "applies with a 3-way merge (git apply --3way): " + d.evidence,
-        d.modified,
-    )
+    why = "applies with a 3-way merge (git apply --3way): " + d.evidence
+    return replace(d, verdict=Verdict.BACKPORTABLE, method=Method.THREEWAY, evidence=why)
 
 
 def wants_evidence(d: Decision) -> bool:
@@ -265,20 +302,22 @@ def wants_evidence(d: Decision) -> bool:
 
 
 def with_evidence(d: Decision, found: Evidence | None, introduced_absent: Sequence[str] = ()) -> Decision:
-    """History and changelog outrank a forward apply; an introducing commit absent from the
-    tree's history (``introduced_absent`` names those asked for) makes the fix not
-    applicable. Content evidence stays in the hunks."""
+    """Content wins. History or a changelog naming the fix (``found``) makes it present only
+    where the content bears it out: every part of the fix is there, if only in another
+    form (a trace); where the content shows a part missing, the verdict stays and the
+    evidence says so. An introducing commit absent from the tree's history
+    (``introduced_absent`` names those asked for) makes the fix not applicable."""
     if found is not None:
-        return Decision(
-            d.hunks, Verdict.PRESENT, found.method, f"{found.detail} (content: {d.evidence})", d.modified
-        )
+        if not d.lacking:
+            why = f"{found.detail}; its lines are in the tree, partly in another form (content: {d.evidence})"
+            return replace(d, verdict=Verdict.PRESENT, method=found.method, evidence=why)
+        names = f"history names commit {found.commit[:12]} ({found.detail})" if found.commit else found.detail
+        why = f"{names}, but its lines are not in the tree (reverted? dropped?); {d.evidence}"
+        return replace(d, evidence=why)
     if introduced_absent and d.verdict != Verdict.NOT_APPLICABLE:
-        return Decision(
-            d.hunks,
-            Verdict.NOT_APPLICABLE,
-            None,
+        why = (
             f"the commit that introduced the bug ({', '.join(introduced_absent)}) is "
-            f"not in the tree's history (rule: introduced_by absent)",
-            d.modified,
+            f"not in the tree's history (rule: introduced_by absent)"
         )
+        return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
     return d

@@ -131,6 +131,7 @@ class Series:
     source: str  # "lore", "cache" or "mbox"
     fetched: str = ""  # ISO time the thread was fetched
     extra: dict[str, str] = field(default_factory=dict)
+    note: str = ""  # how the patches were chosen, when the bug file did not say (for the evidence)
 
 
 # ---- stage 3: trees -------------------------------------------------------------------
@@ -175,7 +176,7 @@ class Prereq:
     subject: str
     verdict: str  # its verdict on the tree: present, backportable, conflicting, ...
     method: str | None
-    hunks: tuple[int, ...]  # the hunks (of the fix, or of ``needed_by``) whose lines it changed
+    hunks: tuple[str, ...]  # "path#n": the hunks (of the fix, or of ``needed_by``) whose lines it changed
     depth: int = 1  # 1: needed by the fix; 2: by a prerequisite that conflicts; ...
     needed_by: str | None = None  # at depth > 1: that prerequisite's commit
     partial: bool = False  # a large commit, judged on the fix's files only
@@ -212,3 +213,12 @@ class BugResult:
     @property
     def required(self) -> list[PatchResult]:
         return [p for p in self.patches if not p.optional]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What history or a changelog says about a fix, in words a report can show."""
+
+    method: Method  # Method.HISTORY or Method.CHANGELOG
+    detail: str
+    commit: str | None = None  # the local commit that matched, if any

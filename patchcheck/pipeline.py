@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from patchcheck.engine.check import TreeContext, check_series, touched_paths
+from patchcheck.engine.check import MAX_HUNKS, TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
-from patchcheck.evidence.prereqs import Limits
+from patchcheck.evidence.prereqs import SearchLimits
 from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
+from patchcheck.sys import progress
 from patchcheck.trees.base import TreeView
 from patchcheck.verdict import bug_verdict
 
@@ -93,7 +94,7 @@ def tree_context(
     tree: TreeView,
     cache_dir: Path | None,
     upstream_repo: Path | None = None,
-    limits: Limits | None = None,
+    limits: SearchLimits | None = None,
     with_prereqs: bool = False,
 ) -> TreeContext:
     """Everything about a tree beyond its files, gathered once per run. An upstream clone
@@ -101,7 +102,7 @@ def tree_context(
     ctx = TreeContext(changelog=tree.changelog())
     if upstream_repo is not None:
         ctx.upstream = UpstreamRepo(upstream_repo)
-        ctx.prereqs = limits or Limits()
+        ctx.prereqs = limits or SearchLimits()
         ctx.with_prereqs = with_prereqs
     dirs: list[Path] = []
     gd, head = tree.git_dir(), tree.head()
@@ -120,7 +121,9 @@ def tree_context(
     return ctx
 
 
-def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | None = None) -> BugResult:
+def check_bug(
+    bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | None = None, max_hunks: int = MAX_HUNKS
+) -> BugResult:
     patches: list[PatchResult] = []
     for fix in bug.fixes:
         s = fetched.by_fix[fix]
@@ -128,7 +131,7 @@ def check_bug(bug: Bug, tree: TreeView, fetched: Fetched, ctx: TreeContext | Non
             patches.append(_error_patch(fix, s))
             continue
         try:
-            got = check_series(tree, s, fix, ctx, cves=bug.cves)
+            got = check_series(tree, s, fix, ctx, cves=bug.cves, max_hunks=max_hunks)
             for p, r in zip(s.patches, got, strict=True):
                 if p.origin:  # the patch could have come from the mail or the upstream clone
                     r.evidence = f"{r.evidence} ({p.origin})"
@@ -148,26 +151,30 @@ def run_matrix(
     trees: Sequence[TreeView],
     fetched: Fetched,
     jobs: int,
-    progress: Callable[[BugResult], None] | None = None,
     contexts: Sequence[TreeContext] | None = None,
+    max_hunks: int | None = None,
 ) -> list[BugResult]:
-    """Every bug on every tree; results in (tree, bug) order whatever the finishing order."""
+    """Every bug on every tree; results in (tree, bug) order whatever the finishing order.
+    ``max_hunks``: the most hunks a patch may have (None: the engine's default)."""
+    limit = MAX_HUNKS if max_hunks is None else max_hunks
     paths: set[str] = set()
     for s in fetched.by_fix.values():
         if isinstance(s, Series):
-            paths |= touched_paths(s)
+            paths |= touched_paths(s, limit)
     for t in trees:
         t.prepare(sorted(paths))
     ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
     cells = [(t, c, b) for t, c in zip(trees, ctxs, strict=True) for b in bugs]
 
+    shown = progress.task("checking", len(cells), "bug x tree cells")
+
     def one(cell: tuple[TreeView, TreeContext, Bug]) -> BugResult:
-        r = check_bug(cell[2], cell[0], fetched, cell[1])
-        if progress:
-            progress(r)
+        r = check_bug(cell[2], cell[0], fetched, cell[1], limit)
+        shown.advance()
         return r
 
-    if jobs <= 1 or len(cells) <= 1:
-        return [one(c) for c in cells]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, cells))
+    with shown:
+        if jobs <= 1 or len(cells) <= 1:
+            return [one(c) for c in cells]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(one, cells))

@@ -8,7 +8,10 @@ It answers what b4/liblore ask for a thread:
 * ``GET /all/<msgid>/raw``: the one message.
 
 ``fault`` switches every answer to a failure mode: "500", "html200", "corrupt-gzip",
-"hang" (accept, never answer), "drip" (headers, then a byte now and then), "redirect-loop".
+"hang" (accept, never answer), "drip" (headers, then a byte now and then), "redirect-loop";
+and hostile ones: "redirect" (302 to ``redirect_to`` + ``/moved`` + the path; any server
+serves ``/moved/<path>`` as ``<path>``), "endless" (200, no length, bytes until the client
+goes away), "body" (200 with ``body`` as a gzipped thread, e.g. a gzip bomb).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from types import TracebackType
 _MSGID_HDR = re.compile(rb"^message-id:\s*<([^>]+)>", re.I | re.M)
 _FROM_LINE = re.compile(rb"^From \S+.*\d\d:\d\d:\d\d.*\d{4}", re.M)
 
-FAULTS = ("500", "html200", "corrupt-gzip", "hang", "drip", "redirect-loop")
+FAULTS = ("500", "html200", "corrupt-gzip", "hang", "drip", "redirect-loop", "redirect", "endless", "body")
+_MOVED = "/moved"
 
 
 def _split_messages(mbox: bytes) -> list[bytes]:
@@ -87,7 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
             delay = owner.delay
         if delay:
             owner._stop.wait(delay)
-        if fault is not None and self._fault(fault, head):
+        moved = path.startswith(_MOVED + "/")
+        if moved:
+            path = path[len(_MOVED) :]
+        elif fault is not None and self._fault(fault, head):
             return
         parts = [urllib.parse.unquote(p) for p in path.split("?")[0].split("/") if p]
         msgid, tail, listname = self._parse(parts)
@@ -152,6 +159,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         elif fault == "redirect-loop":
             self._send(302, b"", head=head, headers=[("Location", self.path)])
+        elif fault == "redirect":
+            target = (owner.redirect_to or owner.url) + _MOVED + self.path
+            self._send(302, b"", head=head, headers=[("Location", target)])
+        elif fault == "endless":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/gzip")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            chunk = b"\x1f\x8b" + bytes(1 << 20)
+            deadline = time.monotonic() + owner.fault_seconds
+            try:
+                while not head and time.monotonic() < deadline and not owner._stop.is_set():
+                    self.wfile.write(chunk)
+            except OSError:
+                pass
+            self.close_connection = True
+        elif fault == "body":
+            self._send(200, owner.body, "application/gzip", head)
         else:
             return False
         return True
@@ -170,6 +195,8 @@ class PIServer:
         self.fault_seconds = 60.0  # how long "hang" and "drip" keep a connection
         self.drip_interval = 0.2
         self.delay = 0.0  # seconds every answer waits (to see parallel fetches overlap)
+        self.redirect_to: str | None = None  # origin the "redirect" fault sends clients to
+        self.body = b""  # what the "body" fault answers
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
         host, port = self._httpd.server_address[:2]

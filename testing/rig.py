@@ -52,12 +52,21 @@ def no_traceback(cp: Completed) -> None:
         assert "internal error" not in (stream or ""), stream
 
 
+def hints(stderr: str) -> list[str]:
+    """The ``hint: ...`` lines of ``stderr``, which must hold nothing else."""
+    lines = stderr.splitlines()
+    assert all(line.startswith("hint: ") for line in lines), stderr
+    return lines
+
+
 def one_line_error(cp: Completed, code: int, *words: str) -> str:
-    """Exit ``code``, nothing on stdout, one line on stderr holding every word."""
+    """Exit ``code``, nothing on stdout, one line on stderr holding every word (hint lines may
+    follow it)."""
     no_traceback(cp)
     assert cp.returncode == code, (cp.returncode, cp.stdout, cp.stderr)
     lines = cp.stderr.strip().splitlines()
-    assert len(lines) == 1, cp.stderr
+    assert lines, cp.stderr
+    hints("\n".join(lines[1:]))
     for w in words:
         assert w in lines[0], (w, lines[0])
     return lines[0]
@@ -92,8 +101,12 @@ class Rig:
             *args,
             "--bugs-dir",
             str(self.bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(self.cache),
+            # inside the series cache, as in the default layout: a fresh cache is cold for both
+            "--tree-cache",
+            str(self.cache / "trees"),
             "--lore-url",
             lore or self.server.url,
             "-j",

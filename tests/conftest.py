@@ -19,3 +19,10 @@ def pi_server() -> Iterator[PIServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _own_user_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tree cache defaults to $XDG_CACHE_HOME/patchcheck/trees: each test gets its own,
+    outside its tmp_path (tests snapshot that), never the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))

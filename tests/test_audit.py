@@ -54,6 +54,7 @@ class Audit:
             *args,
             "--bugs-dir",
             str(self.bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(self.cache),
             "--lore-url",
@@ -203,3 +204,91 @@ def test_cache_verify_and_prune(audit: Audit) -> None:
     victim.write_bytes(victim.read_bytes() + b"x")
     cp = audit.run("cache", "verify")
     assert cp.returncode == 3 and entries[0].name in cp.stdout
+
+
+# ---- --shard K/N and merge -----------------------------------------------------------------
+
+
+def merge(*args: str) -> subprocess.CompletedProcess[str]:
+    """``patchcheck merge``: reports in, no bugs, cache or network."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "patchcheck", "merge", *args]
+    cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert "Traceback" not in cp.stderr, cp.stderr
+    return cp
+
+
+def test_shards_merge_into_the_whole_audit(audit: Audit) -> None:
+    whole = audit.audit("--format", "json")
+    parts = []
+    for k in (1, 2, 3):
+        out = audit.tmp / f"shard{k}.json"
+        before = len([p for p in audit.server.requests if "t.mbox.gz" in p])
+        cp = audit.audit("--shard", f"{k}/3", "--format", "json", "-o", str(out), "--fail-on", "conflicting")
+        assert cp.returncode == 0 and cp.stdout == "", cp.stderr
+        doc = json.loads(out.read_text())
+        assert doc["shard"] == f"{k}/3" and len(doc["bugs"]) == 5 and len(doc["trees"]) == 3
+        parts.append(out)
+        # a shard fetches the series of its own cells' bugs only (the rest is cached by then)
+        assert len([p for p in audit.server.requests if "t.mbox.gz" in p]) - before <= len(
+            {r["bug"] for r in doc["results"]}
+        )
+    cells = [(r["bug"], r["tree"]) for p in parts for r in json.loads(p.read_text())["results"]]
+    assert len(cells) == len(set(cells)) == 15  # every cell in exactly one shard
+    assert all(json.loads(p.read_text())["results"] for p in parts)  # 15 cells spread over 3
+
+    cp = merge(*map(str, parts), "--format", "json")
+    assert cp.returncode == whole.returncode == 1, cp.stderr
+    merged, single = json.loads(cp.stdout), json.loads(whole.stdout)
+    assert grid(merged["results"], audit.trees) == EXPECTED
+    # the same cells in the same order as one run, with the same detail
+    assert merged["results"] == single["results"]
+    # any format, and the exit code follows --fail-on / --min-severity as for one run
+    for fmt in ("table", "markdown", "html", "junit"):
+        cp = merge(*map(str, parts), "--format", fmt, "-o", str(audit.tmp / f"m.{fmt}"))
+        assert cp.returncode == 1 and cp.stdout == "", (fmt, cp.stderr)
+    root = ET.parse(audit.tmp / "m.junit").getroot()
+    assert int(root.get("tests", -1)) == 15 and int(root.get("failures", -1)) == 7
+    assert merge(*map(str, parts), "--fail-on", "conflicting").returncode == 0
+    # a shard left out: merged all the same, with a warning naming it
+    cp = merge(str(parts[0]), str(parts[2]), "--format", "json")
+    assert cp.returncode in (0, 1) and "shard 2/3" in cp.stderr
+
+
+def test_shards_are_stable_when_a_bug_is_added(audit: Audit) -> None:
+    def cells(k: int) -> set[tuple[str, str]]:
+        cp = audit.audit("--shard", f"{k}/2", "--format", "json")
+        return {(r["bug"], r["tree"]) for r in json.loads(cp.stdout)["results"]}
+
+    before = {k: cells(k) for k in (1, 2)}
+    (audit.bugs / "zz-new.toml").write_text(
+        'id = "zz-new"\ntitle = "new"\n[[fix]]\nmsgid = "crit-a-1@example.org"\n'
+    )
+    after = {k: cells(k) for k in (1, 2)}
+    for k in (1, 2):
+        assert {c for c in after[k] if c[0] != "zz-new"} == before[k]
+
+
+def test_merge_refuses_mixed_versions_overlaps_and_non_reports(audit: Audit) -> None:
+    a, b = audit.tmp / "a.json", audit.tmp / "b.json"
+    assert audit.audit("--shard", "1/2", "--format", "json", "-o", str(a)).returncode in (0, 1)
+    assert audit.audit("--shard", "2/2", "--format", "json", "-o", str(b)).returncode in (0, 1)
+    cp = merge(str(a), str(a))
+    assert cp.returncode == 2 and "also in" in cp.stderr and len(cp.stderr.splitlines()) == 1
+    doc = json.loads(b.read_text())
+    doc["patchcheck"] = "0.0.1-other"
+    b.write_text(json.dumps(doc))
+    cp = merge(str(a), str(b))
+    assert cp.returncode == 2 and "0.0.1-other" in cp.stderr and str(b) in cp.stderr and str(a) in cp.stderr
+    b.write_text("<html>")
+    cp = merge(str(a), str(b))
+    assert cp.returncode == 2 and str(b) in cp.stderr and "not JSON" in cp.stderr
+    b.write_text(json.dumps({"patchcheck": "x", "results": [{"bug": 1}]}))
+    cp = merge(str(b))
+    assert cp.returncode == 2 and "results[0].bug" in cp.stderr
+
+
+def test_bad_shard_is_exit_2(audit: Audit) -> None:
+    for bad in ("0/3", "4/3", "1", "a/b", "1/0"):
+        cp = audit.audit("--shard", bad)
+        assert cp.returncode == 2 and "--shard" in cp.stderr and len(cp.stderr.splitlines()) == 1, bad

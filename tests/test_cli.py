@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -300,3 +301,149 @@ def test_example_runs_without_network(tmp_path: Path) -> None:
     assert cp.returncode == 1, cp.stderr
     r = json.loads(cp.stdout)["results"][0]
     assert (r["verdict"], r["method"]) == ("backportable", "clean")
+
+
+@pytest.mark.parametrize("fmt", ["json", "table", "junit"])
+def test_series_error_is_summarised_on_stderr_whatever_the_format(world: World, fmt: str) -> None:
+    out = world.tree.parent / f"report.{fmt}"
+    cp = world.run(
+        "--tree", str(world.tree), "--bug", "b-404", "--bug", "b-present", "--format", fmt, "-o", str(out)
+    )
+    assert cp.returncode == 3 and cp.stdout == ""
+    lines = cp.stderr.strip().splitlines()
+    # one line per error cell: bug, tree and why
+    assert len(lines) == 1, cp.stderr
+    assert "b-404" in lines[0] and str(world.tree) in lines[0] and "nowhere-1@example.org" in lines[0]
+    assert "b-present" not in cp.stderr
+    assert out.read_text()
+
+
+SHIPPED = {"nfsd-callback-wq", "perf-bpf-prog-detach", "nf-ct-lookup-opts"}
+
+
+def listed(cp: subprocess.CompletedProcess[str]) -> set[str]:
+    assert cp.returncode == 0, cp.stderr
+    return {ln.split()[0] for ln in cp.stdout.splitlines()[2:] if ln.strip()}
+
+
+def test_bug_folders_combine_with_the_shipped_ones(world: World, tmp_path: Path) -> None:
+    more = tmp_path / "more"
+    more.mkdir()
+    bug_file(more, "m-extra", 'msgid = "present-1@example.org"')
+    # --bugs-dir adds to the shipped bugs; repeated, each folder adds
+    ids = listed(world.run("bugs", "list", "--bugs-dir", str(more)))
+    assert ids >= SHIPPED and {"b-clean", "b-present", "m-extra"} <= ids
+    # --no-shipped-bugs leaves the shipped ones out
+    ids = listed(world.run("bugs", "list", "--bugs-dir", str(more), "--no-shipped-bugs"))
+    assert not SHIPPED & ids and {"b-clean", "m-extra"} <= ids
+    # a bug of the second folder checks like any other
+    _one_line_error(world.run("--tree", str(world.tree), "--bug", "m-extra"), 2, "unknown bug id 'm-extra'")
+    cp = world.run("--tree", str(world.tree), "--bug", "m-extra", "--bugs-dir", str(more), "--format", "json")
+    assert cp.returncode == 0 and json.loads(cp.stdout)["results"][0]["verdict"] == "present"
+    # PATCHCHECK_BUGS_DIR: folders separated by os.pathsep, added the same way
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env["PATCHCHECK_BUGS_DIR"] = os.pathsep.join([str(world.bugs), str(more)])
+    cp = subprocess.run(
+        [sys.executable, "-m", "patchcheck", "bugs", "list"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert SHIPPED | {"b-clean", "m-extra"} <= listed(cp)
+
+
+def test_same_id_in_two_folders_names_both_files(world: World, tmp_path: Path) -> None:
+    more = tmp_path / "more"
+    more.mkdir()
+    bug_file(more, "b-clean", 'msgid = "present-1@example.org"')
+    cp = world.run("--tree", str(world.tree), "--bug", "b-present", "--bugs-dir", str(more))
+    _one_line_error(cp, 2, str(more / "b-clean.toml"), str(world.bugs / "b-clean.toml"), "also defined")
+
+
+def test_no_shipped_bugs_needs_a_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PATCHCHECK_BUGS_DIR"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    cp = subprocess.run(
+        [sys.executable, "-m", "patchcheck", "bugs", "list", "--no-shipped-bugs"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    _one_line_error(cp, 2, "--no-shipped-bugs", "--bugs-dir")
+
+
+def test_validate_reports_every_error_of_every_file(world: World) -> None:
+    (world.bugs / "bad1.toml").write_text('id = "bad1"\ntitle = "t"\ncolour = 1\n[[fix]]\nmsgid = "<a@b>"\n')
+    (world.bugs / "bad2.toml").write_text('id = "bad2\n')
+    (world.bugs / "bad3.toml").write_text('id = "other"\ntitle = "t"\n[[fix]]\nmsgid = "a@b"\n')
+    cp = world.run("bugs", "validate")
+    assert cp.returncode == 2 and cp.stdout == "" and "Traceback" not in cp.stderr
+    lines = cp.stderr.strip().splitlines()
+    assert len(lines) == 5, cp.stderr
+    assert "bad1.toml: colour: unknown key" in lines[0]
+    assert "bad1.toml: fix[1].msgid" in lines[1] and "angle brackets" in lines[1]
+    assert "bad2.toml" in lines[2] and "invalid TOML" in lines[2]
+    assert "bad3.toml: id" in lines[3] and "differs from the file name" in lines[3]
+    assert lines[4] == "patchcheck: 4 errors in 3 files"
+    # a check stops at the first bad file, in one line that counts the rest of its errors
+    cp = world.run("--tree", str(world.tree), "--bug", "b-present")
+    _one_line_error(cp, 2, "bad1.toml", "colour", "and 1 more error in this file")
+
+
+def run_on_tty(world: World, *args: str, env: dict[str, str]) -> str:
+    """patchcheck with its stdout on a pseudo-terminal: what a user's terminal shows."""
+    import pty
+
+    main_fd, sub_fd = pty.openpty()
+    cmd = [
+        sys.executable,
+        "-m",
+        "patchcheck",
+        *args,
+        "--bugs-dir",
+        str(world.bugs),
+        "--cache-dir",
+        str(world.cache),
+    ]
+    cmd += ["--lore-url", world.server.url, "-q"]
+    proc = subprocess.Popen(cmd, stdout=sub_fd, stderr=subprocess.DEVNULL, env=env)
+    os.close(sub_fd)
+    chunks = []
+    while True:
+        try:
+            data = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(main_fd)
+    return b"".join(chunks).decode()
+
+
+def test_colour_on_a_terminal_only_and_no_color_honoured(world: World) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1])
+    args = ("--tree", str(world.tree), "--bug", "b-conflict", "--bug", "b-present")
+    assert "\x1b[31mconflicting\x1b[0m" in run_on_tty(world, *args, env=env)
+    assert "\x1b[" not in run_on_tty(world, *args, env={**env, "NO_COLOR": "1"})
+    assert "\x1b[31m" in run_on_tty(world, *args, "--color", "always", env={**env, "NO_COLOR": "1"})
+    # not a terminal: no colour
+    assert "\x1b[" not in world.run(*args).stdout
+
+
+def test_verbose_table_fits_columns_and_shows_failing_hunks(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    args = ("--tree", str(world.tree), "--bug", "b-conflict", "--bug", "b-clean", "--bug", "b-optional")
+    monkeypatch.setenv("COLUMNS", "80")
+    plain, verbose = world.run(*args), world.run(*args, "-v")
+    assert plain.returncode == verbose.returncode == 1, verbose.stderr
+    table = verbose.stdout.split("\nsummary:")[0]
+    assert all(len(ln) <= 80 for ln in table.splitlines()), table
+    assert "summary: 3 bugs × 1 tree: 1 present, 1 backportable, 1 conflicting" in verbose.stdout
+    # the optional fix of b-optional has a row of its own, with its verdict
+    assert any(ln.startswith("+ optional") and "conflicting" in ln for ln in table.splitlines())
+    # -v: per failing hunk its place, reason and the near-match diff
+    assert "failed hunk #" not in plain.stdout
+    details = verbose.stdout.split("\nsummary:")[1]
+    assert "b-conflict on " in details and "failed hunk #1 at fs/b.c:" in details
+    assert re.search(r"^ {6}-\tlong ret3 = 0;$", details, re.M), details
+    assert re.search(r"^ {6}\+\tint ret3 = 0;$", details, re.M), details

@@ -38,6 +38,7 @@ def check(
             "--all",
             "--bugs-dir",
             str(bugs),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(cache),
             "--format",
@@ -109,3 +110,76 @@ def test_introduced_by_absent(repo: Path, tmp_path: Path, capsys: pytest.Capture
     assert res["intro"]["verdict"] == "not-applicable"
     assert "introduced_by" in res["intro"]["patches"][0]["evidence"]
     assert res["intro2"]["verdict"] == "backportable"
+
+
+# ---- content wins over history (issue 11, item 2) -------------------------------------
+
+SUBJECT = "fs: guard ret1 against negative values"
+HUNK2 = ("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;")
+
+
+def _with(*hunks: tuple[str, str]) -> str:
+    text = OLD["fs/a.c"]
+    for old, new in hunks:
+        text = text.replace(old, new)
+    return text
+
+
+@pytest.fixture
+def fixed(tmp_path: Path) -> tuple[Path, Path]:
+    """A checkout whose history has the fix (two hunks) as a commit of its own, and a
+    bug whose fix is that patch."""
+    r = write_tree(tmp_path / "linux", OLD)
+    git(r, "init", "-q")
+    git(r, "add", ".")
+    git(r, "commit", "-qm", "base")
+    (r / "fs/a.c").write_text(_with(HUNK, HUNK2))
+    git(r, "commit", "-qam", SUBJECT)
+    bugs = tmp_path / "bugs"
+    bug(bugs, "fix", make_diff(tmp_path, OLD, {**OLD, "fs/a.c": _with(HUNK, HUNK2)}))
+    return r, bugs
+
+
+def test_reverted_fix_is_not_present(
+    fixed: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, bugs = fixed
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    assert (res["fix"]["verdict"], res["fix"]["method"]) == ("present", "exact")
+    git(repo, "revert", "--no-edit", "HEAD")
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    assert (res["fix"]["verdict"], res["fix"]["method"]) == ("backportable", "clean"), res["fix"]
+    assert rc == 1
+
+
+def test_revert_named_only_by_its_subject_cancels(
+    fixed: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, bugs = fixed
+    (repo / "fs/a.c").write_text(OLD["fs/a.c"])
+    git(repo, "commit", "-qam", f'Revert "{SUBJECT}"', "-m", "It broke the frobnicator.")
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    ev = res["fix"]["patches"][0]["evidence"]
+    assert (res["fix"]["verdict"], res["fix"]["method"]) == ("backportable", "clean"), ev
+    assert "history names" not in ev  # the revert cancelled the commit
+
+
+def test_fix_undone_by_hand_is_not_present(
+    fixed: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo, bugs = fixed
+    fix_sha = git(repo, "rev-parse", "HEAD")
+    # wholly: the work tree (the content of a checkout without --rev) lost both hunks
+    (repo / "fs/a.c").write_text(OLD["fs/a.c"])
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    [p] = res["fix"]["patches"]
+    assert (p["verdict"], p["method"]) == ("backportable", "clean"), p["evidence"]
+    assert f"history names commit {fix_sha[:12]}" in p["evidence"]
+    assert "its lines are not in the tree (reverted? dropped?)" in p["evidence"]
+    # partly: one hunk undone
+    (repo / "fs/a.c").write_text(_with(HUNK))
+    rc, res = check(capsys, repo, bugs, tmp_path / "c")
+    [p] = res["fix"]["patches"]
+    assert p["verdict"] == "partially-present", p["evidence"]
+    assert [h["status"] for h in p["hunks"]] == ["present", "offset"]
+    assert f"history names commit {fix_sha[:12]}" in p["evidence"]

@@ -150,9 +150,12 @@ def test_bug_verdict_laws(patches: list[PatchResult]) -> None:
     st.integers(-5, 40),
     st.booleans(),
 )
-def test_find_block_on_bytes_matches_the_line_search(
+def test_indexed_block_search_matches_a_plain_scan(
     lines: list[bytes], block: list[bytes], near: int, final_newline: bool
 ) -> None:
     data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
     split = data.splitlines()
-    assert find_block(split, block, near, data) == find_block(split, block, near)
+    # the plain scan: every start, the nearest wins, the earlier one on a tie
+    hits = [i for i in range(len(split)) if split[i : i + len(block)] == block]
+    want = min(hits, key=lambda i: (abs(i - near), i)) if hits else None
+    assert find_block(split, block, near) == want

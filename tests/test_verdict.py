@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from patchcheck.model import PatchResult
+from patchcheck.decide import Decision, patch_verdict, with_evidence
+from patchcheck.evidence import Evidence
+from patchcheck.model import HunkResult, Method, PatchResult
 from patchcheck.verdict import bug_verdict, weakest_method
 
 
@@ -38,3 +40,26 @@ def test_not_applicable_and_error() -> None:
     assert bug_verdict([p("not-applicable"), p("backportable", "clean")])[0] == "backportable"
     v, _, err = bug_verdict([p("error"), p("present", "exact")])
     assert v == "error" and err
+
+
+# ---- decide.py: content wins over history ----------------------------------------------
+
+
+def _decision(*statuses: str, lacking: int = 0) -> Decision:
+    hunks = [HunkResult("f.c", s, i) for i, s in enumerate(statuses, 1)]
+    return patch_verdict(hunks, False, True, [], hunks[:lacking])
+
+
+def test_history_corroborates_but_never_outweighs_content() -> None:
+    ev = Evidence(Method.HISTORY, "patch-id matches commit 0123456789ab", "0123456789ab" + "0" * 28)
+    # every hunk shows the fix, if only in part: history makes it present
+    d = with_evidence(_decision("present", "fuzz"), ev)
+    assert (d.verdict, d.method) == ("present", "history")
+    # a hunk whose pre-image is intact: the fix is not there, whatever history says
+    d = with_evidence(_decision("clean", "present", lacking=1), ev)
+    assert d.verdict == "partially-present"
+    assert d.evidence.startswith("history names commit 0123456789ab (patch-id matches commit 0123456789ab)")
+    assert "but its lines are not in the tree (reverted? dropped?)" in d.evidence
+    d = with_evidence(_decision("clean", "clean", lacking=2), Evidence(Method.CHANGELOG, "changelog: 'x'"))
+    assert (d.verdict, d.method) == ("backportable", "clean")
+    assert d.evidence.startswith("changelog: 'x', but its lines are not in the tree")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,49 +28,69 @@ def default_bugs_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "known_bugs"
 
 
-# ---- validation helpers: each returns the typed value or raises BugFileError ----------
+# ---- validation helpers: each records what is wrong and returns a usable stand-in ------------
+
+
+class BugFileErrors(BugFileError):
+    """Every error of one bug file; its message is the first, with a count of the rest."""
+
+    def __init__(self, path: Path, problems: Sequence[tuple[str | None, str]]) -> None:
+        key, expected = problems[0]
+        rest = len(problems) - 1
+        more = f" (and {rest} more error{'s' if rest > 1 else ''} in this file)" if rest else ""
+        super().__init__(path, key, expected + more)
+        self.problems = [BugFileError(path, k, e) for k, e in problems]
 
 
 class _Checker:
+    """Validates one file's tables, noting every error rather than stopping at the first."""
+
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.problems: list[tuple[str | None, str]] = []
 
-    def fail(self, key: str | None, expected: str) -> BugFileError:
-        return BugFileError(self.path, key, expected)
+    def fail(self, key: str | None, expected: str) -> None:
+        self.problems.append((key, expected))
+
+    def done(self) -> None:
+        if self.problems:
+            raise BugFileErrors(self.path, self.problems)
 
     def no_unknown(self, table: dict[str, Any], allowed: Iterable[str], prefix: str = "") -> None:
         allowed = set(allowed)
         for key in table:
             if key not in allowed:
-                raise self.fail(prefix + key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+                self.fail(prefix + key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
 
     def string(
         self, table: dict[str, Any], key: str, prefix: str = "", required: bool = False, one_line: bool = False
     ) -> str | None:
         if key not in table:
             if required:
-                raise self.fail(prefix + key, "required key is missing (expected a string)")
+                self.fail(prefix + key, "required key is missing (expected a string)")
             return None
         val = table[key]
         if not isinstance(val, str):
-            raise self.fail(prefix + key, f"expected a string, got {_tname(val)}")
+            self.fail(prefix + key, f"expected a string, got {_tname(val)}")
+            return None
         if required and not val.strip():
-            raise self.fail(prefix + key, "expected a non-empty string")
-        if one_line and "\n" in val:
-            raise self.fail(prefix + key, "expected a single line")
+            self.fail(prefix + key, "expected a non-empty string")
+        elif one_line and "\n" in val:
+            self.fail(prefix + key, "expected a single line")
         return val
 
     def str_list(self, table: dict[str, Any], key: str, prefix: str = "") -> tuple[str, ...]:
         val = table.get(key, [])
         if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
-            raise self.fail(prefix + key, f"expected a list of strings, got {_tname(val)}")
+            self.fail(prefix + key, f"expected a list of strings, got {_tname(val)}")
+            return ()
         return tuple(val)
 
     def shas(self, table: dict[str, Any], key: str, prefix: str) -> tuple[str, ...]:
         vals = self.str_list(table, key, prefix)
         for v in vals:
             if not _SHA_RE.match(v):
-                raise self.fail(prefix + key, f"{v!r} is not a git commit id (7 to 40 lowercase hex)")
+                self.fail(prefix + key, f"{v!r} is not a git commit id (7 to 40 lowercase hex)")
         return vals
 
 
@@ -98,63 +118,62 @@ _TOP_KEYS = ("id", "title", "severity", "subsystem", "cves", "references", "affe
 _FIX_KEYS = ("msgid", "patches", "revision", "upstream", "introduced_by", "optional", "note", "mbox")
 
 
-def _parse_fix(c: _Checker, raw: object, n: int) -> Fix:
+def _patches(c: _Checker, raw: dict[str, Any], pre: str) -> tuple[int, ...] | None:
+    if "patches" not in raw:
+        return None
+    pv = raw["patches"]
+    if not isinstance(pv, list) or not pv or not all(isinstance(x, int) and not isinstance(x, bool) for x in pv):
+        c.fail(pre + "patches", "expected a non-empty list of patch numbers (1-based)")
+    elif any(x < 1 for x in pv):
+        c.fail(pre + "patches", "patch numbers are 1-based (expected integers >= 1)")
+    elif len(set(pv)) != len(pv):
+        c.fail(pre + "patches", "expected each patch number once")
+    else:
+        return tuple(pv)
+    return None
+
+
+def _parse_fix(c: _Checker, raw: object, n: int) -> Fix | None:
     pre = f"fix[{n}]."
     if not isinstance(raw, dict):
-        raise c.fail(f"fix[{n}]", f"expected a table, got {_tname(raw)}")
+        c.fail(f"fix[{n}]", f"expected a table, got {_tname(raw)}")
+        return None
     if not raw:
-        raise c.fail(f"fix[{n}]", "empty [[fix]] table (expected at least msgid or mbox)")
+        c.fail(f"fix[{n}]", "empty [[fix]] table (expected at least msgid or mbox)")
+        return None
     c.no_unknown(raw, _FIX_KEYS, pre)
     msgid = c.string(raw, "msgid", pre)
     mbox = c.string(raw, "mbox", pre)
     upstream = c.shas(raw, "upstream", pre)
-    if msgid is None and mbox is None and not upstream:
-        raise c.fail(
-            pre + "msgid",
-            "required key is missing (or give mbox = a local file, or upstream = commits in a clone)",
-        )
-    if msgid is None and mbox is None:
+    if "msgid" not in raw and "mbox" not in raw:
+        if not upstream:
+            c.fail(pre + "msgid", "required key is missing (or give mbox = a local file, or upstream = commits)")
         # the commits are the patches (taken from --upstream-repo): nothing to select from
         for key in ("patches", "revision"):
             if key in raw:
-                raise c.fail(
-                    pre + key, "selects from a mail series; a fix given by upstream alone takes each commit"
-                )
-    if msgid is not None:
-        why = check_msgid(msgid)
-        if why:
-            raise c.fail(pre + "msgid", f"{msgid!r} is not a Message-Id (expected one {why})")
+                c.fail(pre + key, "selects from a mail series; a fix given by upstream alone takes each commit")
+    if msgid is not None and (why := check_msgid(msgid)):
+        c.fail(pre + "msgid", f"{msgid!r} is not a Message-Id (expected one {why})")
     mbox_path: Path | None = None
     if mbox is not None:
-        if not mbox.strip():
-            raise c.fail(pre + "mbox", "expected a path to an mbox file")
-        mbox_path = (c.path.parent / mbox).resolve()
-    patches: tuple[int, ...] | None = None
-    if "patches" in raw:
-        pv = raw["patches"]
-        if (
-            not isinstance(pv, list)
-            or not pv
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in pv)
-        ):
-            raise c.fail(pre + "patches", "expected a non-empty list of patch numbers (1-based)")
-        if any(x < 1 for x in pv):
-            raise c.fail(pre + "patches", "patch numbers are 1-based (expected integers >= 1)")
-        if len(set(pv)) != len(pv):
-            raise c.fail(pre + "patches", "expected each patch number once")
-        patches = tuple(pv)
+        if mbox.strip():
+            mbox_path = (c.path.parent / mbox).resolve()
+        else:
+            c.fail(pre + "mbox", "expected a path to an mbox file")
     revision: int | None = None
     if "revision" in raw:
         rv = raw["revision"]
         if not isinstance(rv, int) or isinstance(rv, bool) or rv < 1:
-            raise c.fail(pre + "revision", f"expected a series revision >= 1, got {rv!r}")
-        revision = rv
+            c.fail(pre + "revision", f"expected a series revision >= 1, got {rv!r}")
+        else:
+            revision = rv
     optional = raw.get("optional", False)
     if not isinstance(optional, bool):
-        raise c.fail(pre + "optional", f"expected true or false, got {_tname(optional)}")
+        c.fail(pre + "optional", f"expected true or false, got {_tname(optional)}")
+        optional = False
     return Fix(
         msgid=msgid,
-        patches=patches,
+        patches=_patches(c, raw, pre),
         revision=revision,
         upstream=upstream,
         introduced_by=c.shas(raw, "introduced_by", pre),
@@ -164,52 +183,69 @@ def _parse_fix(c: _Checker, raw: object, n: int) -> Fix:
     )
 
 
+def _signature(c: _Checker, data: dict[str, Any]) -> Signature | None:
+    if "signature" not in data:
+        return None
+    sig = data["signature"]
+    if not isinstance(sig, dict):
+        c.fail("signature", f"expected a table, got {_tname(sig)}")
+        return None
+    c.no_unknown(sig, ("functions", "message"), "signature.")
+    return Signature(
+        functions=c.str_list(sig, "functions", "signature."),
+        message=c.string(sig, "message", "signature."),
+    )
+
+
+def _fixes(c: _Checker, data: dict[str, Any]) -> tuple[Fix, ...]:
+    raw_fixes = data.get("fix")
+    if raw_fixes is None:
+        c.fail("fix", "required: at least one [[fix]] table")
+        return ()
+    if not isinstance(raw_fixes, list) or not raw_fixes:
+        c.fail("fix", "expected one or more [[fix]] tables")
+        return ()
+    parsed = [_parse_fix(c, f, i + 1) for i, f in enumerate(raw_fixes)]
+    fixes = tuple(f for f in parsed if f is not None)
+    if len(fixes) == len(parsed) and all(f.optional for f in fixes):
+        c.fail("fix", "every fix is optional (expected at least one required fix)")
+    return fixes
+
+
 def parse_bug(path: Path, data: dict[str, Any]) -> Bug:
+    """The bug of one file's TOML tables; every error found raises as one BugFileErrors."""
     c = _Checker(path)
     c.no_unknown(data, _TOP_KEYS)
     bug_id = c.string(data, "id", required=True)
-    assert bug_id is not None
-    if bug_id != path.stem:
-        raise c.fail("id", f"{bug_id!r} differs from the file name (expected {path.stem!r})")
-    if not _ID_RE.match(bug_id):
-        raise c.fail("id", f"{bug_id!r} is not a valid id (expected lowercase letters, digits, . _ -)")
+    if bug_id is not None and bug_id != path.stem:
+        c.fail("id", f"{bug_id!r} differs from the file name (expected {path.stem!r})")
+    elif bug_id is not None and not _ID_RE.match(bug_id):
+        c.fail("id", f"{bug_id!r} is not a valid id (expected lowercase letters, digits, . _ -)")
     title = c.string(data, "title", required=True, one_line=True)
-    assert title is not None
     severity = c.string(data, "severity") or "medium"
     if severity not in SEVERITIES:
-        raise c.fail("severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
+        c.fail("severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
     cves = c.str_list(data, "cves")
     for cve in cves:
         if not _CVE_RE.match(cve):
-            raise c.fail("cves", f"{cve!r} is not a CVE id (expected CVE-YYYY-NNNN)")
-    signature: Signature | None = None
-    if "signature" in data:
-        sig = data["signature"]
-        if not isinstance(sig, dict):
-            raise c.fail("signature", f"expected a table, got {_tname(sig)}")
-        c.no_unknown(sig, ("functions", "message"), "signature.")
-        signature = Signature(
-            functions=c.str_list(sig, "functions", "signature."),
-            message=c.string(sig, "message", "signature."),
-        )
-    raw_fixes = data.get("fix")
-    if raw_fixes is None:
-        raise c.fail("fix", "required: at least one [[fix]] table")
-    if not isinstance(raw_fixes, list) or not raw_fixes:
-        raise c.fail("fix", "expected one or more [[fix]] tables")
-    fixes = tuple(_parse_fix(c, f, i + 1) for i, f in enumerate(raw_fixes))
-    if all(f.optional for f in fixes):
-        raise c.fail("fix", "every fix is optional (expected at least one required fix)")
+            c.fail("cves", f"{cve!r} is not a CVE id (expected CVE-YYYY-NNNN)")
+    signature = _signature(c, data)
+    fixes = _fixes(c, data)
+    subsystem = c.string(data, "subsystem") or ""
+    references = c.str_list(data, "references")
+    affects = c.str_list(data, "affects")
+    c.done()
+    assert bug_id is not None and title is not None  # done() raised otherwise
     return Bug(
         id=bug_id,
         title=title,
         fixes=fixes,
         path=path,
         severity=severity,
-        subsystem=c.string(data, "subsystem") or "",
+        subsystem=subsystem,
         cves=cves,
-        references=c.str_list(data, "references"),
-        affects=c.str_list(data, "affects"),
+        references=references,
+        affects=affects,
         signature=signature,
     )
 
@@ -222,6 +258,8 @@ def load_bug(path: Path) -> Bug:
         raise BugFileError(path, None, f"invalid TOML: {e}") from e
     except UnicodeDecodeError as e:
         raise BugFileError(path, None, "invalid TOML: not UTF-8 text") from e
+    except RecursionError:  # tomllib recurses per nesting level
+        raise BugFileError(path, None, "invalid TOML: arrays or tables nested too deeply") from None
     except OSError as e:
         raise BugFileError(path, None, f"cannot read: {e.strerror or e}") from e
     return parse_bug(path, data)
@@ -229,9 +267,9 @@ def load_bug(path: Path) -> Bug:
 
 @dataclass
 class BugSet:
-    """All known bugs of a folder, by id."""
+    """All known bugs of one or more folders, by id."""
 
-    directory: Path
+    directories: tuple[Path, ...]
     bugs: dict[str, Bug] = field(default_factory=dict)
 
     def get(self, bug_id: str) -> Bug:
@@ -239,9 +277,8 @@ class BugSet:
             return self.bugs[bug_id]
         except KeyError:
             known = ", ".join(sorted(self.bugs)) or "none"
-            raise BadInput(
-                f"unknown bug id {bug_id!r} (no {bug_id}.toml in {self.directory}; known: {known})"
-            ) from None
+            where = ", ".join(str(d) for d in self.directories) or "no folder"
+            raise BadInput(f"unknown bug id {bug_id!r} (no {bug_id}.toml in {where}; known: {known})") from None
 
     def select(self, ids: Iterable[str]) -> list[Bug]:
         return [self.get(i) for i in ids]
@@ -250,20 +287,56 @@ class BugSet:
         return [self.bugs[k] for k in sorted(self.bugs)]
 
 
-def load_bugs(directory: Path | str | None = None) -> BugSet:
-    """Load and validate every ``*.toml`` of ``directory``; the first bad file raises."""
-    d = Path(directory) if directory is not None else default_bugs_dir()
+def _bug_files(d: Path) -> list[Path]:
     if not d.is_dir():
         raise BadInput(f"{d}: bugs directory does not exist (expected a folder of <id>.toml files)")
-    out = BugSet(d)
     try:
         names = sorted(os.listdir(d))
     except OSError as e:
         raise BadInput(f"{d}: cannot read bugs directory: {e.strerror or e}") from e
-    for name in names:
-        if not name.endswith(".toml"):
-            continue
-        # ids must equal file names, so they are unique within a folder
-        bug = load_bug(d / name)
-        out.bugs[bug.id] = bug
-    return out
+    return [d / n for n in names if n.endswith(".toml")]
+
+
+def scan_bugs(directories: Sequence[Path]) -> tuple[BugSet, list[BugFileError]]:
+    """Every valid bug of ``directories``, and each bad file's error (in file order; a
+    :class:`BugFileErrors` holds all of its file's ``problems``).
+
+    A folder that is missing or unreadable raises at once: there is nothing to scan.
+    An id defined in two folders is an error naming both files.
+    """
+    out = BugSet(tuple(directories))
+    errors: list[BugFileError] = []
+    for d in directories:
+        for path in _bug_files(d):
+            try:
+                bug = load_bug(path)
+            except BugFileError as e:
+                errors.append(e)
+                continue
+            if (first := out.bugs.get(bug.id)) is not None:
+                errors.append(
+                    BugFileError(
+                        path,
+                        "id",
+                        f"{bug.id!r} is also defined by {first.path} (expected each id once across the bug "
+                        "folders; --no-shipped-bugs leaves the shipped ones out)",
+                    )
+                )
+                continue
+            out.bugs[bug.id] = bug
+    return out, errors
+
+
+def load_bugs(directories: Path | str | Sequence[Path] | None = None) -> BugSet:
+    """Load and validate every ``*.toml`` of the folder(s); the first bad file raises (its
+    first error, with a count of the others)."""
+    if directories is None:
+        dirs: Sequence[Path] = (default_bugs_dir(),)
+    elif isinstance(directories, str | Path):
+        dirs = (Path(directories),)
+    else:
+        dirs = directories
+    bugs, errors = scan_bugs(dirs)
+    if errors:
+        raise errors[0]
+    return bugs

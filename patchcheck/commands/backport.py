@@ -15,41 +15,38 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from patchcheck import __version__, config
-from patchcheck.commands.common import bugset, cache_dir, make_fetcher, prereq_limits, select_bugs
-from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, PatchcheckError
+from patchcheck.bugs.select import Selection, select_bugs
+from patchcheck.commands import common
+from patchcheck.commands.common import Sources, TreeRequest
+from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, PatchcheckError, SeriesError
 from patchcheck.model import Bug, Fix, Series, Verdict
 from patchcheck.sys.paths import is_within
 
 if TYPE_CHECKING:
     from patchcheck.engine.backport import Backporter, Step
-    from patchcheck.evidence.prereqs import Limits
     from patchcheck.trees.base import TreeView
 
 
 @dataclass(frozen=True)
 class BackportOptions:
-    tree: str
+    sources: Sources
+    selection: Selection
+    tree: TreeRequest  # one tree; its upstream clone and the prerequisite search
     out: Path
-    rev: str | None
-    upstream_repo: Path | None
-    limits: Limits
-    with_prereqs: bool
-    lore_url: str
-    jobs: int
-    quiet: bool
 
 
 def options(args: argparse.Namespace) -> BackportOptions:
     return BackportOptions(
-        tree=args.tree,
+        sources=common.sources(args),
+        selection=common.selection(args),
+        tree=TreeRequest(
+            (args.tree,),
+            rev=args.rev,
+            upstream_repo=args.upstream_repo,
+            prereqs=common.prereq_limits(args),
+            with_prereqs=args.with_prereqs,
+        ),
         out=args.output_dir,
-        rev=args.rev,
-        upstream_repo=args.upstream_repo,
-        limits=prereq_limits(args),
-        with_prereqs=args.with_prereqs,
-        lore_url=config.lore_url(args.lore_url),
-        jobs=args.jobs,
-        quiet=args.quiet,
     )
 
 
@@ -94,39 +91,49 @@ def lore_link(lore_url: str, msgid: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    return execute(options(args), args)
+    return execute(options(args))
 
 
-def execute(opts: BackportOptions, args: argparse.Namespace) -> int:
+def execute(opts: BackportOptions) -> int:
     from patchcheck.engine.backport import Backporter
-    from patchcheck.engine.check import touched_paths
-    from patchcheck.fetch.fetcher import series_key
+    from patchcheck.engine.check import MAX_HUNKS, over_limit, touched_paths
     from patchcheck.pipeline import fetch_all, tree_context
     from patchcheck.trees import find_trees_file, open_tree
 
-    bugs = select_bugs(args, bugset(args))
-    cdir = cache_dir(args)
-    tfile = find_trees_file(config.trees_file(args.trees_file))
-    tree = open_tree(opts.tree, cache_dir=cdir, trees_file=tfile, rev=opts.rev)
-    inputs = [cdir, *{b.path.parent for b in bugs}, *([tfile] if tfile else [])]
-    inputs += [opts.upstream_repo] if opts.upstream_repo else []
+    src = opts.sources
+    bugs = select_bugs(common.known_bugs(src), opts.selection)
+    tfile = find_trees_file(src.trees_file)
+    tree = open_tree(
+        opts.tree.specs[0],
+        cache_dir=src.tree_cache,
+        trees_file=tfile,
+        rev=opts.tree.rev,
+        max_member_bytes=src.max_member_bytes,
+    )
+    inputs = [src.cache_dir, src.tree_cache, *src.bugs_dirs, *{b.path.parent for b in bugs}]
+    inputs += [p for p in (tfile, opts.tree.upstream_repo) if p is not None]
     check_out_dir(opts.out, tree, inputs)
-    fetched = fetch_all(bugs, make_fetcher(args), series_key, jobs=opts.jobs)
+    source = common.fetcher(src)
+    fetched = fetch_all(bugs, source, source.series_key, jobs=src.jobs)
     paths: set[str] = set()
     for s in fetched.by_fix.values():
         if isinstance(s, Series):
-            paths |= touched_paths(s)
+            paths |= touched_paths(s, src.max_hunks or MAX_HUNKS)
     tree.prepare(sorted(paths))
-    ctx = tree_context(tree, cdir, opts.upstream_repo, opts.limits, opts.with_prereqs)
+    ctx = tree_context(tree, src.tree_cache, opts.tree.upstream_repo, opts.tree.prereqs, opts.tree.with_prereqs)
 
     account: list[Written] = []
+    failed: list[tuple[str, SeriesError]] = []
     code = EXIT_OK
     with Backporter(tree, ctx) as bp:
         for bug in bugs:
             for fix in bug.required_fixes:
                 got = fetched.by_fix[fix]
+                if isinstance(got, Series):
+                    got = over_limit(got, src.max_hunks or MAX_HUNKS) or got
                 if isinstance(got, PatchcheckError):
-                    print(f"{bug.id}: {fix.label}: error: {got}", file=sys.stderr)
+                    print(f"patchcheck: error: {bug.id}: {fix.label}: {got}", file=sys.stderr)
+                    failed += [(bug.id, got)] if isinstance(got, SeriesError) else []
                     code = max(code, got.exit_code)
                     continue
                 account += _fix_steps(bp, bug, fix, got)
@@ -146,8 +153,9 @@ def execute(opts: BackportOptions, args: argparse.Namespace) -> int:
     lines = queue_lines(tree, names)
     if lines:
         print("\n".join(lines))
-    if not opts.quiet:
+    if not src.quiet:
         print(f"{len(names)} patch{'es' if len(names) != 1 else ''} written to {opts.out}")
+    common.show_series_hints(src, failed)
     return code
 
 
@@ -176,7 +184,7 @@ def _write(opts: BackportOptions, w: Written, number: int, k: int, total: int) -
         atomic_write(opts.out / name, s.rejects or b"")
         return name
     name = file_name(number, s.patch.subject)
-    link = lore_link(opts.lore_url, s.patch.msgid) if w.link else None
+    link = lore_link(opts.sources.lore_url, s.patch.msgid) if w.link else None
     mail = format_mail(
         s.patch,
         s.adapted.diff,

@@ -3,95 +3,47 @@
 from __future__ import annotations
 
 import argparse
-import datetime
-import sys
-import threading
+from dataclasses import dataclass
 
-from patchcheck import __version__, config
-from patchcheck.commands.common import at_least, bugset, cache_dir, make_fetcher, prereq_limits, select_bugs
-from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
-from patchcheck.model import BugResult, Verdict
+from patchcheck.bugs.select import Selection, Shard, select_bugs
+from patchcheck.commands import common
+from patchcheck.commands.common import Output, Sources, TreeRequest
 
 
-def parse_fail_on(value: str) -> set[str]:
-    out = {v.strip() for v in value.split(",") if v.strip()}
-    bad = out - set(tuple(Verdict))
-    if bad:
-        raise BadInput(
-            f"--fail-on: {', '.join(sorted(bad))} is not a verdict "
-            f"(expected a comma list of: {', '.join(tuple(Verdict))})"
-        )
-    return out
+@dataclass(frozen=True)
+class CheckOptions:
+    sources: Sources
+    selection: Selection
+    output: Output
+    trees: TreeRequest
+    shard: Shard | None
 
 
-def exit_code(results: list[BugResult], fail_on: set[str], min_severity: str) -> int:
-    """docs/interface.md: 3 when a series could not be obtained, 2 when the tree could not be
-    read, else 1 on findings; when several apply the larger wins."""
-    code = EXIT_OK
-    for r in results:
-        if r.verdict == Verdict.ERROR:
-            codes = [p.error_code or EXIT_NO_SERIES for p in r.required if p.verdict == Verdict.ERROR]
-            code = max(code, *codes) if codes else max(code, EXIT_NO_SERIES)
-        elif r.verdict in fail_on and at_least(r.bug, min_severity):
-            code = max(code, EXIT_FINDINGS)
-    return code
-
-
-class _Progress:
-    """bugs done / total and the current tree, on a terminal only."""
-
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.done, self.enabled = total, 0, enabled
-        self.lock = threading.Lock()
-
-    def __call__(self, r: BugResult) -> None:
-        if not self.enabled:
-            return
-        with self.lock:
-            self.done += 1
-            width = 30
-            fill = width * self.done // max(1, self.total)
-            sys.stderr.write(
-                f"\r[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} {r.tree.name[:40]:<40}"
-            )
-            if self.done == self.total:
-                sys.stderr.write("\r" + " " * (width + 60) + "\r")
-            sys.stderr.flush()
+def options(args: argparse.Namespace) -> CheckOptions:
+    specs = (args.tree,) if isinstance(args.tree, str) else tuple(args.tree)
+    return CheckOptions(
+        sources=common.sources(args),
+        selection=common.selection(args),
+        output=common.output(args),
+        trees=TreeRequest(
+            specs,
+            rev=args.rev,
+            upstream_repo=args.upstream_repo,
+            prereqs=common.prereq_limits(args),
+            with_prereqs=args.with_prereqs,
+        ),
+        shard=args.shard,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from patchcheck import report
-    from patchcheck.fetch.fetcher import series_key
-    from patchcheck.pipeline import fetch_all, run_matrix, tree_context
-    from patchcheck.trees import find_trees_file, open_tree
+    return execute(options(args))
 
-    fail_on = parse_fail_on(args.fail_on)
-    limits = prereq_limits(args)
-    bugs = select_bugs(args, bugset(args))
-    specs = [args.tree] if isinstance(args.tree, str) else list(dict.fromkeys(args.tree))
-    cdir = cache_dir(args)
-    tfile = find_trees_file(config.trees_file(args.trees_file))
-    # trees first: a bad --tree is exit 2 before any network work
-    trees = [open_tree(s, cache_dir=cdir, trees_file=tfile, rev=args.rev) for s in specs]
-    fetcher = make_fetcher(args)
-    fetched = fetch_all(bugs, fetcher, series_key, jobs=args.jobs)
-    contexts = [tree_context(t, cdir, args.upstream_repo, limits, args.with_prereqs) for t in trees]
-    progress = _Progress(len(bugs) * len(trees), sys.stderr.isatty() and not args.quiet)
-    results = run_matrix(bugs, trees, fetched, jobs=args.jobs, progress=progress, contexts=contexts)
-    color = args.color == "always" or (args.color == "auto" and args.output is None and sys.stdout.isatty())
-    rep = report.Report(
-        results=results,
-        trees=[t.info for t in trees],
-        bugs=bugs,
-        version=__version__,
-        generated=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    )
-    text = report.render(rep, args.format or "table", color=color)
-    if args.output:
-        try:
-            args.output.write_text(text, encoding="utf-8")
-        except OSError as e:
-            raise BadInput(f"{args.output}: cannot write the report: {e.strerror or e}") from e
-    else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    return exit_code(results, fail_on, args.min_severity)
+
+def execute(opts: CheckOptions) -> int:
+    bugs = select_bugs(common.known_bugs(opts.sources), opts.selection)
+    rep, failed = common.check_report(bugs, opts.trees, opts.sources, opts.shard)
+    common.emit(opts.output.render(rep), opts.output.path)
+    common.summarise_errors(rep.results)
+    common.show_series_hints(opts.sources, failed)
+    return common.exit_code(rep.results, opts.output.fail_on, opts.output.min_severity)

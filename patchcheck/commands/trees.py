@@ -8,28 +8,31 @@ import sys
 from tabulate import tabulate
 
 from patchcheck import config
-from patchcheck.commands.common import cache_dir
+from patchcheck.commands.common import tree_cache
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_OK, TreeError
-from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree
+from patchcheck.trees import detect_kind, find_trees_file, load_trees_file, open_tree, registry
+from patchcheck.trees.named import trees_file_places
 
 
 def run(args: argparse.Namespace) -> int:
     trees_file = find_trees_file(config.trees_file(args.trees_file))
     if trees_file is None:
+        places = " and ".join(str(p) for p in trees_file_places())
         print(
-            "no trees file (looked for ./trees.toml and $XDG_CONFIG_HOME/patchcheck/trees.toml;"
-            " see examples/trees.toml)",
+            f"no trees file (looked for {places}; --trees-file names one; see examples/trees.toml);"
+            f" a tree is {registry.expected()}",
             file=sys.stderr,
         )
         return EXIT_OK
     trees = load_trees_file(trees_file)  # a malformed file is a TreeError: exit 2 via cli
-    cache = cache_dir(args)
+    cache = tree_cache(args)
+    limit = config.max_member_bytes(getattr(args, "max_member_bytes", None))
     rows = []
     failed = False
     for name, named in trees.items():
         try:
             kind = detect_kind(named.path) if named.path.exists() else "?"
-            tree = open_tree(name, cache_dir=cache, trees_file=trees_file)
+            tree = open_tree(name, cache_dir=cache, trees_file=trees_file, max_member_bytes=limit)
             info = tree.info
             detail = ", ".join(x for x in (info.distro, info.release) if x)
             rows.append([name, info.source, info.kind, info.version or "?", detail])

@@ -1,26 +1,44 @@
-"""``patchcheck triage FILE|-``: which known bugs does this oops look like?"""
+"""``patchcheck triage FILE|-``: which known bugs does this oops look like?
+
+With ``--tree`` the matched bugs go on to be checked on that tree, through the pipeline.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
 
-from patchcheck import config
-from patchcheck.bugs import load as bugs_mod
-from patchcheck.errors import BadInput
-from patchcheck.model import Bug
-from patchcheck.triage.score import DEFAULT_THRESHOLD, Match, Oops, triage_text
+from patchcheck import __version__
+from patchcheck.commands import common
+from patchcheck.commands.common import Output, Sources, TreeRequest
+from patchcheck.errors import EXIT_OK, BadInput, SeriesError
 
 
-def triage_file(
-    text: str, bugs: Iterable[Bug], threshold: float = DEFAULT_THRESHOLD
-) -> tuple[Oops | None, list[Match]]:
-    """Parse ``text`` and rank ``bugs`` against its first oops (no oops: ``(None, [])``)."""
-    return triage_text(text, bugs, threshold)
+@dataclass(frozen=True)
+class TriageOptions:
+    log: str  # a file name, or "-" for standard input
+    threshold: float
+    top: int
+    sources: Sources
+    output: Output
+    tree: TreeRequest | None  # go on to check the matches there
+
+
+def options(args: argparse.Namespace) -> TriageOptions:
+    return TriageOptions(
+        log=str(args.file),
+        threshold=args.threshold,
+        top=args.top,
+        sources=common.sources(args),
+        output=common.output(args),
+        tree=TreeRequest((args.tree,), rev=args.rev, upstream_repo=args.upstream_repo) if args.tree else None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    return execute(options(args))
 
 
 def read_log(name: str) -> str:
@@ -33,88 +51,31 @@ def read_log(name: str) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def _summary_rows(oops: Oops) -> list[tuple[str, str]]:
-    rows = [
-        ("oops", oops.headline or "?"),
-        ("function", oops.function or "?"),
-        ("release", oops.release or "?"),
-        ("command", oops.comm or "?"),
-        ("trace", " < ".join(oops.trace) if oops.trace else "(none)"),
-    ]
-    rows += [("note", n) for n in oops.notes]
-    return rows
+def execute(opts: TriageOptions) -> int:
+    from patchcheck.report import render_triage
+    from patchcheck.report.model import TriageReport
+    from patchcheck.triage.score import triage_text
 
-
-def render_table(oops: Oops, matches: list[Match], threshold: float, out: TextIO) -> None:
-    for key, val in _summary_rows(oops):
-        out.write(f"{key + ':':<10} {val}\n")
-    out.write("\n")
-    if not matches:
-        out.write(f"no known bug matches (threshold {threshold:.2f})\n")
-        return
-    width = max(len("bug"), *(len(m.bug) for m in matches))
-    out.write(f"{'score':<6} {'bug':<{width}}  why\n")
-    for m in matches:
-        out.write(f"{m.score:<6.2f} {m.bug:<{width}}  {m.why}\n")
-
-
-def render_json(oops: Oops, matches: list[Match], out: TextIO) -> None:
-    doc = {"oops": oops.to_dict(), "matches": [m.to_dict() for m in matches]}
-    out.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-
-
-def run(args: argparse.Namespace) -> int:
-    text = read_log(str(args.file))
-    bugs_dir = getattr(args, "bugs_dir", None)
-    # config honours PATCHCHECK_BUGS_DIR, then falls back to the shipped known_bugs/
-    bugset = bugs_mod.load_bugs(config.bugs_dir(Path(bugs_dir) if bugs_dir else None))
-    threshold = getattr(args, "threshold", None)
-    threshold = DEFAULT_THRESHOLD if threshold is None else float(threshold)
-    oops, matches = triage_file(text, bugset.all(), threshold)
-    top = getattr(args, "top", None)
-    if top is not None and top > 0:
-        matches = matches[:top]
-    fmt = getattr(args, "format", None) or "table"
-    tree = getattr(args, "tree", None)
-    check: Callable[[list[str]], int] | None = getattr(args, "check_callback", None) or _check_on_tree(args)
-    output: Path | None = getattr(args, "output", None)
-    if tree:
-        # -o belongs to the check's report then; on stdout a JSON report must stay one
-        # document, so the triage summary goes to stderr.
-        _emit(oops, matches, threshold, fmt, sys.stderr if fmt == "json" and output is None else sys.stdout)
-        if matches and check is not None:
-            return check([m.bug for m in matches])
-        return 0
-    if output is not None:
-        try:
-            with open(output, "w", encoding="utf-8") as fh:
-                _emit(oops, matches, threshold, fmt, fh)
-        except OSError as e:
-            raise BadInput(f"{output}: cannot write report: {e.strerror or e}") from None
-    else:
-        _emit(oops, matches, threshold, fmt, sys.stdout)
-    return 0
-
-
-def _check_on_tree(args: argparse.Namespace) -> Callable[[list[str]], int]:
-    """Go on to `patchcheck check --tree T --bug <matched ids>` with the same options."""
-
-    def go(ids: list[str]) -> int:
-        from patchcheck.commands import check as check_cmd
-
-        ns = argparse.Namespace(**vars(args))
-        ns.bug, ns.all, ns.subsystem, ns.severity, ns.cve = ids, False, [], [], []
-        ns.need_selection = True
-        return check_cmd.run(ns)
-
-    return go
-
-
-def _emit(oops: Oops | None, matches: list[Match], threshold: float, fmt: str, out: TextIO) -> None:
+    known = common.known_bugs(opts.sources)
+    oops, matches = triage_text(read_log(opts.log), known.all(), opts.threshold)
     if oops is None:
-        out.write("no oops found\n")
-    elif fmt == "json":
-        render_json(oops, matches, out)
-    else:
-        render_table(oops, matches, threshold, out)
-    out.flush()
+        where = "standard input" if opts.log == "-" else opts.log
+        raise BadInput(
+            f"{where}: no oops found (expected a kernel BUG, Oops, WARNING, panic or KASAN report, "
+            "or a crash(8) bt)"
+        )
+    matches = matches[: opts.top]
+    bugs = {m.bug: known.get(m.bug) for m in matches}
+    check = None
+    failed: list[tuple[str, SeriesError]] = []
+    code = EXIT_OK
+    if opts.tree is not None and matches:
+        check, failed = common.check_report(list(bugs.values()), opts.tree, opts.sources)
+        code = common.exit_code(check.results, opts.output.fail_on, opts.output.min_severity)
+    tri = TriageReport(oops, tuple(matches), opts.threshold, __version__, common.now(), bugs, check)
+    out = opts.output
+    common.emit(render_triage(tri, out.format, color=out.color, verbose=out.verbose, width=out.width), out.path)
+    if check is not None:
+        common.summarise_errors(check.results)
+        common.show_series_hints(opts.sources, failed)
+    return code

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from patchcheck.engine.grade import MAX_FUZZ
 from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.threeway import merged_files
+from patchcheck.engine.tools import MAX_FUZZ
 from patchcheck.sys import git, patchtool
 from patchcheck.sys.paths import read_beneath, unlink_beneath, write_beneath
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
@@ -54,7 +54,7 @@ def adapt(
     """The adapted diff of ``files`` (the parsed ``diff``) on the scratch state; the scratch
     itself is left as it was. Raises NotExact."""
     paths = named_paths(files)
-    before = {p: scratch.data(p) if scratch.ensure(p) else None for p in paths}
+    before = {p: scratch.read(p) if scratch.ensure(p) else None for p in paths}
     ws = Path(tempfile.mkdtemp(prefix="adapt-", dir=scratch.root))
     try:
         _lay(ws / _BEFORE, before)
@@ -97,8 +97,7 @@ def take(scratch: Scratch, adapted: Adapted) -> None:
         raise NotExact(f"the adapted diff cannot be read back: {e}") from e
     scratch.apply(files, fuzz=0)
     for p, want in adapted.after.items():
-        got = scratch.data(p) if (scratch.work / p).is_file() else None
-        if got != want:
+        if scratch.read(p) != want:
             raise NotExact(f"{p}: the scratch copy differs from the verified result after applying it")
 
 

@@ -208,14 +208,15 @@ def annotate(tree: TreeView, ctx: TreeContext, series: Series, fix: Fix, results
 
 
 def hunk_texts(fp: FilePatch) -> dict[int, bytes]:
-    """Each hunk's lines as the diff has them (header line included), by patch-wide index."""
+    """Each hunk's lines as the diff has them (header line included), by its number in the
+    file (as results name it)."""
     chunks: list[list[bytes]] = []
     for ln in fp.raw.splitlines(keepends=True):
         if ln.startswith(b"@@"):
             chunks.append([])
         if chunks:
             chunks[-1].append(ln)
-    return {h.index: b"".join(c) for h, c in zip(fp.hunks, chunks, strict=False)}
+    return {h.file_index: b"".join(c) for h, c in zip(fp.hunks, chunks, strict=False)}
 
 
 def _comment(text: str) -> list[str]:
@@ -237,9 +238,10 @@ def rejects(patch: PatchMail, result: PatchResult) -> bytes:
         files = parse_diff(patch.diff)
     except MalformedPatch:
         return b"".join(out)
-    want = {h.index for h in failed}
+    want = {(h.file, h.index) for h in failed}
     for fp in files:
-        texts = [t for i, t in hunk_texts(fp).items() if i in want]
+        names = {p for p in (fp.old_path, fp.new_path) if p}
+        texts = [t for i, t in hunk_texts(fp).items() if any((n, i) in want for n in names)]
         if texts:
             old = f"a/{fp.old_path}" if fp.old_path else "/dev/null"
             new = f"b/{fp.new_path}" if fp.new_path else "/dev/null"

@@ -7,6 +7,7 @@ numbers they return.
 from __future__ import annotations
 
 import difflib
+from bisect import bisect_left
 from collections.abc import Sequence
 
 from patchcheck.text.diff import Hunk
@@ -18,53 +19,78 @@ def norm(line: bytes) -> bytes:
     return b" ".join(line.split())
 
 
-def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int, data: bytes | None = None) -> int | None:
-    """0-based start of ``block`` in ``lines`` closest to ``near`` (0-based), or None.
+class LineIndex:
+    """One file's lines and, built on first use, where each distinct line occurs.
 
-    ``data``, when given, is the file ``lines`` came from (``data.splitlines()``): the
-    search then runs as bytes.find on it, which is much faster than comparing lines."""
-    if not block:
-        return max(0, min(near, len(lines)))
-    # CR line ends, or a block that is one empty line (an empty needle), take the slow path
-    if data is not None and b"\r" not in data and (len(block) > 1 or block[0]):
-        return _find_block_bytes(data, block, near)
-    n = len(block)
-    first = block[0]
-    best: int | None = None
-    for i, ln in enumerate(lines):
-        if (
-            ln == first
-            and list(lines[i : i + n]) == list(block)
-            and (best is None or abs(i - near) < abs(best - near))
-        ):
-            best = i
-    return best
+    A block is looked up from its rarest line's positions, nearest to the wanted place
+    first, so placing every hunk of a patch costs one pass over the file plus a little per
+    hunk, not a rescan of the file per hunk.
+    """
 
+    def __init__(self, lines: list[bytes]) -> None:
+        self.lines = lines
+        self._where: dict[bytes, list[int]] | None = None
+        self._normed: list[bytes] | None = None
 
-def _find_block_bytes(data: bytes, block: Sequence[bytes], near: int) -> int | None:
-    """find_block on the bytes of a file with only \\n line ends: each hit of the joined
-    block counts when it starts and ends on line boundaries."""
-    if not data:
+    def _positions(self) -> dict[bytes, list[int]]:
+        if self._where is None:
+            where: dict[bytes, list[int]] = {}
+            for i, ln in enumerate(self.lines):
+                where.setdefault(ln, []).append(i)
+            self._where = where
+        return self._where
+
+    def normed(self) -> list[bytes]:
+        """The lines with whitespace runs squeezed (see ``norm``)."""
+        if self._normed is None:
+            self._normed = [norm(ln) for ln in self.lines]
+        return self._normed
+
+    def find(self, block: Sequence[bytes], near: int) -> int | None:
+        """0-based start of ``block`` closest to ``near`` (0-based; the earlier of two at the
+        same distance), or None."""
+        lines = self.lines
+        if not block:
+            return max(0, min(near, len(lines)))
+        where = self._positions()
+        # the anchor: the block's rarest line (a line found nowhere settles it)
+        k, starts = 0, where.get(block[0], [])
+        for j, ln in enumerate(block):
+            at = where.get(ln)
+            if not at:
+                return None
+            if len(at) < len(starts) or j == 0:
+                k, starts = j, at
+            if len(starts) == 1:
+                break
+        n = len(block)
+        want = list(block)
+
+        def fits(i: int) -> bool:
+            return i >= 0 and i + n <= len(lines) and lines[i : i + n] == want
+
+        # walk the anchor's positions outward from ``near``: below and above in turn,
+        # nearest first, the lower one winning a tie
+        hi = bisect_left(starts, near + k)
+        lo = hi - 1
+        while lo >= 0 or hi < len(starts):
+            below = near - (starts[lo] - k) if lo >= 0 else None
+            above = (starts[hi] - k) - near if hi < len(starts) else None
+            if above is None or (below is not None and below <= above):
+                i = starts[lo] - k
+                lo -= 1
+            else:
+                i = starts[hi] - k
+                hi += 1
+            if fits(i):
+                return i
         return None
-    needle = b"\n".join(block)
-    size, m = len(data), len(needle)
-    # at the very end of the file the block's last line is the file's last segment, which
-    # splitlines() keeps only when it is not empty
-    end_ok = block[-1] != b""
-    best: int | None = None
-    line, counted = 0, 0  # line number of offset ``counted``
-    p = data.find(needle)
-    while p >= 0:
-        e = p + m
-        if (p == 0 or data[p - 1] == 0x0A) and ((e < size and data[e] == 0x0A) or (e == size and end_ok)):
-            line += data.count(b"\n", counted, p)
-            counted = p
-            if best is None or abs(line - near) < abs(best - near):
-                best = line
-            elif line > near:
-                break  # later hits are only further away
-        p = data.find(needle, p + 1)
-    return best
+
+
+def find_block(lines: Sequence[bytes], block: Sequence[bytes], near: int) -> int | None:
+    """0-based start of ``block`` in ``lines`` closest to ``near``, or None (one-off
+    searches; the engine keeps a LineIndex per file)."""
+    return LineIndex(list(lines)).find(block, near)
 
 
 def significant(lines: Sequence[bytes]) -> list[bytes]:
@@ -112,23 +138,23 @@ def removed_only(hunk: Hunk) -> list[bytes]:
     return [r for r in significant(hunk.removed) if r not in kept]
 
 
-def share_nearby(lines: Sequence[bytes], hunk: Hunk, near: int, wanted: list[bytes]) -> float:
+def share_nearby(index: LineIndex, hunk: Hunk, near: int, wanted: list[bytes]) -> float:
     """Share of ``wanted`` (normalised lines) found in a window around ``near``."""
     if not wanted:
         return 0.0
     span = len(hunk.before) + len(hunk.after) + 10
-    window = {norm(ln) for ln in lines[max(0, near - span) : near + span]}
+    window = set(index.normed()[max(0, near - span) : max(0, near + span)])
     return sum(1 for w in wanted if w in window) / len(wanted)
 
 
-def added_lines_nearby(lines: Sequence[bytes], hunk: Hunk, near: int) -> float:
+def added_lines_nearby(index: LineIndex, hunk: Hunk, near: int) -> float:
     """Share of the hunk's significant added lines already found around ``near``."""
-    return share_nearby(lines, hunk, near, significant(hunk.added))
+    return share_nearby(index, hunk, near, significant(hunk.added))
 
 
-def removed_lines_nearby(lines: Sequence[bytes], hunk: Hunk, near: int) -> float:
+def removed_lines_nearby(index: LineIndex, hunk: Hunk, near: int) -> float:
     """Share of the significant lines the hunk removes (and does not re-add) still there."""
-    return share_nearby(lines, hunk, near, removed_only(hunk))
+    return share_nearby(index, hunk, near, removed_only(hunk))
 
 
 def post_as_pre(h: Hunk) -> Hunk:

@@ -13,17 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchcheck import decide
-from patchcheck.engine.grade import MAX_FUZZ, grade_patch
+from patchcheck.engine.grade import grade_patch
 from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.threeway import merges_cleanly
-from patchcheck.evidence import Evidence
+from patchcheck.engine.tools import MAX_FUZZ, TooCostly
+from patchcheck.errors import EXIT_NO_SERIES, SeriesError
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import History
-from patchcheck.evidence.prereqs import Limits
+from patchcheck.evidence.prereqs import SearchLimits
 from patchcheck.fetch.upstream import UpstreamRepo
-from patchcheck.model import Fix, PatchMail, PatchResult, Series, Verdict
+from patchcheck.model import Evidence, Fix, PatchMail, PatchResult, Series, Verdict
+from patchcheck.sys.paths import UnsafePath, clean_relpath
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
 from patchcheck.trees.base import TreeView
+
+MAX_HUNKS = 20_000  # per patch, unless --max-hunks says otherwise
 
 
 @dataclass
@@ -34,7 +38,7 @@ class TreeContext:
     changelog: str | None = None  # distro changelog text, for package trees
     object_dirs: tuple[Path, ...] = field(default_factory=tuple)  # git objects, for 3way
     upstream: UpstreamRepo | None = None  # a local upstream clone (--upstream-repo)
-    prereqs: Limits | None = None  # search a conflict's prerequisites in it, so far
+    prereqs: SearchLimits | None = None  # search a conflict's prerequisites in it, so far
     with_prereqs: bool = False  # and check the fix on top of the absent ones
 
 
@@ -63,10 +67,22 @@ def check_patch(
     )
     try:
         files = parse_diff(patch.diff)
+        _check_paths(files, patch.msgid)
     except MalformedPatch as e:
         base.error = base.evidence = f"{patch.msgid}: malformed patch: {e}"
+        base.error_code = EXIT_NO_SERIES
         return base
-    d = grade_patch(scratch, files)
+    except UnsafePath as e:
+        # never a guess and never a write: the scratch joins no such path
+        base.error = base.evidence = str(e)
+        base.error_code = EXIT_NO_SERIES
+        return base
+    try:
+        d = grade_patch(scratch, files)
+    except TooCostly as e:
+        base.error = base.evidence = f"{patch.msgid}: {e}"
+        base.error_code = e.exit_code
+        return base
     if decide.wants_evidence(d):
         found, introduced_absent = _more_evidence(patch, fix, ctx, files, cves)
         d = decide.with_evidence(d, found, introduced_absent)
@@ -79,6 +95,14 @@ def check_patch(
         if any(fp.raw for fp in applicable):
             scratch.apply(applicable, fuzz=MAX_FUZZ)
     return base
+
+
+def _check_paths(files: Sequence[FilePatch], msgid: str) -> None:
+    """UnsafePath naming the mail when a section names a path outside the scratch."""
+    for fp in files:
+        for p in (fp.old_path, fp.new_path):
+            if p is not None:
+                clean_relpath(p, msgid)
 
 
 def _more_evidence(
@@ -110,25 +134,61 @@ def _more_evidence(
     return found, absent
 
 
+def hunk_count(patch: PatchMail) -> int:
+    """Hunk headers in a patch's diff, counted without parsing it."""
+    d = patch.diff
+    return d.count(b"\n@@ ") + (1 if d.startswith(b"@@ ") else 0)
+
+
+def over_limit(series: Series, max_hunks: int) -> SeriesError | None:
+    """The error for a series with a patch of more than ``max_hunks`` hunks (a hostile or
+    mistaken mail: placing them all would take very long), else None."""
+    for p in series.patches:
+        n = hunk_count(p)
+        if n > max_hunks:
+            return SeriesError(
+                f"{p.msgid}: {n} hunks, more than the limit of {max_hunks} per patch; "
+                f"raise it with --max-hunks {n} if this patch is genuine"
+            )
+    return None
+
+
 def check_series(
-    tree: TreeView, series: Series, fix: Fix, ctx: TreeContext | None = None, cves: Sequence[str] = ()
+    tree: TreeView,
+    series: Series,
+    fix: Fix,
+    ctx: TreeContext | None = None,
+    cves: Sequence[str] = (),
+    max_hunks: int = MAX_HUNKS,
 ) -> list[PatchResult]:
-    """Every selected patch of one fix, in order, each on top of the previous ones."""
+    """Every selected patch of one fix, in order, each on top of the previous ones.
+    SeriesError when a patch has more than ``max_hunks`` hunks."""
+    too_many = over_limit(series, max_hunks)
+    if too_many is not None:
+        raise too_many
     with Scratch(tree) as scratch:
         out = []
         n = len(series.patches)
         for i, p in enumerate(series.patches):
-            out.append(check_patch(scratch, p, fix=fix, ctx=ctx, keep_going=i < n - 1, cves=cves))
+            r = check_patch(scratch, p, fix=fix, ctx=ctx, keep_going=i < n - 1, cves=cves)
+            if series.note:  # how the fetch stage chose the patches, when the bug file did not say
+                r.evidence = f"{r.evidence}; {series.note}" if r.evidence else series.note
+            out.append(r)
         return out
 
 
-def touched_paths(series: Series) -> set[str]:
-    """Every tree path a series may read (for TreeView.prepare)."""
+def touched_paths(series: Series, max_hunks: int = MAX_HUNKS) -> set[str]:
+    """Every tree path a series may read (for TreeView.prepare); the paths of a patch that
+    is malformed, names an unsafe path or has too many hunks are left out (checking it is
+    an error)."""
     out: set[str] = set()
+    if over_limit(series, max_hunks) is not None:
+        return out
     for p in series.patches:
         try:
             files = parse_diff(p.diff)
-        except MalformedPatch:
+            _check_paths(files, p.msgid)
+        except (MalformedPatch, UnsafePath):
             continue
         for fp in files:
             out.update(x for x in (fp.old_path, fp.new_path) if x)

@@ -4,98 +4,26 @@ decide.py turn them into hunk results and a content verdict."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from patchcheck import decide
 from patchcheck.decide import Absence, Decision, HunkFacts, Near, Placement, Shares
 from patchcheck.engine.blocks import (
+    LineIndex,
     added_lines_nearby,
-    find_block,
     near_match,
-    norm,
     post_as_pre,
     removed_lines_nearby,
     removed_only,
     significant,
 )
 from patchcheck.engine.scratch import Scratch
+from patchcheck.engine.tools import Section, run_tools
 from patchcheck.model import HunkResult, HunkStatus
 from patchcheck.text.diff import FilePatch, Hunk
 
-MAX_FUZZ = 2
-
-# ---- tool output ------------------------------------------------------------------------
-
-_PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \(renamed from .*\))?$")
-_PATCH_HUNK = re.compile(
-    r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?"
-)
-_GIT_HUNK = re.compile(r"^Hunk #(\d+) succeeded at (\d+)(?: \(offset (-?\d+) lines?\))?")
-_GIT_CHECK = re.compile(r"^Checking patch (.+?)(?: => .*)?\.\.\.$")
-
-
-def _by_path(files: Sequence[FilePatch]) -> dict[str, FilePatch]:
-    """Sections by the names a tool may print for them (GNU patch: new, git: old)."""
-    out: dict[str, FilePatch] = {}
-    for fp in files:
-        for p in (fp.new_path, fp.old_path):
-            if p:
-                out.setdefault(p, fp)
-    return out
-
-
-def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, Placement]:
-    """Per-hunk results keyed by the patch-wide hunk index. Unmentioned hunks of a checked
-    file applied at their expected place."""
-    by_path = _by_path(files)
-    res: dict[int, Placement] = {}
-    cur: FilePatch | None = None
-    for ln in out.splitlines():
-        m = _PATCH_FILE.match(ln)
-        if m:
-            cur = by_path.get(m.group(1))
-            if cur is not None:
-                for h in cur.hunks:
-                    start = h.new_start if reverse else h.old_start
-                    res[h.index] = Placement(True, start)
-            continue
-        m = _PATCH_HUNK.match(ln)
-        if m and cur is not None:
-            k = int(m.group(1)) - 1
-            if k >= len(cur.hunks):
-                continue
-            h = cur.hunks[k]
-            res[h.index] = Placement(
-                ok=m.group(2) == "succeeded",
-                line=int(m.group(3)),
-                fuzz=int(m.group(4) or 0),
-                offset=int(m.group(5) or 0),
-            )
-    return res
-
-
-def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, Placement]:
-    """Per-hunk offsets from a successful ``git apply --check -v``."""
-    by_path = _by_path(files)
-    res: dict[int, Placement] = {}
-    cur: FilePatch | None = None
-    for ln in err.splitlines():
-        m = _GIT_CHECK.match(ln)
-        if m:
-            cur = by_path.get(m.group(1))
-            if cur is not None:
-                for h in cur.hunks:
-                    res[h.index] = Placement(True, h.new_start if reverse else h.old_start)
-            continue
-        m = _GIT_HUNK.match(ln)
-        if m and cur is not None:
-            k = int(m.group(1)) - 1
-            if k < len(cur.hunks):
-                res[cur.hunks[k].index] = Placement(True, int(m.group(2)), int(m.group(3) or 0))
-    return res
-
+NEAR_SEARCHES = 100  # unplaced hunks per patch that get a near-match search (difflib: slow)
 
 # ---- facts ------------------------------------------------------------------------------
 
@@ -108,22 +36,22 @@ class _Located:
     after_at: int | None  # 0-based place of the exact post-image, if any
 
 
-def _shares(lines: Sequence[bytes], h: Hunk, near: int) -> Shares:
-    return Shares(
-        bool(significant(h.added)), added_lines_nearby(lines, h, near), removed_lines_nearby(lines, h, near)
-    )
+def _shares(index: LineIndex, h: Hunk, near: int) -> Shares:
+    adds, removes = bool(significant(h.added)), bool(removed_only(h))
+    return Shares(adds, added_lines_nearby(index, h, near), removed_lines_nearby(index, h, near), removes)
 
 
-def _near(found: tuple[int | None, float, str]) -> Near:
-    return Near(*found)
-
-
-def _facts(loc: _Located, lines: Sequence[bytes], rv: Placement | None, fw: Placement | None) -> HunkFacts:
+def _facts(
+    loc: _Located, index: LineIndex, rv: Placement | None, fw: Placement | None, near_ok: bool
+) -> HunkFacts:
+    """A hunk's facts. Shares and near matches cost a window scan or a difflib pass each:
+    they are gathered only where decide.judge_hunk reads them (a fuzzed forward landing;
+    a hunk no tool placed), near matches only while ``near_ok``."""
     h = loc.hunk
+    fuzzed = fw is not None and fw.ok and fw.fuzz > 0
     placed = (rv is not None and rv.ok) or (fw is not None and fw.ok)
-    landing = None
-    if fw is not None and fw.ok:
-        landing = _shares(lines, h, (fw.line or h.old_start) - 1)
+    near = not placed and near_ok
+    post = Near(*near_match(index.lines, post_as_pre(h), h.new_start - 1)) if near else None
     return HunkFacts(
         index=h.index,
         path=loc.path,
@@ -133,12 +61,12 @@ def _facts(loc: _Located, lines: Sequence[bytes], rv: Placement | None, fw: Plac
         after_at=loc.after_at,
         rev=rv,
         fwd=fw,
-        at_old=_shares(lines, h, h.old_start - 1),
-        at_new=_shares(lines, h, h.new_start - 1),
-        at_landing=landing,
-        # near matches are costly (difflib over a window): only for hunks no tool placed
-        near_pre=None if placed else _near(near_match(lines, h, h.old_start - 1)),
-        near_post=None if placed else _near(near_match(lines, post_as_pre(h), h.new_start - 1)),
+        at_old=None if placed else _shares(index, h, h.old_start - 1),
+        at_new=_shares(index, h, h.new_start - 1) if fuzzed else None,
+        at_landing=_shares(index, h, ((fw.line if fw else None) or h.old_start) - 1) if fuzzed else None,
+        at_post=_shares(index, h, post.line - 1) if post is not None and post.line is not None else None,
+        near_pre=Near(*near_match(index.lines, h, h.old_start - 1)) if near else None,
+        near_post=post,
     )
 
 
@@ -147,7 +75,7 @@ def _absence(scratch: Scratch, located: Sequence[_Located]) -> list[Absence]:
     out = []
     for loc in located:
         if loc.path not in everywhere:
-            everywhere[loc.path] = {norm(ln) for ln in scratch.lines(loc.path)}
+            everywhere[loc.path] = set(scratch.index(loc.path).normed())
         removed = removed_only(loc.hunk)
         out.append(Absence(loc.path, bool(removed), any(r in everywhere[loc.path] for r in removed)))
     return out
@@ -166,24 +94,16 @@ def _locate(scratch: Scratch, fp: FilePatch) -> str | None:
     return None
 
 
-def _section_for(fp: FilePatch, where: str) -> bytes:
-    """The section as the tools should see it: a rename already done becomes a plain
-    modification of the new path."""
-    if where == fp.old_path or not fp.new_path:
-        return fp.raw
-    out = [f"diff --git a/{where} b/{where}\n--- a/{where}\n+++ b/{where}\n".encode()]
-    in_hunks = False
-    for ln in fp.raw.splitlines(keepends=True):
-        in_hunks = in_hunks or ln.startswith(b"@@")
-        if in_hunks:
-            out.append(ln)
-    return b"".join(out)
-
-
-def _renamed_view(fp: FilePatch, where: str) -> FilePatch:
-    if where == fp.old_path:
-        return fp
-    return FilePatch(old_path=where, new_path=where, raw=b"", hunks=fp.hunks)
+def _number(results: list[HunkResult], files: Sequence[FilePatch]) -> None:
+    """Put the results in patch order and number hunks as patch(1) does, per file (the
+    engine keys them by their number in the whole patch); each gets the line its patch
+    says it goes to."""
+    start = {h.index: h.old_start for fp in files for h in fp.hunks}
+    in_file = {h.index: k for fp in files for k, h in enumerate(fp.hunks, 1)}
+    results.sort(key=lambda r: (r.index == 0, r.index))
+    for r in results:
+        r.patch_line = start.get(r.index)
+        r.index = in_file.get(r.index, 0)
 
 
 def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
@@ -211,60 +131,42 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
             for fp in missing
             for h in fp.hunks
         ]
+        _number(hunks, files)
         return decide.none_exist(hunks, [fp.path for fp in missing])
+    if gone and not missing and not present_files and not new_files:
+        hunks = [HunkResult(fp.path, HunkStatus.PRESENT, 0, reason="file already deleted") for fp in gone]
+        return decide.nothing_to_delete(hunks, [fp.path for fp in gone])
 
     located: list[_Located] = []
+    sections: list[Section] = []
     for fp, where in present_files:
-        lines, data = scratch.lines(where), scratch.data(where)
+        index = scratch.index(where)
+        sec = Section(fp, where, index, exact_file=b"\r" not in scratch.data(where))
         for h in fp.hunks:
-            located.append(
-                _Located(
-                    h,
-                    where,
-                    find_block(lines, h.before, h.old_start - 1, data),
-                    find_block(lines, h.after, h.new_start - 1, data),
-                )
-            )
-    # a rename already done is checked under its new name: hand the tools a plain diff
-    checkable = [(fp, where) for fp, where in present_files if not fp.binary]
-    sections = b"".join(_section_for(fp, where) for fp, where in checkable)
-    rev_raw = sections + b"".join(fp.raw for fp in new_present)
-    fwd_raw = sections + b"".join(fp.raw for fp in new_files if fp not in new_present)
-    tool_files = [_renamed_view(fp, where) for fp, where in checkable]
-
-    # reverse: only worth a tool call when some post-image is there
-    rev: dict[int, Placement] = {}
-    whole_rev_ok = False
-    if rev_raw and (any(loc.after_at is not None for loc in located) or new_present):
-        if all(loc.after_at is not None for loc in located) and not missing:
-            r = scratch.check_git_apply(rev_raw, reverse=True)
-            if r.ok:
-                whole_rev_ok = True
-                rev = parse_git_apply(r.err(), tool_files, reverse=True)
-        if not whole_rev_ok and located:
-            r = scratch.run_patch(rev_raw, reverse=True, dry_run=True, fuzz=0)
-            rev = parse_gnu_patch(r.out(), tool_files, reverse=True)
-
-    fwd: dict[int, Placement] = {}
-    whole_fwd_ok = False
-    if fwd_raw:
-        if all(loc.before_at is not None for loc in located) and not missing:
-            r = scratch.check_git_apply(fwd_raw)
-            if r.ok:
-                whole_fwd_ok = True
-                fwd = parse_git_apply(r.err(), tool_files, reverse=False)
-        if not whole_fwd_ok and located:
-            r = scratch.run_patch(fwd_raw, dry_run=True, fuzz=MAX_FUZZ)
-            fwd = parse_gnu_patch(r.out(), tool_files, reverse=False)
+            loc = _Located(h, where, index.find(h.before, h.old_start - 1), index.find(h.after, h.new_start - 1))
+            located.append(loc)
+            sec.before_at[h.index], sec.after_at[h.index] = loc.before_at, loc.after_at
+        if not fp.binary:
+            sections.append(sec)
+    before_at = {loc.hunk.index: loc.before_at for loc in located}
+    new_absent = [fp for fp in new_files if fp not in new_present]
+    runs = run_tools(scratch, sections, before_at, new_present, new_absent, bool(missing))
+    rev, fwd = runs.rev, runs.fwd
 
     results: list[HunkResult] = []
-    modified: list[int] = []
+    modified: list[HunkResult] = []
+    lacking: list[HunkResult] = []
+    unplaced = 0
     for loc in located:
         i = loc.hunk.index
-        res, mod = decide.judge_hunk(_facts(loc, scratch.lines(loc.path), rev.get(i), fwd.get(i)))
-        results.append(res)
-        if mod:
-            modified.append(i)
+        rv, fw = rev.get(i), fwd.get(i)
+        unplaced += not ((rv is not None and rv.ok) or (fw is not None and fw.ok))
+        j = decide.judge_hunk(_facts(loc, scratch.index(loc.path), rv, fw, near_ok=unplaced <= NEAR_SEARCHES))
+        results.append(j.result)
+        if j.modified:
+            modified.append(j.result)
+        if not j.traced:
+            lacking.append(j.result)
     for fp in missing:
         for h in fp.hunks:
             results.append(HunkResult(fp.path, HunkStatus.MISSING, h.index, reason="file not in tree"))
@@ -289,11 +191,12 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
             results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="mode change or rename only"))
         elif fp.new_path is None and not fp.hunks:
             results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="deletes the file"))
-    starts = {h.index: h.old_start for fp in files for h in fp.hunks}
-    for res in results:
-        res.patch_line = starts.get(res.index)
-    results.sort(key=lambda r: (r.index == 0, r.index))
-    d = decide.patch_verdict(results, whole_rev_ok, whole_fwd_ok, modified)
+    # a file-level result not present (a file to create, delete or rename; a missing or
+    # binary file) shows nothing of the fix
+    lacking += [r for r in results if r.index == 0 and r.status != HunkStatus.PRESENT]
+    lacking += [r for r in results if r.status == HunkStatus.MISSING and r.index]
+    _number(results, files)
+    d = decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified, lacking)
     if decide.wants_absence_check(d):
         d = decide.buggy_code_absent(d, _absence(scratch, located))
     return d

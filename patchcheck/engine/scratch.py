@@ -7,14 +7,17 @@ thread reuses one scratch root for every series it checks.
 from __future__ import annotations
 
 import atexit
-import contextlib
+import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from patchcheck.engine.blocks import LineIndex
 from patchcheck.sys import git, patchtool, proc
+from patchcheck.sys.paths import read_beneath, unlink_beneath, write_beneath
 from patchcheck.text.diff import FilePatch
 from patchcheck.trees.base import TreeView
 
@@ -66,6 +69,12 @@ class Scratch:
     Later patches of a series see the earlier ones applied here, never in the tree. The
     folder is the thread's reused root: on close only the files this series may have put
     there are deleted (folders stay for the next series; they hold no files).
+
+    Every path comes from a stranger's mail: callers pass only paths the gate accepts
+    (``norm_relpath``), and every file operation here goes through sys/paths.py, walking
+    down from the scratch folder without following links. A symlink a patch made (GNU patch
+    creates git-style ones) is removed after each run, so nothing can read or write through
+    it: its path then holds no file.
     """
 
     def __init__(self, tree: TreeView) -> None:
@@ -75,66 +84,87 @@ class Scratch:
         self.root = shared if shared is not None else Path(tempfile.mkdtemp(prefix="patchcheck-"))
         self.work = self.root / "t"
         self.work.mkdir(exist_ok=True)
-        self._loaded: dict[str, bool] = {}
+        self._loaded: set[str] = set()
         self._paths: set[str] = set()  # every path a file of this series may be at
-        # file bytes and lines per path, for the current scratch state: the block searches
-        # of every hunk read them, and only a real (not --dry-run) patch run changes them
-        self._data: dict[str, bytes] = {}
-        self._lines: dict[str, list[bytes]] = {}
+        # file bytes and indexed lines per path, for the current scratch state: the block
+        # searches of every hunk read them, and only a real (not --dry-run) run changes them
+        self._data: dict[str, bytes | None] = {}
+        self._index: dict[str, LineIndex] = {}
 
     def ensure(self, path: str) -> bool:
-        """Copy ``path`` from the tree on first use; True when it exists (here)."""
+        """Copy ``path`` from the tree on first use; True when a regular file is there."""
         if path not in self._loaded:
-            data = self.tree.read(path)
-            dest = self.work / path
+            self._loaded.add(path)
             self._paths.add(path)
-            if data is not None:
-                try:
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(data)
-                except OSError:
-                    self._clear_way(path)  # a folder or file an earlier series left in the way
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(data)
-                self._data[path] = data
-                self._lines.pop(path, None)
+            data = self.tree.read(path)
+            if data is None:
+                unlink_beneath(self.work, path)  # never trust a file an earlier series left here
             else:
-                with contextlib.suppress(OSError):
-                    dest.unlink()  # never trust a file an earlier series left here
-            self._loaded[path] = data is not None
-        return (self.work / path).is_file()
+                self._put(path, data)
+            self._data.pop(path, None)
+            self._index.pop(path, None)
+        return self.read(path) is not None
+
+    def read(self, path: str) -> bytes | None:
+        """The regular file's bytes in the scratch; None when absent or not a regular file
+        (a symlink is never followed)."""
+        if path not in self._data:
+            self._data[path] = read_beneath(self.work, path, follow=False)
+        return self._data[path]
 
     def data(self, path: str) -> bytes:
         """The file's bytes in the scratch (empty when it is not there)."""
-        got = self._data.get(path)
+        return self.read(path) or b""
+
+    def index(self, path: str) -> LineIndex:
+        got = self._index.get(path)
         if got is None:
-            try:
-                got = (self.work / path).read_bytes()
-            except OSError:
-                got = b""
-            self._data[path] = got
+            got = self._index[path] = LineIndex(self.data(path).splitlines())
         return got
 
     def lines(self, path: str) -> list[bytes]:
-        got = self._lines.get(path)
-        if got is None:
-            got = self._lines[path] = self.data(path).splitlines()
-        return got
+        return self.index(path).lines
 
-    def _changed(self) -> None:
+    def _forget(self) -> None:
         self._data.clear()
-        self._lines.clear()
+        self._index.clear()
+
+    def _put(self, path: str, data: bytes) -> None:
+        try:
+            write_beneath(self.work, path, data)
+        except OSError:
+            self._clear_way(path)  # a folder, file or link an earlier series left in the way
+            self._forget()
+            write_beneath(self.work, path, data)
 
     def _clear_way(self, path: str) -> None:
-        """Remove what is in the way of writing ``path`` (not a file of this series)."""
+        """Remove what is in the way of writing ``path``: the first component that is not a
+        real folder (a file or a link, itself, never its target), or a folder at ``path``."""
         cur = self.work
-        for part in Path(path).parts:
+        for part in path.split("/"):
             cur = cur / part
-            if cur.is_symlink() or cur.is_file():
-                cur.unlink()
+            try:
+                st = os.lstat(cur)  # every component before this one is a real folder
+            except FileNotFoundError:
                 return
-        if cur.is_dir():
-            shutil.rmtree(cur)
+            if not stat.S_ISDIR(st.st_mode):
+                os.unlink(cur)
+                return
+        shutil.rmtree(cur)
+
+    def _sweep(self) -> None:
+        """After a run that writes: remove every symlink (and anything but files and
+        folders) the tools left in the scratch folder."""
+        for top, dirs, files in os.walk(self.work):
+            real = []
+            for name in [*dirs, *files]:
+                full = os.path.join(top, name)
+                mode = os.lstat(full).st_mode
+                if stat.S_ISDIR(mode):
+                    real.append(name)
+                elif not stat.S_ISREG(mode):
+                    os.unlink(full)
+            dirs[:] = [d for d in dirs if d in real]
 
     def apply(self, files: Sequence[FilePatch], fuzz: int) -> proc.Result:
         """Apply sections for real (later patches build on them); their paths are
@@ -157,10 +187,12 @@ class Scratch:
     def run_patch(
         self, diff: bytes, *, fuzz: int, reverse: bool = False, dry_run: bool = False, silent: bool = False
     ) -> proc.Result:
-        if not dry_run:
-            self._changed()
         args = patchtool.argv(reverse=reverse, dry_run=dry_run, fuzz=fuzz, silent=silent)
-        return patchtool.run(args, cwd=self.work, input=diff)
+        res = patchtool.run(args, cwd=self.work, input=diff)
+        if not dry_run:
+            self._forget()
+            self._sweep()
+        return res
 
     def close(self) -> None:
         if not self._shared:
@@ -169,10 +201,8 @@ class Scratch:
         clean = True
         for p in self._paths:
             try:
-                (self.work / p).unlink()
-            except FileNotFoundError:
-                pass
-            except OSError:
+                unlink_beneath(self.work, p)
+            except (OSError, ValueError):
                 clean = False
         if not clean:  # something odd is left: start the next series from an empty folder
             shutil.rmtree(self.work, ignore_errors=True)

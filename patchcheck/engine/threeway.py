@@ -11,6 +11,7 @@ from pathlib import Path
 
 from patchcheck.engine.scratch import Scratch
 from patchcheck.sys import git
+from patchcheck.sys.paths import read_beneath, write_beneath
 from patchcheck.text.diff import FilePatch
 
 
@@ -32,17 +33,18 @@ def merged_files(
     try:
         git.git(["init", "-q", str(repo)], env=env, check=True)
         (repo / ".git/objects/info/alternates").write_text("".join(f"{d}\n" for d in object_dirs))
-        paths = sorted({fp.old_path for fp in files if fp.old_path and (scratch.work / fp.old_path).is_file()})
-        for p in paths:
-            dest = repo / p
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(scratch.work / p, dest)
+        paths = []
+        for p in sorted({fp.old_path for fp in files if fp.old_path}):
+            data = scratch.read(p)
+            if data is not None:
+                write_beneath(repo, p, data)
+                paths.append(p)
         if paths:
             git.git(["add", "--", *paths], cwd=repo, env=env, check=True)
         r = git.git(["apply", "--3way", "-"], cwd=repo, input=diff, env=env)
         if not r.ok or "with conflicts" in r.err():
             return None
         named = {p for fp in files for p in (fp.old_path, fp.new_path) if p}
-        return {p: (repo / p).read_bytes() if (repo / p).is_file() else None for p in sorted(named)}
+        return {p: read_beneath(repo, p, follow=False) for p in sorted(named)}
     finally:
         shutil.rmtree(repo, ignore_errors=True)

@@ -8,9 +8,8 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
-from patchcheck.evidence import Evidence
 from patchcheck.evidence.history import normalise_subject, specific
-from patchcheck.model import Method
+from patchcheck.model import Evidence, Method
 
 _QUOTE_MAX = 200
 

@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import IO, Generic, TypeVar
 
 from patchcheck.errors import ToolError
-from patchcheck.evidence import Evidence
 from patchcheck.evidence import history_cache as cache
 from patchcheck.evidence.history_cache import Tables
-from patchcheck.model import Method
-from patchcheck.sys import proc
+from patchcheck.model import Evidence, Method
 from patchcheck.sys.git import git
+from patchcheck.sys.git import stream as git_stream
 
 LOG_TIMEOUT = 600.0
 PATCH_ID_LIMIT = 3000  # newest commits per path set whose patch-ids are compared
@@ -75,6 +74,7 @@ TRAILER_FORMS = {
     "inclusion": "mainline inclusion / commit ...",
 }
 _REVERTS_RE = re.compile(rb"^[ \t]*This reverts commit ([0-9a-f]{40})\b", re.I | re.M)
+_REVERT_SUBJECT_RE = re.compile(r'^Revert "(.+)"\s*$')
 
 
 def _line_before(text: bytes, line_start: int) -> tuple[bytes, int] | None:
@@ -162,6 +162,9 @@ class _Builder:
         self.subjects: dict[str, str] = {}
         self.backports: dict[str, tuple[str, str]] = {}
         self.reverted: dict[str, str] = {}
+        # 'Revert "<subject>"' commits that name no sha: the next (older) commit with that
+        # subject is the one they undid
+        self._pending: dict[str, str] = {}
 
     def add(self, record: bytes) -> None:
         parts = record.split(b"\x1f", 2)
@@ -173,16 +176,24 @@ class _Builder:
         sha = raw_sha.decode("ascii")
         self.commits.append(sha)
         subject = raw_subject.decode("utf-8", "replace")
+        norm = normalise_subject(subject)
         # Newest first, so the first commit seen with a subject is the one that counts.
-        self.subjects.setdefault(normalise_subject(subject), sha)
+        self.subjects.setdefault(norm, sha)
+        undoer = self._pending.pop(norm, None)
+        if undoer is not None:
+            self.reverted.setdefault(sha, undoer)
         reverts = _REVERTS_RE.search(body) if b"reverts" in body else None
         if reverts is not None or subject.startswith("Revert "):
             # A revert quotes its target's message ("which is commit X upstream."): its
             # trailers name what it undid, not what it brought in.
-            target = reverts.group(1).decode("ascii") if reverts else None
-            # A revert that a newer commit reverted again undoes nothing.
-            if target and sha not in self.reverted:
-                self.reverted.setdefault(target, sha)
+            if sha in self.reverted:
+                return  # a revert that a newer commit reverted again undoes nothing
+            if reverts is not None:
+                self.reverted.setdefault(reverts.group(1).decode("ascii"), sha)
+            else:
+                m = _REVERT_SUBJECT_RE.match(subject)
+                if m is not None:
+                    self._pending.setdefault(normalise_subject(m.group(1)), sha)
             return
         for upstream, form in _trailers(body):
             self.backports.setdefault(upstream, (sha, form))
@@ -204,29 +215,13 @@ def _parse_stream(stream: IO[bytes], builder: _Builder, chunk: int = 1 << 20) ->
         builder.add(rest)
 
 
-def _git_argv(git_dir: Path, args: Sequence[str]) -> list[str]:
-    # Same neutral prefix as patchcheck.sys.git.git; that helper buffers stdout, which a
-    # million-commit log cannot afford, so the log pass goes through proc.stream.
-    return ["git", "-c", "core.quotepath=off", "--git-dir", str(git_dir), *args]
-
-
 def _read_log(git_dir: Path, head: str, timeout: float = LOG_TIMEOUT) -> _Builder:
     """One ``git log`` over HEAD's history, parsed as it streams."""
-    argv = _git_argv(
-        git_dir,
-        [
-            "log",
-            "-z",
-            "--no-color",
-            "--no-show-signature",
-            "--encoding=UTF-8",
-            "--format=%H%x1f%s%x1f%b",
-            head,
-            "--",
-        ],
-    )
+    fmt = "--format=%H%x1f%s%x1f%b"
+    args = ["log", "-z", "--no-color", "--no-show-signature", "--encoding=UTF-8", fmt, head, "--"]
     builder = _Builder()
-    with proc.stream(argv, timeout=timeout) as s:
+    # streamed: a million-commit log is too large to buffer
+    with git_stream(args, git_dir=git_dir, timeout=timeout) as s:
         _parse_stream(s.stdout, builder)
         rc = s.wait()
         if s.timed_out:
@@ -363,7 +358,7 @@ class History:
                 )
         if diff.strip() and paths:
             local = self._patch_id_match(diff, paths)
-            if local:
+            if local and not self.reverted_by(local):
                 return Evidence(Method.HISTORY, f"patch-id matches commit {local[:12]}", local)
         norm = normalise_subject(subject)
         if specific(norm):

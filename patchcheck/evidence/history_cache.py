@@ -1,4 +1,4 @@
-"""The on-disk cache of a history index: ``cache_dir/history/<head>.json``.
+"""The on-disk cache of a history index: ``<tree cache>/history/<head>.json``.
 
 Shas are written once: the other tables point into the sorted ``commits`` list by position.
 A damaged or foreign file reads as absent (the index is rebuilt); a cache folder that cannot
@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from patchcheck.sys.atomic import atomic_file
+from patchcheck.sys.lastuse import mark_used
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: reverts found by subject too
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def read(path: Path, head: str) -> Tables | None:
         if doc.get("format") != CACHE_FORMAT or doc.get("head") != head:
             return None
         commits: list[str] = doc["commits"]
-        return Tables(
+        tables = Tables(
             commits,
             subjects={s: commits[i] for s, i in doc["subjects"].items()},
             backports={u: (commits[i], f) for u, (i, f) in doc["backports"].items()},
@@ -76,3 +77,5 @@ def read(path: Path, head: str) -> Tables | None:
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # missing or damaged: rebuild
+    mark_used(path)  # for cache prune --older-than
+    return tables

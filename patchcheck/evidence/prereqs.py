@@ -25,7 +25,7 @@ _BLAME_HEAD = re.compile(r"^([0-9a-f]{40}) \d+ \d+(?: \d+)?$")
 
 
 @dataclass(frozen=True)
-class Limits:
+class SearchLimits:
     depth: int = 2  # 1: the fix's own prerequisites; 2: theirs too
     commits: int = 20  # commits judged in all
 
@@ -34,7 +34,7 @@ class Limits:
 class Wanted:
     """A failed hunk of a commit, whose lines are to be explained."""
 
-    index: int  # the hunk's number within its patch
+    index: int  # the hunk's number within its file, as patch(1) and the reports count
     path: str
     hunk: Hunk | None  # None: the file itself is missing from the tree
 
@@ -57,12 +57,16 @@ def wanted(patch: PatchMail, result: PatchResult) -> list[Wanted]:
         files = parse_diff(patch.diff)
     except MalformedPatch:
         return []
-    by_index = {h.index: (fp, h) for fp in files for h in fp.hunks}
+    # results name a hunk by its file and its number in that file
+    by_place = {
+        (p, h.file_index): (fp, h) for fp in files for h in fp.hunks for p in (fp.old_path, fp.new_path) if p
+    }
     out = []
     for r in result.hunks:
-        if r.status not in (HunkStatus.FAILED, HunkStatus.MISSING) or r.index not in by_index:
+        got = by_place.get((r.file, r.index))
+        if r.status not in (HunkStatus.FAILED, HunkStatus.MISSING) or got is None:
             continue
-        fp, h = by_index[r.index]
+        fp, h = got
         out.append(Wanted(r.index, fp.old_path or r.file, None if r.status == HunkStatus.MISSING else h))
     return out
 
@@ -71,7 +75,7 @@ def _range(data: bytes, h: Hunk) -> tuple[int, int]:
     """1-based first and last line of the hunk's pre-image in the file as ``data`` has it
     (where the patch says, when its lines are not found there exactly)."""
     lines = data.splitlines()
-    at = find_block(lines, h.before, h.old_start - 1, data) if h.before else None
+    at = find_block(lines, h.before, h.old_start - 1) if h.before else None
     start = at + 1 if at is not None else max(1, h.old_start)
     last = min(len(lines), start + max(len(h.before), 1) - 1)
     return min(start, max(len(lines), 1)), max(last, 1)
@@ -121,7 +125,7 @@ def search(
     fix: str,
     failed: Sequence[Wanted],
     judge: Callable[[PatchMail], PatchResult],
-    limits: Limits = Limits(),
+    limits: SearchLimits = SearchLimits(),
 ) -> Search:
     """The fix's prerequisites, each judged; theirs too for those that conflict."""
     res = Search()
@@ -133,10 +137,10 @@ def search(
         parent = repo.parent(sha)
         if parent is None:
             continue  # a root commit: nothing came before it
-        cands: dict[str, tuple[_Blamed, set[int]]] = {}
+        cands: dict[str, tuple[_Blamed, set[str]]] = {}
         for w in wants:
             for c, info in blame(repo, parent, w).items():
-                cands.setdefault(c, (info, set()))[1].add(w.index)
+                cands.setdefault(c, (info, set()))[1].add(f"{w.path}#{w.index}")
         paths = sorted({w.path for w in wants})
         order = nearest_first(repo, {c: info.time for c, (info, _) in cands.items()})
         for c in order:

@@ -114,6 +114,11 @@ class MailInfo:
     in_reply_to: str | None
     numbered_patch: bool  # a "[PATCH m/n]" subject that is not a reply
 
+    @property
+    def one_of_many(self) -> bool:
+        """A patch m/n, with a diff, of a series of several (not its cover, not a reply)."""
+        return self.numbered_patch and self.has_diff and self.counter >= 1 and self.expected > 1
+
 
 @dataclass(frozen=True)
 class SeriesInfo:
@@ -130,8 +135,9 @@ class ThreadInfo:
     """The thread as b4 sorted it (``b4.LoreMailbox``)."""
 
     revisions: tuple[int, ...]  # revisions with at least one patch
-    chosen: int | None  # the revision asked for, else b4's latest
+    chosen: int | None  # the revision asked for, else the named patch's, else b4's latest
     loose: tuple[MailInfo, ...]  # messages b4 could not place (unknowns, follow-ups)
+    named: MailInfo | None = None  # b4's reading of the message asked about, if in the thread
 
 
 def _info(lm: Any) -> MailInfo:
@@ -251,18 +257,25 @@ class B4:
         return {str(liblore.utils.get_clean_msgid(m)) for m in strict}
 
     def read(
-        self, msgs: Sequence[Msg], revision: int | None = None, series: bool = True
+        self, msgs: Sequence[Msg], revision: int | None = None, series: bool = True, named: str | None = None
     ) -> tuple[ThreadInfo, SeriesInfo | None]:
         """The thread's revisions and, when ``series`` and there is one, the series of
-        ``revision`` (None: b4's latest). A fresh mailbox per call: b4's get_series mutates
-        the mailbox."""
+        ``revision``; with no revision, that of ``named`` when it is one patch of a
+        several-patch series, else b4's latest. A fresh mailbox per call: b4's get_series
+        mutates the mailbox."""
         with self._env():
             lmbx, revisions = _mailbox(msgs)
             loose = tuple(_info(lm) for lm in [*lmbx.unknowns, *lmbx.followups])
+            lm_named = lmbx.msgid_map.get(named) if named else None
+            one = _info(lm_named) if lm_named is not None else None
             if not revisions or not series:
-                return ThreadInfo(revisions, None, loose), None
-            chosen = revision if revision is not None else (lmbx.get_latest_revision() or revisions[-1])
-            info = ThreadInfo(revisions, chosen, loose)
+                return ThreadInfo(revisions, None, loose, one), None
+            chosen = revision
+            if chosen is None and one is not None and one.one_of_many and one.revision in revisions:
+                chosen = one.revision
+            if chosen is None:
+                chosen = lmbx.get_latest_revision() or revisions[-1]
+            info = ThreadInfo(revisions, chosen, loose, one)
             if chosen not in revisions and revision is not None:
                 return info, None
             lser = lmbx.get_series(chosen, codereview_trailers=False)

@@ -36,6 +36,7 @@ from typing import Any
 from patchcheck import __version__
 from patchcheck.fetch.b4shim import MailInfo
 from patchcheck.fetch.http import one_line
+from patchcheck.fetch.limits import THREAD_BYTES, NotRegular, TooLarge, read_regular
 from patchcheck.fetch.mail import Msg, author, mboxrd, message_facts, sha256
 from patchcheck.fetch.select import Selection, upstream_for
 from patchcheck.model import Fix, PatchMail
@@ -49,7 +50,7 @@ _TRASH_PREFIX = ".trash-"
 # A temp folder younger than this may belong to a fetch still writing it.
 _TMP_GRACE_SECONDS = 60.0
 # Bumped whenever what a selection file holds, or how a selection is made, changes.
-_SELECTION_FORMAT = 2  # 2: date and body of each patch
+_SELECTION_FORMAT = 3  # 2: per-fix selections checked by verify; 3: each patch's date and body
 
 Meta = dict[str, Any]  # meta.json, as JSON
 
@@ -69,8 +70,9 @@ def entry_dir(cache_dir: Path, msgid: str) -> Path:
     return series_dir(cache_dir) / safe_name(msgid)
 
 
-def check_entry(entry: Path, msgid: str | None) -> tuple[bytes, Meta] | str:
-    """(thread, meta) of a sound entry, else what is wrong with it."""
+def check_entry(entry: Path, msgid: str | None, limit: int = THREAD_BYTES.default) -> tuple[bytes, Meta] | str:
+    """(thread, meta) of a sound entry, else what is wrong with it (a thread.mbox of more
+    than ``limit`` bytes is not read)."""
     try:
         meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -82,7 +84,11 @@ def check_entry(entry: Path, msgid: str | None) -> tuple[bytes, Meta] | str:
     if msgid is not None and meta.get("msgid") != msgid:
         return f"meta.json is for {meta.get('msgid')!r}, not {msgid!r}"
     try:
-        data = (entry / "thread.mbox").read_bytes()
+        data = read_regular(entry / "thread.mbox", limit)
+    except TooLarge:
+        return f"thread.mbox {THREAD_BYTES.breach(limit)}"
+    except NotRegular:
+        return "thread.mbox is not a regular file"
     except OSError as e:
         return f"thread.mbox unreadable ({e.strerror or e})"
     if sha256(data) != meta.get("sha256"):
@@ -178,9 +184,10 @@ def summaries(infos: Sequence[tuple[Msg, MailInfo]]) -> list[dict[str, Any]]:
     return out
 
 
-def store_entry(entry: Path, msgid: str, data: bytes, meta: Meta) -> None:
-    """Write the entry atomically; a concurrent writer's good entry wins. A cache that
-    cannot be written is logged: it costs a re-fetch next time, not this result."""
+def store_entry(entry: Path, msgid: str, data: bytes, meta: Meta) -> str | None:
+    """Write the entry atomically; a concurrent writer's good entry wins. None when the
+    entry is in place, else why not (logged: it costs this run nothing, but a later
+    offline run will not find the thread)."""
     sdir = entry.parent
     tmp: Path | None = None
     trash: list[Path] = []
@@ -193,21 +200,24 @@ def store_entry(entry: Path, msgid: str, data: bytes, meta: Meta) -> None:
             try:
                 os.rename(work, entry)
                 tmp = None
-                return
+                return None
             except OSError:
                 if not entry.exists():
                     continue
             if not isinstance(check_entry(entry, msgid), str):
-                return  # another process stored it first: keep theirs
+                return None  # another process stored it first: keep theirs
             # a corrupt entry: move it aside, then retry the rename
             trash.append(Path(tempfile.mkdtemp(prefix=_TRASH_PREFIX, dir=sdir)))
             with contextlib.suppress(OSError):
                 os.rename(entry, trash[-1] / "old")
+        why = f"{entry} could not be put in place"
     except OSError as e:
-        log.warning("cannot store %s in cache %s: %s", msgid, sdir, e.strerror or e)
+        why = f"cannot write {e.filename or sdir}: {e.strerror or e}"
     finally:
         for d in [*trash, *([tmp] if tmp is not None else [])]:
             shutil.rmtree(d, ignore_errors=True)
+    log.warning("cannot store %s in cache: %s", msgid, why)
+    return why
 
 
 def write_am(entry: Path, sel: Selection) -> Path | None:
@@ -238,16 +248,17 @@ class StoredSelection:
     patches: tuple[PatchMail, ...]
     am_mbox: Path
     fetched: str
+    note: str
 
 
-def _selection_name(fix: Fix) -> str:
+def selection_name(fix: Fix) -> str:
     """File of a fix's selection in its cache entry (not ``*.mbox``: never an am file)."""
     rev = "latest" if fix.revision is None else f"v{fix.revision}"
     pick = "all" if not fix.patches else "p" + ",".join(map(str, sorted(fix.patches)))
     return f"sel-{rev}-{pick}.json"
 
 
-def _selection_key(fix: Fix) -> dict[str, Any]:
+def selection_key(fix: Fix) -> dict[str, Any]:
     """What a stored selection depends on besides the thread's bytes (its sha256)."""
     return {
         "format": _SELECTION_FORMAT,
@@ -305,7 +316,7 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
     entry, no file, a file for other thread bytes or that cannot be read)."""
     assert fix.msgid is not None
     entry = entry_dir(cache_dir, fix.msgid)
-    path = entry / _selection_name(fix)
+    path = entry / selection_name(fix)
     try:
         raw = path.read_bytes()
     except OSError:
@@ -318,7 +329,7 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
         sel = json.loads(raw)
         if (
             not isinstance(sel, dict)
-            or sel.get("key") != _selection_key(fix)
+            or sel.get("key") != selection_key(fix)
             or sel.get("sha256") != meta.get("sha256")
         ):
             return None
@@ -335,6 +346,7 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
             patches=mails,
             am_mbox=am,
             fetched=str(meta.get("fetched", "")),
+            note=str(sel["note"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
         log.debug("ignoring unreadable selection file %s", path)
@@ -345,14 +357,15 @@ def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, a
     """Write the fix's selection next to thread.mbox (atomically; failures only cost
     the b4 work again next time)."""
     data = {
-        "key": _selection_key(fix),
+        "key": selection_key(fix),
         "sha256": thread_sha256,
         "revision": sel.revision,
         "subject": sel.subject,
+        "note": sel.note,
         "am_mbox": am.name,
         "patches": [_mail_to_json(p, up) for p, up in zip(sel.patches, sel.trailer_upstream, strict=True)],
     }
-    path = entry / _selection_name(fix)
+    path = entry / selection_name(fix)
     try:
         atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), TMP_PREFIX)
     except OSError as e:

@@ -19,10 +19,12 @@ from patchcheck import __version__
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.fetch import b4shim, cache
 from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
+from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits, NotRegular, TooLarge, read_regular
 from patchcheck.fetch.mail import Msg, sha256
-from patchcheck.fetch.select import no_patches, select
+from patchcheck.fetch.select import Selection, no_patches, select
 from patchcheck.fetch.upstream import UpstreamRepo, corroborate, series_from_clone
 from patchcheck.model import Fix, Series
+from patchcheck.sys import progress
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 
@@ -45,18 +47,23 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _read_mbox_file(path: Path) -> bytes:
+def _read_mbox_file(path: Path, limit: int) -> bytes:
+    """A local ``mbox =`` file: a regular file (never a FIFO or a device) within the limit."""
     try:
-        return Path(path).read_bytes()
+        return read_regular(path, limit)
+    except NotRegular:
+        raise BadInput(f"mbox {path}: not a regular file (expected an mbox file)") from None
+    except TooLarge:
+        raise BadInput(f"mbox {path}: file {MBOX_BYTES.breach(limit)}") from None
     except OSError as e:
         raise BadInput(f"mbox {path}: cannot read: {e.strerror or e}") from e
 
 
-def series_key(fix: Fix) -> str:
+def series_key(fix: Fix, limits: Limits | None = None) -> str:
     """Identity of the thread a fix comes from: its msgid, ``mbox:<sha256>`` of its file, or
     ``upstream:<ids>`` for a fix given by upstream commits alone."""
     if fix.mbox is not None:
-        return "mbox:" + sha256(_read_mbox_file(fix.mbox))
+        return "mbox:" + sha256(_read_mbox_file(fix.mbox, (limits or Limits()).mbox_bytes))
     if not fix.msgid and fix.upstream:
         return "upstream:" + ",".join(fix.upstream)
     if not fix.msgid:
@@ -73,9 +80,11 @@ class Fetcher:
         lore_url: str = DEFAULT_LORE_URL,
         offline: bool = False,
         timeout: float = 30.0,
+        limits: Limits | None = None,
         upstream: UpstreamRepo | None = None,
     ) -> None:
         self.cache_dir = Path(cache_dir)
+        self.limits = limits or Limits()
         self.lore_url = lore_url.rstrip("/")
         self.base = archive_base(lore_url)
         self.offline = offline
@@ -88,9 +97,15 @@ class Fetcher:
         # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
         self._live: set[Watch] = set()
         self._aborted = False
+        # msgid -> why its thread, fetched this run, could not be stored in the cache
+        self.unstored: dict[str, str] = {}
         self.upstream = upstream  # a local clone: fixes given by upstream ids, corroboration
 
     # -- public API
+
+    def series_key(self, fix: Fix) -> str:
+        """``series_key`` under this fetcher's limits."""
+        return series_key(fix, self.limits)
 
     def get(self, fix: Fix) -> Series:
         """The fix's selected patches. Raises SeriesError (one line) when unobtainable.
@@ -120,6 +135,7 @@ class Fetcher:
                         source="cache",
                         fetched=hit.fetched,
                         extra={"where": self._url(fix.msgid), "am_format": "mboxrd", "am_mbox": str(hit.am_mbox)},
+                        note=hit.note,
                     )
         return self._select(self._thread(fix), fix)
 
@@ -131,21 +147,25 @@ class Fetcher:
         """
         firsts: dict[str, Fix] = {}
         for fix in fixes:
-            firsts.setdefault(series_key(fix), fix)
+            firsts.setdefault(self.series_key(fix), fix)
         out: dict[str, Series | SeriesError] = {}
+        if not firsts:
+            return out
+        shown = progress.task("fetching series", len(firsts))
 
         def one(key: str) -> tuple[str, Series | SeriesError]:
             try:
                 return key, self.get(firsts[key])
             except SeriesError as e:
                 return key, e
+            finally:
+                shown.advance()
 
-        if not firsts:
-            return out
         pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, len(firsts))))
         try:
-            for key, res in pool.map(one, list(firsts)):
-                out[key] = res
+            with shown:
+                for key, res in pool.map(one, list(firsts)):
+                    out[key] = res
         except BaseException:
             # Ctrl-C (or a bug): do not sit out the network timeout of the fetches in flight
             self.abort()
@@ -184,7 +204,7 @@ class Fetcher:
 
     def _thread_from_file(self, fix: Fix) -> _Thread:
         assert fix.mbox is not None
-        data = _read_mbox_file(fix.mbox)
+        data = _read_mbox_file(fix.mbox, self.limits.mbox_bytes)
         digest = sha256(data)
         where = str(fix.mbox)
         msgs = self._validate(data, fix.msgid, where, dedupe=False, synth=f"mbox-{digest[:12]}")
@@ -195,7 +215,7 @@ class Fetcher:
         url = self._url(msgid)
         problem: str | None = None
         if entry.is_dir():
-            res = cache.check_entry(entry, msgid)
+            res = cache.check_entry(entry, msgid, self.limits.thread_bytes)
             if isinstance(res, str):
                 problem = res
             else:
@@ -204,11 +224,12 @@ class Fetcher:
                 fetched, digest = str(meta.get("fetched", "")), str(meta.get("sha256", ""))
                 return _Thread(msgid, msgid, url, tuple(msgs), "cache", fetched, entry, digest)
         if self.offline:
+            miss = SeriesError.NOT_CACHED
             if problem:
                 raise SeriesError(
-                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)"
+                    f"{msgid}: cached copy {entry} is corrupt ({problem}); cannot re-fetch (offline)", reason=miss
                 )
-            raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}")
+            raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}", reason=miss)
         data = self._download(msgid, url)
         msgs = self._validate(data, msgid, url, dedupe=True)
         fetched = _now()
@@ -223,7 +244,10 @@ class Fetcher:
             "b4": b4shim.version(),
             "messages": cache.summaries(self._b4.infos(msgs)),
         }
-        cache.store_entry(entry, msgid, data, meta)
+        why = cache.store_entry(entry, msgid, data, meta)
+        if why is not None:
+            with self._lock:
+                self.unstored[msgid] = why
         return _Thread(
             msgid, msgid, url, tuple(msgs), "lore", fetched, entry if entry.is_dir() else None, sha256(data)
         )
@@ -238,7 +262,8 @@ class Fetcher:
                 if self._aborted:
                     raise SeriesError(f"{url}: not fetched (interrupted)")
                 self._live.add(watch)
-            session = watched_session(watch, self.timeout, f"patchcheck/{__version__} b4/{b4shim.version()}")
+            agent = f"patchcheck/{__version__} b4/{b4shim.version()}"
+            session = watched_session(watch, self.timeout, agent, self.base, self.limits)
             try:
                 return self._b4.download(msgid, session)
             except Exception as e:  # liblore lets requests/gzip errors through as they are
@@ -255,7 +280,12 @@ class Fetcher:
         label = msgid or where
         if not data.strip():
             raise SeriesError(f"{label}: empty mbox from {where}")
-        msgs = b4shim.parse_msgs(b4shim.split_thread(data, dedupe), synth)
+        raws = b4shim.split_thread(data, dedupe)
+        if len(raws) > self.limits.thread_mails:
+            raise SeriesError(
+                f"{label}: thread of {len(raws)} mails {THREAD_MAILS.breach(self.limits.thread_mails)} ({where})"
+            )
+        msgs = b4shim.parse_msgs(raws, synth)
         if not msgs:
             if looks_html(data):
                 raise SeriesError(f"{label}: {where} holds an HTML page, not an mbox")
@@ -277,6 +307,12 @@ class Fetcher:
 
     # -- selection
 
+    def derive(self, fix: Fix) -> Selection:
+        """The fix's selection made afresh from its thread by b4, never read from a stored
+        selection (what ``cache verify`` holds a stored one against); nothing is written."""
+        th = self._thread(fix)
+        return select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)
+
     def _select(self, th: _Thread, fix: Fix) -> Series:
         sel = select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)
         extra: dict[str, str] = {"where": th.where, "am_format": "mboxrd"}
@@ -295,4 +331,5 @@ class Fetcher:
             source=th.source,
             fetched=th.fetched,
             extra=extra,
+            note=sel.note,
         )

@@ -1,4 +1,5 @@
-"""HTTP for the fetch stage: a total deadline per download, and one-line errors.
+"""HTTP for the fetch stage: a total deadline per download, bounded answers, redirects
+that stay on the archive's origin, and one-line errors.
 
 requests is imported where it is used: a warm run served from the cache never needs it.
 """
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from patchcheck.errors import BadInput, SeriesError
+from patchcheck.fetch.limits import ANSWER_BYTES, THREAD_BYTES, Limits
 
 if TYPE_CHECKING:
     import requests
@@ -27,6 +29,57 @@ class HttpStatus(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(f"server answered HTTP {status}")
         self.status = status
+
+
+class Refused(Exception):
+    """An answer we will not take: too large, or a redirect to another origin."""
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL, the port filled in."""
+    p = urllib.parse.urlsplit(url)
+    scheme = p.scheme.lower()
+    try:
+        port = p.port
+    except ValueError:
+        port = None
+    return scheme, (p.hostname or "").lower(), port or (443 if scheme == "https" else 80)
+
+
+def check_gunzip(data: bytes, limit: int) -> None:
+    """Refused when the gzip ``data`` (one or more members, as ``gzip.decompress`` reads
+    them) holds more than ``limit`` bytes; decompressed piecewise and thrown away, so a
+    bomb costs time, not memory. zlib.error or EOFError for data that is not sound gzip."""
+    total = 0
+    rest = data
+    while rest:
+        d = zlib.decompressobj(wbits=31)
+        buf = rest
+        while buf and not d.eof:
+            total += len(d.decompress(buf, 1 << 20))
+            if total > limit:
+                raise Refused(f"decompressed thread {THREAD_BYTES.breach(limit)}")
+            buf = d.unconsumed_tail
+        if not d.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        rest = d.unused_data.lstrip(b"\x00")
+
+
+def _read_body(resp: requests.Response, limit: int) -> bytes:
+    """The whole body, or Refused once it passes ``limit`` bytes (declared or received)."""
+    if resp.request.method == "HEAD":
+        return b""  # its Content-Length is the GET's
+    declared = resp.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        resp.close()
+        raise Refused(f"answer of {declared} bytes {ANSWER_BYTES.breach(limit)}")
+    buf = bytearray()
+    for chunk in resp.iter_content(1 << 16):
+        buf += chunk
+        if len(buf) > limit:
+            resp.close()
+            raise Refused(f"answer {ANSWER_BYTES.breach(limit)}")
+    return bytes(buf)
 
 
 def archive_base(lore_url: str) -> str:
@@ -90,8 +143,10 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def watched_session(watch: Watch, timeout: float, user_agent: str) -> requests.Session:
-    """A requests session whose connections report to ``watch`` and honour its deadline."""
+def watched_session(watch: Watch, timeout: float, user_agent: str, base: str, limits: Limits) -> requests.Session:
+    """A requests session whose connections report to ``watch`` and honour its deadline,
+    whose answers are read within ``limits``, and which follows redirects only within the
+    origin of ``base`` (a few of them)."""
     import requests
     import urllib3.connection
     import urllib3.connectionpool
@@ -125,19 +180,36 @@ def watched_session(watch: Watch, timeout: float, user_agent: str) -> requests.S
             kwargs["timeout"] = (min(timeout, left), min(timeout, left))
             return super().send(request, *args, **kwargs)
 
-    def remember(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+    home = origin(base)
+
+    class Session(requests.Session):
+        def get_redirect_target(self, resp: requests.Response) -> str | None:
+            target = super().get_redirect_target(resp)
+            if target is not None:
+                to = urllib.parse.urljoin(resp.url, target)
+                if origin(to) != home:
+                    raise Refused(f"redirect to another origin refused ({resp.url} -> {to})")
+            return target
+
+    def bounded(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        # the body is read here, within the limit, before requests or liblore read it whole
+        resp._content = _read_body(resp, limits.answer_bytes)  # read to the end: requests marks it consumed
         # what the last answer looked like, to explain a body that is not gzip
         watch.last_status = resp.status_code
         watch.last_ctype = resp.headers.get("Content-Type", "")
         if resp.status_code == 200:
-            watch.last_head = resp.content[:512]
+            watch.last_head = resp._content[:512]
+            if resp._content[:2] == b"\x1f\x8b":
+                # liblore gunzips it whole: first make sure that stays within the limit
+                check_gunzip(resp._content, limits.thread_bytes)
 
-    session = requests.Session()
+    session = Session()
+    session.max_redirects = 5
     adapter = Adapter(max_retries=0)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = user_agent
-    session.hooks["response"].append(remember)
+    session.hooks["response"].append(bounded)
     return session
 
 
@@ -173,8 +245,12 @@ def fetch_error(exc: Exception, msgid: str, url: str, lore_url: str, watch: Watc
     import requests
 
     chain = list(_causes(exc))
+    for c in chain:
+        if isinstance(c, Refused):
+            return SeriesError(f"{url}: {c}")
+    gone = SeriesError.UNREACHABLE  # the archive did not answer: what a mirror or the cache helps with
     if watch.expired or any(isinstance(c, requests.Timeout | socket.timeout) for c in chain):
-        return SeriesError(f"{url}: no complete answer within {watch.seconds:g}s (timed out)")
+        return SeriesError(f"{url}: no complete answer within {watch.seconds:g}s (timed out)", reason=gone)
     if any(isinstance(c, requests.TooManyRedirects) for c in chain):
         return SeriesError(f"{url}: too many redirects (redirect loop)")
     if any(isinstance(c, gzip.BadGzipFile | zlib.error | EOFError) for c in chain):
@@ -182,17 +258,19 @@ def fetch_error(exc: Exception, msgid: str, url: str, lore_url: str, watch: Watc
             return SeriesError(
                 f"{url}: server sent an HTML page instead of a gzipped "
                 f"mbox (HTTP {watch.last_status}; a bot check or a wrong "
-                "lore URL?)"
+                "lore URL?)",
+                reason=gone,
             )
         return SeriesError(f"{url}: corrupt gzip data ({one_line(exc)})")
     if isinstance(exc, HttpStatus):
         if exc.status == 404:
             return SeriesError(f"{msgid}: not found on {lore_url} (HTTP 404 for {url})")
-        return SeriesError(f"{url}: server answered HTTP {exc.status}")
+        busy = exc.status >= 500 or exc.status == 429
+        return SeriesError(f"{url}: server answered HTTP {exc.status}", reason=gone if busy else None)
     if any(isinstance(c, ConnectionRefusedError) for c in chain):
-        return SeriesError(f"{url}: cannot connect (connection refused)")
+        return SeriesError(f"{url}: cannot connect (connection refused)", reason=gone)
     if any(isinstance(c, socket.gaierror) for c in chain):
-        return SeriesError(f"{url}: cannot connect (host name not found)")
+        return SeriesError(f"{url}: cannot connect (host name not found)", reason=gone)
     if any(isinstance(c, requests.ConnectionError | ConnectionError) for c in chain):
-        return SeriesError(f"{url}: connection failed ({one_line(exc)})")
+        return SeriesError(f"{url}: connection failed ({one_line(exc)})", reason=gone)
     return SeriesError(f"{url}: fetch failed ({type(exc).__name__}: {one_line(exc)})")

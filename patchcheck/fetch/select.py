@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from patchcheck.errors import SeriesError
-from patchcheck.fetch.b4shim import B4, MailInfo
+from patchcheck.fetch.b4shim import B4, MailInfo, SeriesInfo
 from patchcheck.fetch.mail import Msg, author, cut_signature, message_facts
 from patchcheck.model import Fix, PatchMail
 
@@ -21,6 +21,7 @@ class Selection:
     trailer_upstream: tuple[str | None, ...]  # what each patch's own trailers name
     raws: tuple[bytes, ...]  # the selected messages as received
     numbers: tuple[int, ...] | None  # the patch numbers taken; None: the whole series
+    note: str = ""  # how the selection was made, when the bug file does not say it
 
     @property
     def am_name(self) -> str:
@@ -79,9 +80,22 @@ def _patch_mail(
     ), f.upstream
 
 
+def _named_patch(fix: Fix, named: MailInfo | None, lser: SeriesInfo) -> int | None:
+    """The number of the one patch the fix's msgid names, when that is what the fix takes:
+    no ``patches`` key, and the msgid is patch m/n (n > 1) of the selected revision, not its
+    cover letter (as ``b4 am -P _ <msgid>`` takes it)."""
+    if fix.patches or named is None or not named.one_of_many:
+        return None
+    if named.revision != lser.revision or named.counter >= len(lser.patches):
+        return None
+    placed = lser.patches[named.counter]
+    return named.counter if placed is not None and placed.msgid == named.msgid else None
+
+
 def select(b4: B4, msgs: Sequence[Msg], fix: Fix, label: str, where: str) -> Selection:
-    """The fix's revision (pinned, else the latest) and patches (``patches``, else all)."""
-    info, lser = b4.read(msgs, fix.revision)
+    """The fix's revision (pinned, else the named patch's, else the latest) and patches
+    (``patches``, else the one patch the msgid names, else all)."""
+    info, lser = b4.read(msgs, fix.revision, named=None if fix.patches else fix.msgid)
     if not info.revisions:
         raise SeriesError(no_patches(label, where, len(msgs), info.loose))
     if fix.revision is not None and fix.revision not in info.revisions:
@@ -90,7 +104,13 @@ def select(b4: B4, msgs: Sequence[Msg], fix: Fix, label: str, where: str) -> Sel
     if lser is None:
         raise SeriesError(f"{label}: b4 found no usable v{info.chosen} series in the thread")
     revision, expected = lser.revision, lser.expected
-    wanted = sorted(fix.patches) if fix.patches else list(range(1, expected + 1))
+    alone = _named_patch(fix, info.named, lser)
+    if fix.patches:
+        wanted = sorted(fix.patches)
+    elif alone is not None:
+        wanted = [alone]
+    else:
+        wanted = list(range(1, expected + 1))
     for n in wanted:
         if n > expected:
             raise SeriesError(
@@ -112,5 +132,11 @@ def select(b4: B4, msgs: Sequence[Msg], fix: Fix, label: str, where: str) -> Sel
         patches=tuple(p for p, _ in made),
         trailer_upstream=tuple(up for _, up in made),
         raws=tuple(by_id[lm.msgid].raw for lm in picked),
-        numbers=tuple(wanted) if fix.patches else None,
+        numbers=tuple(wanted) if fix.patches or alone is not None else None,
+        note=(
+            f"the msgid names patch {alone}/{expected} of v{revision}: that patch alone is taken "
+            "(patches = [...] in the bug file takes others)"
+            if alone is not None
+            else ""
+        ),
     )

@@ -142,16 +142,7 @@ def corroborate(repo: UpstreamRepo, series: Series) -> Series:
         else:
             word = f"upstream commit {sha[:12]} in {repo.path} differs from the mail (another revision?)"
         out.append(_noted(p, f"patch taken from the mail <{p.msgid}>; {word}"))
-    return Series(
-        key=series.key,
-        msgid=series.msgid,
-        revision=series.revision,
-        subject=series.subject,
-        patches=tuple(out),
-        source=series.source,
-        fetched=series.fetched,
-        extra=dict(series.extra),
-    )
+    return dataclasses.replace(series, patches=tuple(out))
 
 
 def _noted(p: PatchMail, origin: str) -> PatchMail:

@@ -1,60 +1,55 @@
-"""Report renderers: one ``Report`` of result objects, five output formats.
+"""The report formats: a registry of renderer modules, each loaded only when asked for.
 
-Every renderer reads the same ``Report`` so the formats cannot disagree about a verdict;
-``render`` is the only entry point the CLI needs.
+Every renderer reads the same ``Report`` (``report.model``) so the formats cannot disagree
+about a verdict. A renderer module offers ``render(report, options)`` and
+``render_triage(triage, options)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import importlib
+from typing import Protocol
 
 from patchcheck.errors import BadInput
-from patchcheck.model import Bug, BugResult, TreeInfo
+from patchcheck.report.model import RenderOptions, Report, TriageReport
 
-FORMATS = ("table", "json", "markdown", "html", "junit")
+# format name -> module of this package; the order is the one --help shows
+_MODULES = {
+    "table": "table",
+    "json": "json_report",
+    "markdown": "markdown",
+    "html": "html",
+    "junit": "junit",
+}
+FORMATS = tuple(_MODULES)
 
 
-@dataclass
-class Report:
-    results: list[BugResult]  # every bug x tree cell of the run, in run order
-    trees: list[TreeInfo]  # column order
-    bugs: list[Bug]  # row order
-    version: str  # patchcheck.__version__
-    generated: str  # ISO timestamp
+class _Renderer(Protocol):
+    def render(self, report: Report, options: RenderOptions) -> str: ...
+
+    def render_triage(self, triage: TriageReport, options: RenderOptions) -> str: ...
 
 
-def _renderer(fmt: str) -> Callable[..., str]:
+def renderer(fmt: str) -> _Renderer:
     # Imported lazily: a table run need not load the HTML/XML machinery.
-    if fmt == "table":
-        from patchcheck.report.table import render_table
-
-        return render_table
-    if fmt == "json":
-        from patchcheck.report.json_report import render_json
-
-        return render_json
-    if fmt == "markdown":
-        from patchcheck.report.markdown import render_markdown
-
-        return render_markdown
-    if fmt == "html":
-        from patchcheck.report.html import render_html
-
-        return render_html
-    if fmt == "junit":
-        from patchcheck.report.junit import render_junit
-
-        return render_junit
-    raise BadInput(f"unknown report format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    if fmt not in _MODULES:
+        raise BadInput(f"unknown report format {fmt!r} (expected one of: {', '.join(FORMATS)})")
+    mod: _Renderer = importlib.import_module(f"patchcheck.report.{_MODULES[fmt]}")
+    return mod
 
 
-def render(report: Report, fmt: str, *, color: bool = False) -> str:
-    """The report as text in ``fmt``; ``color`` only affects ``table`` (ANSI escapes)."""
-    fn = _renderer(fmt)
-    if fmt == "table":
-        return fn(report, color=color)
-    return fn(report)
+def render(
+    report: Report, fmt: str, *, color: bool = False, verbose: bool = False, width: int | None = None
+) -> str:
+    """The report as text in ``fmt``; ``color``, ``verbose`` and ``width`` shape ``table``."""
+    return renderer(fmt).render(report, RenderOptions(color=color, verbose=verbose, width=width))
 
 
-__all__ = ["FORMATS", "Report", "render"]
+def render_triage(
+    triage: TriageReport, fmt: str, *, color: bool = False, verbose: bool = False, width: int | None = None
+) -> str:
+    """A triage (and its check, if any) as one document in ``fmt``."""
+    return renderer(fmt).render_triage(triage, RenderOptions(color=color, verbose=verbose, width=width))
+
+
+__all__ = ["FORMATS", "RenderOptions", "Report", "TriageReport", "render", "render_triage"]

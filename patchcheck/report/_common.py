@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from patchcheck.model import Bug, BugResult, HunkResult, HunkStatus, PatchResult, Prereq, TreeInfo, Verdict
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import Report
 
 OK_VERDICTS = (Verdict.PRESENT, Verdict.NOT_APPLICABLE)
 FINDING_VERDICTS = (Verdict.BACKPORTABLE, Verdict.CONFLICTING, Verdict.PARTIAL)
@@ -69,6 +69,16 @@ def matrix(report: Report) -> Matrix:
     return Matrix(bugs, trees, cells)
 
 
+def plural(n: int, word: str) -> str:
+    """'1 bug', '3 bugs' (the words used here all take a plain -s)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def verdict_count(n: int, verdict: str) -> str:
+    """'1 present', '2 backportable', but '5 errors': only the noun among the verdicts takes -s."""
+    return plural(n, verdict) if verdict == Verdict.ERROR else f"{n} {verdict}"
+
+
 def verdict_counts(results: list[BugResult]) -> dict[str, int]:
     """Count per verdict, in tuple(Verdict) order, only verdicts that occur (unknown ones last)."""
     c = Counter(r.verdict for r in results)
@@ -80,7 +90,7 @@ def counts_text(results: list[BugResult]) -> str:
     counts = verdict_counts(results)
     if not counts:
         return "no results"
-    return ", ".join(f"{n} {v}" for v, n in counts.items())
+    return ", ".join(verdict_count(n, v) for v, n in counts.items())
 
 
 def label(verdict: str, method: str | None) -> str:
@@ -134,7 +144,7 @@ def result_error(r: BugResult) -> str:
     return "; ".join(errs) or "error"
 
 
-def short_detail(r: BugResult, limit: int = 80) -> str:
+def short_detail(r: BugResult, limit: int | None = 80) -> str:
     """A few words on a cell: its error, its first failed required hunk, or its evidence.
 
     Optional patches are left out: they never decide the verdict, so they must not
@@ -146,7 +156,7 @@ def short_detail(r: BugResult, limit: int = 80) -> str:
         failed = [h for p in r.required for h in problem_hunks(p)]
         if failed:
             more = f" (+{len(failed) - 1} more)" if len(failed) > 1 else ""
-            return one_line(hunk_text(failed[0]), limit - len(more)) + more
+            return one_line(hunk_text(failed[0]), None if limit is None else limit - len(more)) + more
     # The evidence of a required patch that shares the bug's verdict explains it best.
     pick = next((p for p in r.required if p.verdict == r.verdict), None)
     if pick is None:
@@ -156,7 +166,7 @@ def short_detail(r: BugResult, limit: int = 80) -> str:
 
 def prereq_text(q: Prereq) -> str:
     """'<sha12> subject: verdict (method) [hunk #1, #2]', with depth and scope when not plain."""
-    hunks = ", ".join(f"#{i}" for i in q.hunks)
+    hunks = ", ".join(q.hunks)
     extra = [f"hunk {hunks}"] if hunks else []
     if q.needed_by:
         extra.append(f"needed by {q.needed_by[:12]}")

@@ -18,6 +18,7 @@ from patchcheck.report._common import (
     hunk_place,
     matrix,
     one_line,
+    plural,
     prereq_lines,
     problem_hunks,
     result_error,
@@ -26,7 +27,7 @@ from patchcheck.report._common import (
 
 if TYPE_CHECKING:
     from patchcheck.model import Bug
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 _URL_RE = re.compile(r"^https?://\S+$", re.IGNORECASE)
 _CLASS_RE = re.compile(r"[^a-z0-9-]+")
@@ -135,7 +136,8 @@ def _summary_section(m: Matrix, results: list[BugResult]) -> list[str]:
     ]
     out += [
         "</ul>",
-        f'<p class="muted">{len(results)} checks: {len(m.bugs)} bugs × {len(m.trees)} trees.</p>',
+        f'<p class="muted">{plural(len(results), "check")}: {plural(len(m.bugs), "bug")} × '
+        f"{plural(len(m.trees), 'tree')}.</p>",
         "</section>",
     ]
     return out
@@ -231,39 +233,93 @@ def _bug_section(m: Matrix, b: Bug) -> list[str]:
     return out
 
 
-def render_html(report: Report) -> str:
-    m = matrix(report)
-    findings = sum(1 for r in report.results if r.verdict not in OK_VERDICTS)
-    title = f"patchcheck report: {len(m.bugs)} bugs × {len(m.trees)} trees"
+def _page(title: str, heading: str, meta: str, version: str, generated: str, body: list[str]) -> str:
     out = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<meta name="generator" content="patchcheck {e(report.version)}">',
+        f'<meta name="generator" content="patchcheck {e(version)}">',
         f"<title>{e(title)}</title>",
         f"<style>\n{_stylesheet()}</style>",
         "</head>",
         "<body>",
         "<header>",
-        "<h1>patchcheck report</h1>",
-        f'<p class="meta">Generated <time datetime="{e(report.generated)}">'
-        f"{e(report.generated)}</time> by patchcheck {e(report.version)}; "
-        f"{findings} of {len(report.results)} checks need attention.</p>",
+        f"<h1>{e(heading)}</h1>",
+        f'<p class="meta">Generated <time datetime="{e(generated)}">{e(generated)}</time> '
+        f"by patchcheck {e(version)}{meta}</p>",
         "</header>",
         "<main>",
-    ]
-    out += _trees_section(m.trees)
-    out += _summary_section(m, report.results)
-    out += ['<section id="bugs">', "<h2>Bugs</h2>"]
-    for b in m.bugs:
-        out += _bug_section(m, b)
-    out += [
-        "</section>",
+        *body,
         "</main>",
-        f"<footer>patchcheck {e(report.version)} · {e(report.generated)}</footer>",
+        f"<footer>patchcheck {e(version)} · {e(generated)}</footer>",
         "</body>",
         "</html>",
     ]
     return "\n".join(out) + "\n"
+
+
+def _report_sections(report: Report) -> list[str]:
+    m = matrix(report)
+    out = _trees_section(m.trees) + _summary_section(m, report.results)
+    out += ['<section id="bugs">', "<h2>Bugs</h2>"]
+    for b in m.bugs:
+        out += _bug_section(m, b)
+    out.append("</section>")
+    return out
+
+
+def _attention(report: Report) -> str:
+    findings = sum(1 for r in report.results if r.verdict not in OK_VERDICTS)
+    return f"{findings} of {plural(len(report.results), 'check')} {'needs' if findings == 1 else 'need'} attention"
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    m = matrix(report)
+    title = f"patchcheck report: {plural(len(m.bugs), 'bug')} × {plural(len(m.trees), 'tree')}"
+    meta = f"; {_attention(report)}."
+    return _page(title, "patchcheck report", meta, report.version, report.generated, _report_sections(report))
+
+
+def _triage_section(t: TriageReport) -> list[str]:
+    o = t.oops
+    facts = [
+        ("Oops", e(o.headline or "?")),
+        ("Function", f"<code>{e(o.function or '?')}</code>"),
+        ("Release", e(o.release or "?")),
+        ("Command", e(o.comm or "?")),
+        ("Trace", " &lt; ".join(f"<code>{e(f)}</code>" for f in o.trace) or "(none)"),
+    ]
+    facts += [("Note", e(n)) for n in o.notes]
+    out = ['<section id="triage">', "<h2>Oops</h2>", '<dl class="facts">']
+    out += [f"<dt>{k}</dt><dd>{v}</dd>" for k, v in facts]
+    out += ["</dl>", "<h2>Known bugs it looks like</h2>"]
+    if not t.matches:
+        out += [f'<p class="muted">No known bug matches (threshold {t.threshold:.2f}).</p>', "</section>"]
+        return out
+    out += [
+        '<table id="matches">',
+        "<thead><tr><th>Score</th><th>Bug</th><th>Severity</th><th>Title</th><th>Why</th></tr></thead>",
+        "<tbody>",
+    ]
+    for mt in t.matches:
+        b = t.bugs.get(mt.bug)
+        sev = sev_badge(b.severity) if b else ""
+        title = e(b.title) if b else ""
+        out.append(
+            f'<tr><td>{mt.score:.2f}</td><th scope="row"><code>{e(mt.bug)}</code></th>'
+            f"<td>{sev}</td><td>{title}</td><td>{e(mt.why)}</td></tr>"
+        )
+    out += ["</tbody>", "</table>", "</section>"]
+    return out
+
+
+def render_triage(t: TriageReport, options: RenderOptions) -> str:
+    body = _triage_section(t)
+    meta = "."
+    if t.check is not None:
+        body += _report_sections(t.check)
+        meta = f"; {_attention(t.check)}."
+    title = f"patchcheck triage: {one_line(t.oops.headline or 'oops', 80)}"
+    return _page(title, "patchcheck triage", meta, t.version, t.generated, body)

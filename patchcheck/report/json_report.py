@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from patchcheck.model import BugResult, HunkResult, PatchResult, Prereq, TreeInfo
+from patchcheck.model import Bug, BugResult, HunkResult, PatchResult, Prereq, TreeInfo
 from patchcheck.report._common import verdict_counts
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 
 def tree_dict(t: TreeInfo) -> dict[str, Any]:
@@ -69,9 +69,23 @@ def patch_dict(p: PatchResult) -> dict[str, Any]:
         "optional": p.optional,
         "note": p.note,
         "error": p.error,
+        "error_code": p.error_code,
         "prerequisites": [prereq_dict(q) for q in p.prereqs],
         "prerequisites_note": p.prereq_note,
         "with_prerequisites": p.with_prereqs,
+    }
+
+
+def bug_dict(b: Bug) -> dict[str, Any]:
+    return {
+        "id": b.id,
+        "title": b.title,
+        "severity": b.severity,
+        "subsystem": b.subsystem,
+        "cves": list(b.cves),
+        "references": list(b.references),
+        "affects": list(b.affects),
+        "file": str(b.path),
     }
 
 
@@ -98,11 +112,23 @@ def report_dict(report: Report) -> dict[str, Any]:
         "patchcheck": report.version,
         "generated": report.generated,
         "trees": [tree_dict(t) for t in report.trees],
+        "bugs": [bug_dict(b) for b in report.bugs],
+        "shard": report.shard,
         "summary": verdict_counts(report.results),
         "results": [result_dict(r) for r in report.results],
     }
 
 
-def render_json(report: Report) -> str:
+def render(report: Report, options: RenderOptions) -> str:
     # ensure_ascii=False keeps maintainers' names readable; the output is UTF-8 anyway.
     return json.dumps(report_dict(report), indent=2, ensure_ascii=False) + "\n"
+
+
+def triage_dict(t: TriageReport) -> dict[str, Any]:
+    """``oops`` and ``matches``; with a check, the check's report keys beside them."""
+    doc = report_dict(t.check) if t.check is not None else {}
+    return {"oops": t.oops.to_dict(), "matches": [m.to_dict() for m in t.matches], **doc}
+
+
+def render_triage(t: TriageReport, options: RenderOptions) -> str:
+    return json.dumps(triage_dict(t), indent=2, ensure_ascii=False) + "\n"

@@ -23,7 +23,7 @@ from patchcheck.report._common import (
 )
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 
 _COUNTER = {"failure": "failures", "error": "errors", "skipped": "skipped"}
@@ -88,10 +88,8 @@ def _testcase(suite: ET.Element, r: BugResult) -> str:
     return "pass"
 
 
-def render_junit(report: Report) -> str:
+def _tree_suites(root: ET.Element, report: Report, totals: dict[str, int]) -> None:
     m = matrix(report)
-    root = ET.Element("testsuites", {"name": "patchcheck"})
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for t in m.trees:
         suite = ET.SubElement(root, "testsuite", {"name": clean(t.name)})
         props = ET.SubElement(suite, "properties")
@@ -116,7 +114,57 @@ def render_junit(report: Report) -> str:
         for k, n in counts.items():
             suite.set(k, str(n))
             totals[k] += n
+
+
+def _document(root: ET.Element, totals: dict[str, int]) -> str:
     for k, n in totals.items():
         root.set(k, str(n))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    root = ET.Element("testsuites", {"name": "patchcheck"})
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    _tree_suites(root, report, totals)
+    return _document(root, totals)
+
+
+def _triage_suite(root: ET.Element, t: TriageReport, totals: dict[str, int]) -> None:
+    """A suite "triage": a passing case per matching bug (score and why), or one skipped case."""
+    o = t.oops
+    suite = ET.SubElement(root, "testsuite", {"name": "triage", "timestamp": t.generated, "time": "0"})
+    props = ET.SubElement(suite, "properties")
+    for key, val in (
+        ("headline", o.headline),
+        ("function", o.function),
+        ("release", o.release),
+        ("command", o.comm),
+        ("trace", " < ".join(o.trace)),
+        ("patchcheck", t.version),
+    ):
+        if val:
+            ET.SubElement(props, "property", {"name": key, "value": one_line(val)})
+    skipped = 0
+    for mt in t.matches:
+        case = ET.SubElement(suite, "testcase", {"classname": "patchcheck.triage", "name": mt.bug, "time": "0"})
+        b = t.bugs.get(mt.bug)
+        title = f"{one_line(b.title)} [{b.severity}]\n" if b else ""
+        ET.SubElement(case, "system-out").text = clean(f"{title}score {mt.score:.2f}: {mt.why}\n")
+    if not t.matches:
+        case = ET.SubElement(suite, "testcase", {"classname": "patchcheck.triage", "name": "match", "time": "0"})
+        ET.SubElement(case, "skipped", {"message": f"no known bug matches (threshold {t.threshold:.2f})"})
+        skipped = 1
+    tests = max(1, len(t.matches))
+    for k, n in (("tests", tests), ("failures", 0), ("errors", 0), ("skipped", skipped)):
+        suite.set(k, str(n))
+        totals[k] += n
+
+
+def render_triage(t: TriageReport, options: RenderOptions) -> str:
+    root = ET.Element("testsuites", {"name": "patchcheck"})
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    _triage_suite(root, t, totals)
+    if t.check is not None:
+        _tree_suites(root, t.check, totals)
+    return _document(root, totals)

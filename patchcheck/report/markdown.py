@@ -21,7 +21,7 @@ from patchcheck.report._common import (
 )
 
 if TYPE_CHECKING:
-    from patchcheck.report import Report
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 
 # Characters that start Markdown syntax in running text; '|' splits table cells.
@@ -93,9 +93,10 @@ def _cell_details(r: BugResult) -> list[str]:
     return out
 
 
-def render_markdown(report: Report) -> str:
+def _body(report: Report) -> list[str]:
+    """Trees, the summary matrix and the details of every finding (## sections)."""
     m = matrix(report)
-    out = ["# patchcheck report", "", f"Generated {report.generated} by patchcheck {report.version}.", ""]
+    out: list[str] = []
     if m.trees:
         out.append("**Trees**")
         out.append("")
@@ -130,4 +131,43 @@ def render_markdown(report: Report) -> str:
             out += [f"References: {', '.join(link(u) for u in b.references)}", ""]
         for r in rs:
             out += _cell_details(r)
-    return "\n".join(out).rstrip("\n") + "\n"
+    return out
+
+
+def _doc(lines: list[str]) -> str:
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render(report: Report, options: RenderOptions) -> str:
+    head = ["# patchcheck report", "", f"Generated {report.generated} by patchcheck {report.version}.", ""]
+    return _doc(head + _body(report))
+
+
+def _triage_lines(t: TriageReport) -> list[str]:
+    o = t.oops
+    out = ["## Oops", ""]
+    out += [
+        f"- **headline:** {md(o.headline) or '?'}",
+        f"- **function:** {code(o.function) if o.function else '?'}",
+        f"- **release:** {md(o.release) or '?'}",
+        f"- **command:** {md(o.comm) or '?'}",
+        f"- **trace:** {' < '.join(code(f) for f in o.trace) or '(none)'}",
+    ]
+    out += [f"- **note:** {md(n)}" for n in o.notes]
+    out += ["", "## Known bugs it looks like", ""]
+    if not t.matches:
+        return out + [f"No known bug matches (threshold {t.threshold:.2f}).", ""]
+    out += ["| Score | Bug | Severity | Title | Why |", "|---|---|---|---|---|"]
+    for mt in t.matches:
+        b = t.bugs.get(mt.bug)
+        sev, title = (b.severity, md(b.title)) if b else ("", "")
+        out.append(f"| {mt.score:.2f} | {code(mt.bug)} | {sev} | {title} | {md(mt.why)} |")
+    return out + [""]
+
+
+def render_triage(t: TriageReport, options: RenderOptions) -> str:
+    head = ["# patchcheck triage", "", f"Generated {t.generated} by patchcheck {t.version}.", ""]
+    lines = head + _triage_lines(t)
+    if t.check is not None:
+        lines += _body(t.check)
+    return _doc(lines)

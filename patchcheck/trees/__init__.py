@@ -2,7 +2,8 @@
 
 ``open_tree(spec, ...)`` turns a ``--tree`` argument (a name from trees.toml or a path) into
 a ``TreeView``. Nothing here writes into the user's tree: archive-backed kinds extract what a
-run reads into the patchcheck cache (``<cache_dir>/trees/``), keyed by the archive's sha256.
+run reads into the tree cache (``cache_dir``, by default ``~/.cache/patchcheck/trees``: never
+the committable series cache), keyed by the archive's sha256.
 
 Each kind module registers itself (``registry.register``) when imported below; the order of
 detection is the kinds' priority, not the order of these imports.
@@ -16,9 +17,9 @@ from pathlib import Path
 from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
 from patchcheck.trees import deb, dsc, folder, gitrepo, srpm, tarball  # noqa: F401 - each registers its kind
-from patchcheck.trees._common import check_user_path
+from patchcheck.trees._common import DEFAULT_MAX_MEMBER_BYTES, check_user_path
 from patchcheck.trees.base import OpenRequest, TreeView
-from patchcheck.trees.named import NamedTree, find_trees_file, load_trees_file
+from patchcheck.trees.named import NamedTree, find_trees_file, load_trees_file, trees_file_places
 from patchcheck.trees.registry import detect, kinds
 
 __all__ = [
@@ -47,10 +48,13 @@ def open_tree(
     cache_dir: Path,
     trees_file: Path | None = None,
     rev: str | None = None,
+    max_member_bytes: int | None = None,
 ) -> TreeView:
     """A view of ``spec``: a name from ``trees_file`` (if given), else a path.
 
     A name wins over a same-named relative path unless ``spec`` contains a "/".
+    ``max_member_bytes`` (default 512 MiB) bounds every file a view reads and every archive
+    member it inflates.
     """
     named: NamedTree | None = None
     if trees_file is not None and "/" not in spec:
@@ -61,6 +65,13 @@ def open_tree(
         if trees_file is not None:
             names = sorted(load_trees_file(trees_file))
             hint = f" and not a name in {trees_file} (names: {', '.join(names) or 'none'})"
+        elif "/" not in spec:
+            places = " or ".join(str(p) for p in trees_file_places())
+            raise TreeError(
+                f"{spec}: no such file or folder, and no trees file to name a tree; expected a kernel tree",
+                hint=f"a tree name needs a trees file: none at {places}; "
+                "give --trees-file FILE (or PATCHCHECK_TREES), see examples/trees.toml",
+            )
         raise TreeError(f"{spec}: no such file or folder{hint}; expected a kernel tree")
     path = named.path if named else Path(spec)
     rev = rev if rev is not None else (named.rev if named else None)
@@ -75,5 +86,6 @@ def open_tree(
         rev=rev,
         distro=named.distro if named else None,
         labels=dict(named.labels) if named else {},
+        max_member_bytes=max_member_bytes or DEFAULT_MAX_MEMBER_BYTES,
     )
     return kind.open(req)

@@ -1,21 +1,72 @@
-"""Helpers shared by the tree kinds: path checks, safe reads, Makefile version, cache keys."""
+"""Helpers shared by the tree kinds: path checks, reads beneath a root, the member limit,
+cache writes that say what failed, Makefile version, cache keys."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from patchcheck.errors import TreeError
+from patchcheck.sys import progress
 from patchcheck.sys.atomic import atomic_write
-from patchcheck.sys.paths import norm_relpath
+from patchcheck.sys.lastuse import mark_used
+from patchcheck.sys.paths import OutsideRoot, TooLarge, UnsafePath, norm_relpath, read_beneath, resolve_beneath
 
-TREE_CACHE = "trees"  # sub-folder of the patchcheck cache that holds every tree kind's data
+DEFAULT_MAX_MEMBER_BYTES = 512 << 20
+LIMIT_HELP = "raise the limit with --max-member-bytes or PATCHCHECK_MAX_MEMBER_BYTES"
+
+
+def human(n: int) -> str:
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << shift and n % (1 << shift) == 0:
+            return f"{n >> shift} {unit}"
+    return f"{n} bytes"
+
+
+class MemberTooLarge(TreeError):
+    """A file or archive member (as declared, or as it inflates) is over ``--max-member-bytes``."""
+
+    def __init__(self, label: str, limit: int) -> None:
+        super().__init__(
+            f"{label}: larger than the {human(limit)} limit per member (a decompression bomb?); {LIMIT_HELP}"
+        )
+        self.limit = limit
+
+
+def check_size(size: int, limit: int, label: str) -> None:
+    if size > limit:
+        raise MemberTooLarge(label, limit)
+
+
+class LeadsOut(Exception):
+    """A symlink in the tree leads out of it: never followed, the path reads as absent."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
+def outside_note(path: str) -> str:
+    return f"{path}: a symlink leading out of the tree; read as absent"
+
+
+@contextlib.contextmanager
+def writing(path: Path | str, what: str) -> Iterator[None]:
+    """Turn a failed cache write (disk full, read-only cache) into one line naming the file
+    and what was being written."""
+    try:
+        yield
+    except OSError as e:
+        where = e.filename or path
+        raise TreeError(f"{where}: cannot write {what} into the cache ({e.strerror or e})") from e
 
 
 def check_user_path(path: Path, what: str) -> Path:
@@ -68,23 +119,42 @@ def read_user_file(path: Path, what: str) -> bytes:
         raise TreeError(_os_message(path, e, what)) from e
 
 
-def read_under(root: Path, rel: str, label: str) -> bytes | None:
-    """Bytes of ``root/rel`` (a tree file); None when absent or not a regular file.
+def read_in_tree(root: Path, rel: str, label: str, limit: int) -> bytes | None:
+    """Bytes of the file ``rel`` beneath ``root``; None when absent or a folder. Symlinks are
+    followed while they stay inside ``root``; one that leads out raises LeadsOut.
 
-    A loop or a permission problem is the user's to fix, so it is a TreeError, not None.
+    A loop, a FIFO or socket, or a permission problem is the user's to fix: a TreeError.
     """
     norm = norm_relpath(rel)
     if norm is None:
         return None
-    full = root / norm
+    where = f"{label}: {norm}"
     try:
-        return read_regular(full)
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        data = read_beneath(root, norm, limit=limit)
+        if data is None and _special(root, norm):
+            raise TreeError(f"{where}: not a regular file; expected a readable file of the tree")
+    except OutsideRoot as e:
+        if e.errno == errno.ELOOP:
+            raise TreeError(f"{where}: symlink loop; expected a readable file") from e
+        raise LeadsOut(norm) from e
+    except TooLarge as e:
+        raise MemberTooLarge(where, limit) from e
+    except UnsafePath:
         return None
     except OSError as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.EISDIR):
             return None
-        raise TreeError(_os_message(f"{label}: {norm}", e, "a readable file of the tree")) from e
+        raise TreeError(_os_message(where, e, "a readable file of the tree")) from e
+    return data
+
+
+def _special(root: Path, rel: str) -> bool:
+    """True when ``rel`` (resolved beneath ``root``) is there but neither a file nor a folder."""
+    try:
+        st = os.lstat(root / resolve_beneath(root, rel))
+    except OSError:
+        return False
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
 
 
 _MAKE_VAR = re.compile(rb"^(VERSION|PATCHLEVEL|SUBLEVEL|EXTRAVERSION)[ \t]*=[ \t]*(\S*)[ \t]*$", re.M)
@@ -121,8 +191,9 @@ def load_json(path: Path) -> Any:
         return None
 
 
-def save_json(path: Path, value: Any) -> None:
-    atomic_write(path, json.dumps(value, sort_keys=True).encode())
+def save_json(path: Path, value: Any, what: str) -> None:
+    with writing(path, what):
+        atomic_write(path, json.dumps(value, sort_keys=True).encode())
 
 
 def content_key(path: Path, cache_dir: Path) -> str:
@@ -131,7 +202,7 @@ def content_key(path: Path, cache_dir: Path) -> str:
     fast = hashlib.sha256(
         f"{os.path.abspath(path)}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}".encode()
     ).hexdigest()
-    index = cache_dir / TREE_CACHE / "keys" / fast
+    index = cache_dir / "keys" / fast
     try:
         known = index.read_text("ascii").strip()
         if re.fullmatch(r"[0-9a-f]{64}", known):
@@ -140,17 +211,20 @@ def content_key(path: Path, cache_dir: Path) -> str:
         pass
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
+        with progress.read_file(path, "hashing") as f:
             while chunk := f.read(1 << 20):
                 h.update(chunk)
     except OSError as e:
         raise TreeError(_os_message(path, e, "a readable file")) from e
     digest = h.hexdigest()
-    atomic_write(index, digest.encode())
+    with writing(index, f"the content key of {path}"):
+        atomic_write(index, digest.encode())
     return digest
 
 
 def entry_dir(cache_dir: Path, kind: str, key: str) -> Path:
-    d = cache_dir / TREE_CACHE / f"{kind}-{key}"
-    d.mkdir(parents=True, exist_ok=True)
+    d = cache_dir / f"{kind}-{key}"
+    with writing(d, f"the {kind} cache folder"):
+        d.mkdir(parents=True, exist_ok=True)
+    mark_used(d)  # for cache prune --older-than
     return d

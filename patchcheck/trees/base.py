@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,9 +13,19 @@ from typing import ClassVar
 
 from patchcheck.model import TreeInfo
 from patchcheck.sys.paths import norm_relpath
-from patchcheck.trees._common import check_user_path, content_key, entry_dir, require_version
+from patchcheck.trees._common import (
+    DEFAULT_MAX_MEMBER_BYTES,
+    LeadsOut,
+    check_user_path,
+    content_key,
+    entry_dir,
+    outside_note,
+    require_version,
+)
 from patchcheck.trees.archive.queue import PatchQueue, QueuePatch
 from patchcheck.trees.archive.store import MemberStore
+
+_NOTES_LOCK = threading.Lock()
 
 
 class TreeView(ABC):
@@ -23,6 +36,16 @@ class TreeView(ABC):
     """
 
     info: TreeInfo
+    late_notes: tuple[str, ...] = ()  # said while reading, after ``info`` may have been built
+
+    def note(self, text: str) -> None:
+        """Add a note about the tree (e.g. a symlink not followed), shown with the report."""
+        with _NOTES_LOCK:
+            if text in self.late_notes:
+                return
+            self.late_notes = (*self.late_notes, text)
+            if hasattr(self, "info"):
+                self.info = dataclasses.replace(self.info, notes=(*self.info.notes, text))
 
     def prepare(self, paths: Iterable[str]) -> None:  # noqa: B027 - optional hook
         """Hint: these paths will be read. Default: nothing to do."""
@@ -57,6 +80,7 @@ class OpenRequest:
     rev: str | None = None
     distro: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES  # the most a file or member may hold
 
 
 @dataclass
@@ -72,9 +96,9 @@ class Opened:
 
 
 class ArchiveTree(TreeView):
-    """A tree read out of a user's archive through the patchcheck cache (tarball, .deb, .dsc,
+    """A tree read out of a user's archive through the tree cache (tarball, .deb, .dsc,
     SRPM). Nothing is unpacked next to the user's file: members a run asks for are extracted
-    under ``<cache_dir>/trees/<kind>-<sha256 of the file>/``.
+    under ``<cache_dir>/<kind>-<sha256 of the file>/`` (``cache_dir``: the tree cache).
 
     A kind implements ``_open`` (find the base tarball and the queue) and may override
     ``_describe`` (distro, release, notes) and ``changelog``.
@@ -91,16 +115,18 @@ class ArchiveTree(TreeView):
         name: str,
         distro: str | None = None,
         labels: dict[str, str] | None = None,
+        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
     ) -> None:
         self.src = check_user_path(path, self.what)
-        self.cache_dir = cache_dir
-        self.entry = entry_dir(cache_dir, self.kind, content_key(self.src, cache_dir))
+        self.cache_dir = Path(os.path.abspath(cache_dir))  # GNU patch runs with -d inside it
+        self.limit = max_member_bytes
+        self.entry = entry_dir(self.cache_dir, self.kind, content_key(self.src, self.cache_dir))
         opened = self._open()
         self.store = opened.store
         self.queue: PatchQueue | None = None
         if opened.queue or opened.extra:
             self.queue = PatchQueue(
-                self.entry, self.store, opened.queue, opened.extra, str(self.src), opened.queue_what
+                self.entry, self.store, opened.queue, opened.extra, str(self.src), opened.queue_what, self.limit
             )
         version = require_version(self.read("Makefile"), opened.label)
         own_distro, release, notes = self._describe()
@@ -112,15 +138,24 @@ class ArchiveTree(TreeView):
             distro=distro or own_distro,
             release=release,
             labels=dict(labels or {}),
-            notes=tuple(notes),
+            notes=(*notes, *self.late_notes),
         )
 
     @classmethod
     def open(cls, req: OpenRequest) -> ArchiveTree:
-        return cls(req.path, cache_dir=req.cache_dir, name=req.name, distro=req.distro, labels=req.labels)
+        return cls(
+            req.path,
+            cache_dir=req.cache_dir,
+            name=req.name,
+            distro=req.distro,
+            labels=req.labels,
+            max_member_bytes=req.max_member_bytes,
+        )
 
+    @abstractmethod
     def _open(self) -> Opened:
-        raise NotImplementedError
+        """Find the base tarball (and the patch queue) in the package; called once, after
+        ``src``, ``entry`` and ``limit`` are set."""
 
     def _describe(self) -> tuple[str | None, str | None, list[str]]:
         """(distro, release, notes) of the package, once its files can be read."""
@@ -144,6 +179,10 @@ class ArchiveTree(TreeView):
         rel = norm_relpath(path)
         if rel is None:
             return None
-        if self.queue is not None and rel in self.queue.touched():
-            return self.queue.read(rel)
-        return self.store.read(rel)
+        try:
+            if self.queue is not None and rel in self.queue.touched():
+                return self.queue.read(rel)
+            return self.store.read(rel)
+        except LeadsOut as e:
+            self.note(outside_note(e.path))
+            return None

@@ -11,15 +11,15 @@ import fnmatch
 import gzip
 import io
 import re
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO
 
 from patchcheck.errors import TreeError
-from patchcheck.sys.atomic import atomic_write
-from patchcheck.trees._common import load_json, save_json
-from patchcheck.trees.archive.compress import READ_ERRORS, open_decompressed
+from patchcheck.sys import progress
+from patchcheck.sys.atomic import atomic_file, atomic_write
+from patchcheck.trees._common import check_size, load_json, save_json, writing
+from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS, Limited, open_decompressed
 from patchcheck.trees.archive.store import MemberStore
 from patchcheck.trees.archive.tar import RawMember, TarError, iter_tar
 from patchcheck.trees.base import ArchiveTree, Opened
@@ -98,13 +98,14 @@ def _strip_dot(name: str) -> str:
     return name[2:] if name.startswith("./") else name
 
 
-def _control(f: IO[bytes], members: list[ArMember], label: str) -> dict[str, str]:
+def _control(f: IO[bytes], members: list[ArMember], label: str, limit: int) -> dict[str, str]:
     m = _member(members, "control.tar", label)
     fields: dict[str, str] = {}
     try:
         with _ar_tar(f, m) as tar:
             for ti in tar:
                 if _strip_dot(ti.name) == "control" and ti.isfile():
+                    check_size(ti.size, limit, f"{label}: control.tar: control")
                     text = ti.read().decode("utf-8", "replace")
                     for line in text.splitlines():
                         key, sep, value = line.partition(":")
@@ -125,12 +126,13 @@ class DebTree(ArchiveTree):
         if not isinstance(control, dict):
             try:
                 with open(self.src, "rb") as f:
-                    control = _control(f, ar_members(f, str(self.src)), str(self.src))
+                    control = _control(f, ar_members(f, str(self.src)), str(self.src), self.limit)
             except OSError as e:
                 raise TreeError(f"{self.src}: cannot read ({e.strerror or e})") from e
-            save_json(self.entry / "control.json", control)
+            save_json(self.entry / "control.json", control, f"the control fields of {self.src}")
         self.control: dict[str, str] = control
-        return Opened(MemberStore(self.entry / "members", self._open_inner, str(self.src)), str(self.src))
+        store = MemberStore(self.entry / "members", self._open_inner, str(self.src), self.limit)
+        return Opened(store, str(self.src))
 
     def _describe(self) -> tuple[str | None, str | None, list[str]]:
         deb_version = str(self.control.get("Version") or "") or None
@@ -141,14 +143,14 @@ class DebTree(ArchiveTree):
     def _open_inner(self) -> Iterator[IO[bytes]]:
         """StreamOpener: walks data.tar to the inner kernel tarball, saving the changelog."""
         label = str(self.src)
-        with open(self.src, "rb") as f:
+        with progress.read_file(self.src) as f:
             data = _member(ar_members(f, label), "data.tar", label)
             with _ar_tar(f, data) as outer:
                 inner_found = False
                 for ti in outer:
                     name = _strip_dot(ti.name)
                     if ti.isfile() and fnmatch.fnmatch(name, _CHANGELOG):
-                        self._save_changelog(ti)
+                        self._save_changelog(ti, name)
                     elif ti.isfile() and _INNER.match(name) and not inner_found:
                         inner_found = True
                         raw = io.BufferedReader(_MemberReader(ti), 1 << 20)
@@ -162,19 +164,30 @@ class DebTree(ArchiveTree):
                     )
         self._mark_no_changelog()
 
-    def _save_changelog(self, member: RawMember) -> None:
-        try:
-            text = gzip.decompress(member.read())
-        except (OSError, EOFError, zlib.error):
-            return  # a damaged changelog is not worth failing the tree for
-        atomic_write(self.entry / "changelog", text)
+    def _save_changelog(self, member: RawMember, name: str) -> None:
+        """Inflate the changelog into the cache as a stream: a bomb stops at the member limit
+        (MemberTooLarge) and leaves nothing behind."""
+        dest = self.entry / "changelog"
+        label = f"{self.src}: {name}"
+        with writing(dest, f"the changelog of {self.src}"):
+            try:
+                with (
+                    atomic_file(dest) as out,
+                    gzip.GzipFile(fileobj=io.BufferedReader(_MemberReader(member), BUFSIZE)) as gz,
+                ):
+                    limited = Limited(gz, self.limit, label)
+                    while chunk := limited.read(BUFSIZE):
+                        out.write(chunk)
+            except READ_ERRORS:
+                return  # a damaged changelog is not worth failing the tree for
 
     def _changelog_known(self) -> bool:
         return (self.entry / "changelog").exists() or (self.entry / "changelog.none").exists()
 
     def _mark_no_changelog(self) -> None:
         if not self._changelog_known():
-            atomic_write(self.entry / "changelog.none", b"")
+            with writing(self.entry / "changelog.none", f"a mark that {self.src} has no changelog"):
+                atomic_write(self.entry / "changelog.none", b"")
 
     def changelog(self) -> str | None:
         try:

@@ -13,16 +13,16 @@ epochs, several distributions).
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import re
-import zlib
 from pathlib import Path
 
 from patchcheck.errors import TreeError
-from patchcheck.trees._common import check_user_path, content_key, entry_dir, read_user_file
-from patchcheck.trees.archive.compress import READ_ERRORS, file_stream, open_decompressed
+from patchcheck.trees._common import check_size, check_user_path, content_key, entry_dir, read_user_file
+from patchcheck.trees.archive.compress import READ_ERRORS, Limited, file_stream, open_decompressed, read_limited
 from patchcheck.trees.archive.queue import QueuePatch
-from patchcheck.trees.archive.store import MemberStore
+from patchcheck.trees.archive.store import MemberStore, member_name
 from patchcheck.trees.archive.tar import TarError, iter_tar
 from patchcheck.trees.base import ArchiveTree, Opened
 from patchcheck.trees.registry import Kind, register
@@ -61,6 +61,7 @@ class DscTree(ArchiveTree):
     what = "a Debian .dsc source package"
 
     def _open(self) -> Opened:
+        check_size(self.src.stat().st_size, self.limit, str(self.src))
         raw = read_user_file(self.src, self.what)
         fmt, self.version_field, files = dsc_files(raw.decode("utf-8", "replace"))
         if not files or fmt is None:
@@ -77,12 +78,12 @@ class DscTree(ArchiveTree):
             if orig is None or debian_tar is None:
                 raise TreeError(f"{self.src}: 3.0 (quilt) without orig and debian tarballs")
             base_name = orig
-            extra = _read_small_tar(self.src.parent / debian_tar)
+            extra = _read_small_tar(self.src.parent / debian_tar, self.limit)
             queue = _quilt_queue(extra, debian_tar)
             self.applied = f"{len(queue)} quilt patches from {debian_tar}"
         elif fmt.startswith("1.0") and orig is not None and diff is not None:
             base_name = orig
-            queue = [QueuePatch(diff, _gunzip(self.src.parent / diff), 1)]
+            queue = [QueuePatch(diff, _gunzip(self.src.parent / diff, self.limit), 1)]
             self.applied = diff
         elif tarballs and (fmt.startswith("1.0") or "native" in fmt):
             base_name = orig or tarballs[0]
@@ -93,6 +94,7 @@ class DscTree(ArchiveTree):
             entry_dir(self.cache_dir, "tarball", keys[base_name]) / "members",
             lambda: file_stream(base_path),
             str(base_path),
+            self.limit,
         )
         # The debian/ folder of a 3.0 package comes from its own tarball: laid over first.
         return Opened(store, f"{self.src} ({base_name})", queue, extra, "quilt patch" if extra else "debian diff")
@@ -104,8 +106,8 @@ class DscTree(ArchiveTree):
 
     def _check_file(self, name: str, size: int, sha: str | None) -> str:
         path = self.src.parent / name
-        if "/" in name:
-            raise TreeError(f"{self.src}: bad file name {name!r} in Files")
+        if "/" in name or name in (".", ".."):
+            raise TreeError(f"{self.src}: bad file name {name!r} in Files; expected a file beside the .dsc")
         check_user_path(path, f"{name}, listed in {self.src.name}")
         if path.stat().st_size != size:
             raise TreeError(f"{path}: size differs from {self.src.name} ({size} expected)")
@@ -119,22 +121,23 @@ class DscTree(ArchiveTree):
         return None if data is None else data.decode("utf-8", "replace")
 
 
-def _gunzip(path: Path) -> bytes:
+def _gunzip(path: Path, limit: int) -> bytes:
     try:
         with gzip.open(path, "rb") as f:
-            return f.read()
-    except (OSError, EOFError, zlib.error) as e:
+            return read_limited(f, limit, str(path))
+    except (OSError, *READ_ERRORS) as e:
         raise TreeError(f"{path}: corrupt .diff.gz ({e}); expected a gzip-compressed diff") from e
 
 
-def _read_small_tar(path: Path) -> dict[str, bytes]:
-    """Every regular file of the (small) debian tarball, by its path (debian/...)."""
+def _read_small_tar(path: Path, limit: int) -> dict[str, bytes]:
+    """Every regular file of the (small) debian tarball, by its path (debian/...). It is held
+    in memory, so the tarball as a whole, decompressed, is what the member limit bounds."""
     out: dict[str, bytes] = {}
     try:
         with open(path, "rb") as f, open_decompressed(f, path.name) as raw:
-            for m in iter_tar(raw):
-                name = m.name[2:] if m.name.startswith("./") else m.name
-                if m.isfile() and name.startswith("debian/") and ".." not in name.split("/"):
+            for m in iter_tar(io.BufferedReader(Limited(raw, limit, str(path)))):
+                name = member_name(m.name, str(path))
+                if name is not None and m.isfile() and name.startswith("debian/"):
                     out[name] = m.read()
     except (TarError, OSError, *READ_ERRORS) as e:
         raise TreeError(f"{path}: corrupt debian tarball ({e})") from e

@@ -6,7 +6,14 @@ from pathlib import Path
 
 from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
-from patchcheck.trees._common import check_user_path, read_under, require_version
+from patchcheck.trees._common import (
+    DEFAULT_MAX_MEMBER_BYTES,
+    LeadsOut,
+    check_user_path,
+    outside_note,
+    read_in_tree,
+    require_version,
+)
 from patchcheck.trees.base import OpenRequest, TreeView
 from patchcheck.trees.registry import Kind, register
 
@@ -23,8 +30,10 @@ class FolderTree(TreeView):
         labels: dict[str, str] | None = None,
         kind: str = "folder",
         notes: tuple[str, ...] = (),
+        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
     ) -> None:
         self.root = check_user_path(path, "a kernel source folder")
+        self.limit = max_member_bytes
         if not self.root.is_dir():
             raise TreeError(f"{self.root}: not a folder; expected a kernel source folder")
         version = require_version(self.read("Makefile"), str(self.root))
@@ -35,15 +44,22 @@ class FolderTree(TreeView):
             version=version,
             distro=distro,
             labels=dict(labels or {}),
-            notes=notes,
+            notes=(*notes, *self.late_notes),
         )
 
     def read(self, path: str) -> bytes | None:
-        return read_under(self.root, path, str(self.root))
+        # A symlink leading out of the folder is not read (as ``--rev`` on a git tree does not).
+        try:
+            return read_in_tree(self.root, path, str(self.root), self.limit)
+        except LeadsOut as e:
+            self.note(outside_note(e.path))
+            return None
 
 
 def _open(req: OpenRequest) -> FolderTree:
-    return FolderTree(req.path, name=req.name, distro=req.distro, labels=req.labels)
+    return FolderTree(
+        req.path, name=req.name, distro=req.distro, labels=req.labels, max_member_bytes=req.max_member_bytes
+    )
 
 
 # Any folder that is not a git checkout: asked last.

@@ -14,7 +14,14 @@ from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
 from patchcheck.sys.git import git
 from patchcheck.sys.paths import norm_relpath
-from patchcheck.trees._common import check_user_path, read_under, require_version
+from patchcheck.trees._common import (
+    DEFAULT_MAX_MEMBER_BYTES,
+    LeadsOut,
+    check_user_path,
+    outside_note,
+    read_in_tree,
+    require_version,
+)
 from patchcheck.trees.base import OpenRequest, TreeView
 from patchcheck.trees.registry import Kind, register
 
@@ -30,8 +37,10 @@ class GitTree(TreeView):
         rev: str | None = None,
         distro: str | None = None,
         labels: dict[str, str] | None = None,
+        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
     ) -> None:
         self.root = check_user_path(path, "a git checkout")
+        self.limit = max_member_bytes
         res = git(["rev-parse", "--absolute-git-dir"], cwd=self.root)
         if not res.ok:
             why = res.err().strip().splitlines()
@@ -60,7 +69,7 @@ class GitTree(TreeView):
             distro=distro,
             release=None,
             labels=dict(labels or {}),
-            notes=tuple(notes),
+            notes=(*notes, *self.late_notes),
         )
 
     # -- identity --------------------------------------------------------------------------
@@ -106,7 +115,12 @@ class GitTree(TreeView):
 
     def read(self, path: str) -> bytes | None:
         if self._rev is None:
-            return read_under(self.root, path, str(self.root))
+            # As ``git cat-file --follow-symlinks`` for --rev: a link out of the tree is not read.
+            try:
+                return read_in_tree(self.root, path, str(self.root), self.limit)
+            except LeadsOut as e:
+                self.note(outside_note(e.path))
+                return None
         rel = norm_relpath(path)
         if rel is None:
             return None
@@ -118,18 +132,25 @@ class GitTree(TreeView):
         """Read blobs with one ``git cat-file --batch`` per chunk, following in-tree symlinks."""
         with self._lock:
             todo = sorted({n for p in paths if (n := norm_relpath(p)) and n not in self._blobs})
+            outside: list[str] = []
             for i in range(0, len(todo), _BATCH):
                 chunk = todo[i : i + _BATCH]
                 query = "".join(f"{self._commit}:{p}\n" for p in chunk).encode()
                 res = git(["cat-file", "--batch", "--follow-symlinks"], cwd=self.root, input=query)
                 if not res.ok:
                     raise TreeError(f"{self.root}: git cat-file failed: {res.err().strip()}")
-                self._blobs.update(_parse_batch(res.stdout, chunk, str(self.root)))
+                blobs, out = _parse_batch(res.stdout, chunk, str(self.root))
+                self._blobs.update(blobs)
+                outside += out
+            for rel in outside:
+                self.note(outside_note(rel))
 
 
-def _parse_batch(out: bytes, paths: list[str], label: str) -> dict[str, bytes | None]:
-    """Map each asked path to its blob bytes (None: missing, a folder, or points out of tree)."""
+def _parse_batch(out: bytes, paths: list[str], label: str) -> tuple[dict[str, bytes | None], list[str]]:
+    """Map each asked path to its blob bytes (None: missing, a folder, or points out of tree),
+    and list the paths that are symlinks leading out of the tree."""
     got: dict[str, bytes | None] = {}
+    outside: list[str] = []
     pos = 0
     for path in paths:
         eol = out.index(b"\n", pos)
@@ -144,8 +165,10 @@ def _parse_batch(out: bytes, paths: list[str], label: str) -> dict[str, bytes | 
         pos += size + 1
         if header[0] == b"loop":
             raise TreeError(f"{label}: {path}: symlink loop; expected a readable file")
+        if header[0] == b"symlink":
+            outside.append(path)
         got[path] = body if len(header) == 3 and header[1] == b"blob" else None
-    return got
+    return got, outside
 
 
 def _is_git(path: Path) -> bool:
@@ -154,7 +177,14 @@ def _is_git(path: Path) -> bool:
 
 
 def _open(req: OpenRequest) -> GitTree:
-    return GitTree(req.path, name=req.name, rev=req.rev, distro=req.distro, labels=req.labels)
+    return GitTree(
+        req.path,
+        name=req.name,
+        rev=req.rev,
+        distro=req.distro,
+        labels=req.labels,
+        max_member_bytes=req.max_member_bytes,
+    )
 
 
 register(Kind("git", "a git checkout", _open, priority=10, match_dir=_is_git, takes_rev=True))

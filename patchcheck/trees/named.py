@@ -23,16 +23,18 @@ class NamedTree:
     trees_file: Path | None = None
 
 
+def trees_file_places() -> list[Path]:
+    """Where a trees file is looked for when none is given: ./trees.toml, then
+    $XDG_CONFIG_HOME/patchcheck/trees.toml."""
+    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [Path("trees.toml").absolute(), Path(config) / "patchcheck" / "trees.toml"]
+
+
 def find_trees_file(explicit: Path | None) -> Path | None:
-    """The explicit file, else ./trees.toml, else $XDG_CONFIG_HOME/patchcheck/trees.toml."""
+    """The explicit file, else the first of ``trees_file_places`` that exists."""
     if explicit is not None:
         return explicit
-    local = Path("trees.toml")
-    if local.is_file():
-        return local.absolute()
-    config = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    user = Path(config) / "patchcheck" / "trees.toml"
-    return user if user.is_file() else None
+    return next((p for p in trees_file_places() if p.is_file()), None)
 
 
 def load_trees_file(path: Path) -> dict[str, NamedTree]:

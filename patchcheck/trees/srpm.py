@@ -16,13 +16,20 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from patchcheck.errors import TreeError
-from patchcheck.sys.paths import norm_relpath
-from patchcheck.trees._common import load_json, save_json
-from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS, file_stream, open_decompressed
-from patchcheck.trees.archive.cpio import CpioError, iter_cpio
+from patchcheck.sys import progress
+from patchcheck.sys.paths import UnsafePath, clean_relpath
+from patchcheck.trees._common import check_size, load_json, save_json, writing
+from patchcheck.trees.archive.compress import (
+    BUFSIZE,
+    READ_ERRORS,
+    file_stream,
+    open_decompressed,
+    read_limited,
+)
+from patchcheck.trees.archive.cpio import CpioError, CpioMember, iter_cpio
 from patchcheck.trees.archive.queue import QueuePatch
 from patchcheck.trees.archive.store import MemberStore
 from patchcheck.trees.base import ArchiveTree, Opened
@@ -74,17 +81,22 @@ def read_header(path: Path) -> dict[str, Any]:
     }
 
 
-def _decompress(name: str, data: bytes) -> bytes:
+def _read_patch(path: Path, limit: int, label: str) -> bytes:
+    """A spec patch's text, inflated (as a stream, up to ``limit``) when it is compressed."""
     try:
-        if name.endswith(".gz"):
-            return gzip.decompress(data)
-        if name.endswith(".xz"):
-            return lzma.decompress(data)
-        if name.endswith(".bz2"):
-            return bz2.decompress(data)
-    except (OSError, EOFError, lzma.LZMAError, ValueError) as e:
-        raise TreeError(f"{name}: corrupt compressed patch ({e})") from e
-    return data
+        z: gzip.GzipFile | lzma.LZMAFile | bz2.BZ2File | BinaryIO
+        if path.suffix == ".gz":
+            z = gzip.GzipFile(path, "rb")  # noqa: SIM115 - closed just below
+        elif path.suffix == ".xz":
+            z = lzma.LZMAFile(path)  # noqa: SIM115 - closed just below
+        elif path.suffix == ".bz2":
+            z = bz2.BZ2File(path)  # noqa: SIM115 - closed just below
+        else:
+            z = open(path, "rb")  # noqa: SIM115 - closed just below
+        with z:
+            return read_limited(z, limit, label)
+    except (OSError, ValueError, *READ_ERRORS) as e:
+        raise TreeError(f"{label}: corrupt compressed patch ({e})") from e
 
 
 class SrpmTree(ArchiveTree):
@@ -103,7 +115,9 @@ class SrpmTree(ArchiveTree):
         self.spec = parse_spec(spec_text, macros)
         tarball = self._kernel_tarball(files)
         tar_path = self.entry / "src" / tarball
-        store = MemberStore(self.entry / "members", lambda: file_stream(tar_path), f"{self.src}: {tarball}")
+        store = MemberStore(
+            self.entry / "members", lambda: file_stream(tar_path), f"{self.src}: {tarball}", self.limit
+        )
         queue = self._queue(set(files), spec_name)
         self.notes = [f"applied {len(queue)} of {len(self.spec.patches)} spec patches ({spec_name} %prep order)"]
         if self.spec.conditional and queue:
@@ -129,30 +143,49 @@ class SrpmTree(ArchiveTree):
         done = load_json(self.entry / "src.json")
         if isinstance(done, list) and (self.entry / "src").is_dir():
             return [str(x) for x in done]
-        staging = Path(tempfile.mkdtemp(dir=self.entry, prefix="src-"))
+        with writing(self.entry, f"a staging folder for {self.src}"):
+            staging = Path(tempfile.mkdtemp(dir=self.entry, prefix="src-"))
         names: list[str] = []
         suffix = _PAYLOAD_SUFFIX.get(self.header["compression"], ".gz")
         try:
-            with open(self.src, "rb") as f:
+            with progress.read_file(self.src) as f:
                 f.seek(self.header["offset"])
                 with open_decompressed(f, "payload" + suffix) as payload:
                     for m in iter_cpio(payload):
-                        name = m.name[2:] if m.name.startswith("./") else m.name
-                        # SRPM payloads are flat: a name with a folder in it is no source file.
-                        if norm_relpath(name) != name or "/" in name or not m.isfile() or not self._wanted(name):
+                        name = self._member_name(m.name)
+                        # Taken by exact name, never as a pattern. SRPM payloads are flat: a
+                        # name with a folder in it, a symlink or a device is no source file.
+                        if "/" in name or not m.isfile() or not self._wanted(name):
                             continue
-                        with open(staging / name, "xb") as out:
-                            while chunk := m.read_some(BUFSIZE):
-                                out.write(chunk)
+                        if name in names:
+                            raise TreeError(f"{self.src}: payload member {name!r} appears twice")
+                        self._write(staging, name, m)
                         names.append(name)
-            shutil.rmtree(self.entry / "src", ignore_errors=True)
-            os.replace(staging, self.entry / "src")
+            with writing(self.entry / "src", f"the sources of {self.src}"):
+                shutil.rmtree(self.entry / "src", ignore_errors=True)
+                os.replace(staging, self.entry / "src")
         except (CpioError, *READ_ERRORS) as e:
             raise TreeError(f"{self.src}: cannot unpack the SRPM payload ({e})") from e
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        save_json(self.entry / "src.json", names)
+        save_json(self.entry / "src.json", names, f"the source list of {self.src}")
         return names
+
+    def _member_name(self, raw: str) -> str:
+        try:
+            return clean_relpath(raw.removeprefix("./"), f"{self.src}: payload member")
+        except UnsafePath as e:
+            raise TreeError(str(e)) from e
+
+    def _write(self, staging: Path, name: str, m: CpioMember) -> None:
+        check_size(m.size, self.limit, f"{self.src}: {name}")
+        dest = staging / name
+        with writing(dest, f"{name} of {self.src}"):
+            # O_EXCL | O_NOFOLLOW: a name met twice, or anything already there, is never followed
+            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+            with open(fd, "wb") as out:
+                while chunk := m.read_some(BUFSIZE):
+                    out.write(chunk)
 
     def _kernel_tarball(self, files: list[str]) -> str:
         tarballs = [f for f in files if f.endswith(TAR_SUFFIXES)]
@@ -179,7 +212,7 @@ class SrpmTree(ArchiveTree):
             path = self.entry / "src" / fname
             if fname not in files or not path.is_file():
                 raise TreeError(f"{self.src}: spec patch {fname} is not in the SRPM")
-            data = _decompress(fname, path.read_bytes())
+            data = _read_patch(path, self.limit, f"{self.src}: {fname}")
             queue.append(QueuePatch(fname, data, step.strip, step.reverse))
         return queue
 

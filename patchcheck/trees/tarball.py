@@ -18,7 +18,7 @@ class TarballTree(ArchiveTree):
 
     def _open(self) -> Opened:
         src = self.src
-        store = MemberStore(self.entry / "members", lambda: file_stream(src), str(src))
+        store = MemberStore(self.entry / "members", lambda: file_stream(src), str(src), self.limit)
         return Opened(store, str(src))
 
 

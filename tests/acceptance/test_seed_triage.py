@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from patchcheck.bugs.load import default_bugs_dir, load_bugs
-from patchcheck.commands.triage import triage_file
+from patchcheck.triage.score import triage_text
 
 SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 SEEDS = SHARED / "seeds"
@@ -43,7 +43,7 @@ def test_seed_ranks_its_bug_first(prefix: str) -> None:
     bugs_dir = Path(os.environ.get("PATCHCHECK_ACCEPTANCE_BUGS_DIR") or default_bugs_dir())
     bugs = load_bugs(bugs_dir).all()
     text = _seed(prefix).read_text(encoding="utf-8", errors="replace")
-    oops, matches = triage_file(text, bugs)
+    oops, matches = triage_text(text, bugs)
     assert oops is not None, f"no oops found in seed {prefix}"
     assert matches, f"seed {prefix}: no known bug in {bugs_dir} matches {oops}"
     assert matches[0].bug == EXPECTED[prefix], (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.bugs.load import default_bugs_dir, load_bug, load_bugs
+from patchcheck.bugs.load import BugFileErrors, default_bugs_dir, load_bug, load_bugs, scan_bugs
 from patchcheck.errors import BadInput, BugFileError
 
 GOOD = """id = "{id}"
@@ -134,3 +134,47 @@ def test_shipped_definitions_are_valid() -> None:
     nf = bs.get("nf-ct-lookup-opts")
     assert nf.required_fixes[0].upstream == ("6f6183a39533d727deaa5061cadae6dd9e6744d0",)
     assert [f.upstream[0] for f in nf.fixes if f.optional] == ["ece4b296904167336d0aaab26bd7122018835202"]
+
+
+def test_every_error_of_a_file_is_kept(tmp_path: Path) -> None:
+    text = 'id = "Other"\ntitle = "two\\nlines"\nseverity = "huge"\ncolour = 1\n[[fix]]\nmsgid = "<a@b>"\n'
+    with pytest.raises(BugFileErrors) as exc:
+        load_bug(write(tmp_path, text, "b1"))
+    keys = [p.key for p in exc.value.problems]
+    assert keys == ["colour", "id", "title", "severity", "fix[1].msgid"]
+    # as one line it is the first error, with a count of the rest
+    assert str(exc.value).startswith(f"{tmp_path / 'b1.toml'}: colour: unknown key")
+    assert str(exc.value).endswith("(and 4 more errors in this file)") and "\n" not in str(exc.value)
+
+
+def test_folders_combine_and_ids_stay_unique(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    write(a, GOOD.format(id="b1"), "b1")
+    write(b, GOOD.format(id="b2"), "b2")
+    assert sorted(load_bugs([a, b]).bugs) == ["b1", "b2"]
+    write(b, GOOD.format(id="b1"), "b1")
+    bugs, errors = scan_bugs([a, b])
+    assert sorted(bugs.bugs) == ["b1", "b2"] and len(errors) == 1
+    msg = str(errors[0])
+    assert str(b / "b1.toml") in msg and str(a / "b1.toml") in msg and "--no-shipped-bugs" in msg
+    with pytest.raises(BugFileError, match="also defined by"):
+        load_bugs([a, b])
+
+
+def test_shards_split_cells_once_and_stably() -> None:
+    from patchcheck.bugs.select import Shard
+
+    cells = [(f"bug-{i}", t) for i in range(60) for t in ("linux-4.19", "ky10", "/srv/t.tar.xz")]
+    shards = [Shard(k, 4) for k in range(1, 5)]
+    owners = [[s for s in shards if s.takes(*c)] for c in cells]
+    assert all(len(o) == 1 for o in owners)  # every cell in exactly one shard
+    sizes = [sum(1 for o in owners if o[0] == s) for s in shards]
+    assert min(sizes) >= 25  # 180 cells spread, none starved
+    # a cell's shard depends on its bug and tree only: the same on every call, in any run
+    assert [s.takes("bug-1", "ky10") for s in shards] == [s.takes("bug-1", "ky10") for s in shards]
+    assert Shard.parse("2/4") == Shard(2, 4) and str(Shard(2, 4)) == "2/4"
+    for bad in ("0/4", "5/4", "x", "1/", "-1/2"):
+        with pytest.raises(ValueError):
+            Shard.parse(bad)

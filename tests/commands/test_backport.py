@@ -49,6 +49,7 @@ def backport(
             "--tree",
             str(tree),
             "--all",
+            "--no-shipped-bugs",
             "--bugs-dir",
             str(bugs),
             "--cache-dir",

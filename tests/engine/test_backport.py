@@ -132,7 +132,7 @@ def test_present_and_conflicting_write_nothing(tmp_path: Path, diff: bytes) -> N
         s = bp.step(mail(diff), FIX)
     assert s.result.verdict == "conflicting" and s.adapted is None and s.rejects is not None
     text = s.rejects.decode()
-    assert "# hunk #3 at fs/b.c" in text and "near match" in text
+    assert "# hunk #1 at fs/b.c" in text and "near match" in text
     assert "\n--- a/fs/b.c\n+++ b/fs/b.c\n@@ " in text
     assert "+\tif (!ctx || !ctx->ready3)\n" in text
     assert "fs/a.c\n@@" not in text  # hunks that place are not rejects

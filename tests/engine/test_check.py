@@ -10,6 +10,7 @@ from patchcheck.engine.blocks import find_block
 from patchcheck.engine.check import check_series, touched_paths
 from patchcheck.model import Fix, PatchMail, Series
 from patchcheck.text.diff import MalformedPatch, parse_diff
+from patchcheck.verdict import bug_verdict
 from testing.gitrepo import git, init
 from testing.kfixtures import DictTree, c_file, make_diff
 
@@ -69,6 +70,16 @@ def test_present_offset(diff: bytes) -> None:
     shifted = {k: "/* one */\n/* two */\n" + v for k, v in fixed(OLD).items()}
     [r] = run(shifted, diff)
     assert (r.verdict, r.method) == ("present", "offset")
+    # the whole reverse check passed (git apply -R): its offsets are turned to patch(1)'s sign
+    assert [(h.file, h.index, h.offset) for h in r.hunks] == [("fs/a.c", 1, 2), ("fs/a.c", 2, 2), ("fs/b.c", 1, 2)]
+    assert {h.reason for h in r.hunks} == {"already there, 2 lines later"}
+    one = {k: "/* one */\n" + v for k, v in fixed(OLD).items()}
+    [r] = run(one, diff)
+    assert {h.reason for h in r.hunks} == {"already there, 1 line later"}
+    # the same sign when GNU patch places them (one file lacks a hunk's post-image)
+    half = dict(shifted, **{"fs/b.c": OLD["fs/b.c"]})
+    [r] = run(half, diff)
+    assert [(h.status, h.offset) for h in r.hunks] == [("present", 2), ("present", 2), ("clean", 0)]
 
 
 def test_offset(diff: bytes) -> None:
@@ -96,7 +107,7 @@ def test_conflict_names_hunk_and_near_match(diff: bytes) -> None:
     [r] = run(changed, diff)
     assert r.verdict == "conflicting"
     bad = [h for h in r.hunks if h.status == "failed"]
-    assert [(h.file, h.index) for h in bad] == [("fs/b.c", 3)]
+    assert [(h.file, h.index) for h in bad] == [("fs/b.c", 1)]  # patch(1) numbers hunks per file
     assert bad[0].line is not None and "context differs" in (bad[0].reason or "")
     assert bad[0].near and "ENODEV" in bad[0].near
     assert "fs/b.c" in r.evidence
@@ -287,3 +298,49 @@ def test_failed_hunk_reports_patch_line(diff: bytes) -> None:
     failed = [h for h in r.hunks if h.status == "failed"]
     assert failed and failed[0].patch_line is not None
     assert failed[0].line is not None and failed[0].line != failed[0].patch_line
+
+
+def test_deletion_on_an_empty_tree_is_not_present(tmp_path: Path) -> None:
+    # a series: patch 1 deletes a file, patch 2 changes another; the tree has neither
+    old = {"fs/gone.c": c_file("g", 1), "fs/a.c": OLD["fs/a.c"]}
+    d1 = make_diff(tmp_path, old, {"fs/a.c": OLD["fs/a.c"]})
+    d2 = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, {"fs/a.c": fixed(OLD)["fs/a.c"]})
+    rs = run({"Makefile": "VERSION = 4\n"}, d1, d2)
+    assert [r.verdict for r in rs] == ["not-applicable", "not-applicable"]
+    assert "deleted already, or never there" in rs[0].evidence
+    assert bug_verdict(rs)[0] == "not-applicable"
+    # where patch 2's file is there with the fix in it, the series is present
+    rs = run({"fs/a.c": fixed(OLD)["fs/a.c"]}, d1, d2)
+    assert bug_verdict(rs)[0] == "present"
+
+
+def test_removal_done_in_another_form_is_present(tmp_path: Path) -> None:
+    # hunk 2 only removes lines; the tree removed them too, and reworded a context line
+    new = {
+        "fs/a.c": OLD["fs/a.c"]
+        .replace("\tint ret0 = 0;", "\tint ret0 = -1;")
+        .replace("\tif (!ctx->ready4)\n\t\treturn -5;\n", "")
+    }
+    d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, new)
+    tree = {"fs/a.c": new["fs/a.c"].replace("\tint ret4 = 0;", "\tlong ret4 = 0;")}
+    [r] = run(tree, d)
+    assert [h.status for h in r.hunks] == ["present", "present"], r.evidence
+    assert (r.verdict, r.method) == ("present", "modified")
+    # where the removed lines are still there, it is not
+    tree = {"fs/a.c": OLD["fs/a.c"].replace("\tint ret0 = 0;", "\tint ret0 = -1;")}
+    tree["fs/a.c"] = tree["fs/a.c"].replace("\tint ret4 = 0;", "\tlong ret4 = 0;")
+    [r] = run(tree, d)
+    assert r.verdict != "present"
+
+
+def test_fix_with_a_blank_line_more_elsewhere_is_present(tmp_path: Path) -> None:
+    new = {"fs/a.c": OLD["fs/a.c"].replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")}
+    d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, new)
+    # the fix is in, with one blank line more, and the code moved 60 lines down
+    moved = "".join(f"/* note {i} */\n" for i in range(60)) + new["fs/a.c"].replace(
+        "\t\treturn 0;\n\treturn ret1;", "\t\treturn 0;\n\n\treturn ret1;"
+    )
+    [r] = run({"fs/a.c": moved}, d)
+    assert [h.status for h in r.hunks] == ["present"], r.hunks
+    assert (r.verdict, r.method) == ("present", "modified")
+    assert r.hunks[0].line is not None and r.hunks[0].line > 60

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from patchcheck.errors import ToolError
-from patchcheck.evidence import Evidence, history, history_cache
+from patchcheck.evidence import history, history_cache
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import TRAILER_FORMS, History
+from patchcheck.model import Evidence
 from testing.gitrepo import commit
 from testing.gitrepo import git as _git
 
@@ -101,6 +102,16 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Repo:
     )
     _git(r, "revert", "--no-edit", c["gone"])
     c["revert"] = _git(r, "rev-parse", "HEAD")
+    # Found by patch-id, then reverted.
+    c["h"] = _commit(r, "fs/h.c", _lines(0), "init: add h\n")
+    c["pid_gone"] = _commit(r, "fs/h.c", _lines(0, {5: "five"}), "local: vendor tweak to h\n")
+    _git(r, "revert", "--no-edit", c["pid_gone"])
+    c["pid_revert"] = _git(r, "rev-parse", "HEAD")
+    # Reverted by a commit that names it only by subject ('Revert "..."', no sha).
+    c["subj_gone"] = _commit(r, "fs/i.c", "i\n", "mm: fix the subject-only revert case\n")
+    c["subj_revert"] = _commit(
+        r, "fs/i.c", "j\n", 'Revert "mm: fix the subject-only revert case"\n\nIt broke the frobnicator.\n'
+    )
     head = _git(r, "rev-parse", "HEAD")
     return Repo(r, r / ".git", head, c)
 
@@ -234,6 +245,14 @@ def test_reverted_fix_is_not_present(repo: Repo) -> None:
     assert _find(h, subject="block: fix queue depth accounting bug") is None
     # has_commit stays reachability: a wrong "absent" would hide a bug as not-applicable
     assert h.has_commit(repo.c["gone"])
+
+
+def test_reverts_cancel_patch_id_and_subject_matches(repo: Repo) -> None:
+    h = _load(repo)
+    diff = _git(repo.path, "show", "--format=", repo.c["pid_gone"]) + "\n"
+    assert _find(h, diff=diff.encode(), paths=["fs/h.c"]) is None
+    assert h.reverted_by(repo.c["subj_gone"]) == repo.c["subj_revert"]
+    assert _find(h, subject="mm: fix the subject-only revert case") is None
 
 
 def test_has_commit_for_introduced_by(repo: Repo) -> None:

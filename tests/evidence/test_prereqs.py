@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from patchcheck.cli import main
-from patchcheck.evidence.prereqs import Limits, Wanted, absent, search
+from patchcheck.evidence.prereqs import SearchLimits, Wanted, absent, search
 from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import PatchMail, PatchResult, Prereq, Verdict
 from patchcheck.text.diff import parse_diff
@@ -38,6 +38,7 @@ def check(
             "--tree",
             str(tree),
             "--all",
+            "--no-shipped-bugs",
             "--bugs-dir",
             str(bugs),
             "--cache-dir",
@@ -66,7 +67,11 @@ def test_the_conflict_names_its_prerequisite(
         (up.prereq, "backportable", "clean"),
         (up.base, "present", "exact"),
     ]
-    assert pre[0]["subject"] == "fs: count ret1 atomically" and pre[0]["hunks"] == [1] and pre[0]["depth"] == 1
+    assert (
+        pre[0]["subject"] == "fs: count ret1 atomically"
+        and pre[0]["hunks"] == ["fs/a.c#1"]
+        and pre[0]["depth"] == 1
+    )
     assert up.other not in {q["commit"] for q in pre}  # it changed another file
     assert p["with_prerequisites"] is None and p["prerequisites_note"] is None
     # a search capped at one commit says so
@@ -92,6 +97,7 @@ def test_with_prereqs_makes_it_backportable_and_backport_writes_both(
             "--tree",
             str(tree),
             "--all",
+            "--no-shipped-bugs",
             "--bugs-dir",
             str(bugs),
             "--cache-dir",
@@ -115,14 +121,24 @@ def test_with_prereqs_makes_it_backportable_and_backport_writes_both(
     assert (tmp_path / "am" / "fs/a.c").read_bytes() == (up.repo / "fs/a.c").read_bytes()
     # without --with-prereqs: the conflict's rejects, and its prerequisites printed
     rc = main(
-        ["backport", "--tree", str(tree), "--all", "--bugs-dir", str(bugs), "--cache-dir", str(tmp_path / "c")]
+        [
+            "backport",
+            "--tree",
+            str(tree),
+            "--all",
+            "--no-shipped-bugs",
+            "--bugs-dir",
+            str(bugs),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
         + ["--upstream-repo", str(up.repo), "-o", str(tmp_path / "out2")]
     )
     text = capsys.readouterr().out
     assert rc == 1
     assert (
         "prerequisites (upstream, nearest first):\n"
-        f"    {up.prereq[:12]} fs: count ret1 atomically: backportable (clean) [hunk #1]" in text
+        f"    {up.prereq[:12]} fs: count ret1 atomically: backportable (clean) [hunk fs/a.c#1]" in text
     )
     assert [p.name for p in (tmp_path / "out2").iterdir()] == ["0001-fs-guard-ret1-against-negative-values.rej"]
 
@@ -170,13 +186,13 @@ def test_a_missing_file_points_at_the_commit_that_made_it(tmp_path: Path, up: Up
     found = search(repo, fix, [Wanted(1, "fs/c.c", None)], judge)
     assert [q.commit for q in found.prereqs] == [made] and seen == [made]
     # and by blame, for a hunk whose file is there
-    found = search(repo, fix, [Wanted(1, "fs/c.c", fp.hunks[0])], judge, Limits(commits=5))
+    found = search(repo, fix, [Wanted(1, "fs/c.c", fp.hunks[0])], judge, SearchLimits(commits=5))
     assert [q.commit for q in found.prereqs] == [made]
 
 
 def test_absent_is_oldest_first_and_skips_what_is_there() -> None:
     def q(c: str, verdict: str, time: int, depth: int = 1, partial: bool = False) -> Prereq:
-        return Prereq(c, c, verdict, None, (1,), depth, None, partial, time)
+        return Prereq(c, c, verdict, None, ("f.c#1",), depth, None, partial, time)
 
     got = absent(
         [
@@ -226,6 +242,7 @@ def test_every_format_shows_them(
             "--tree",
             str(tree),
             "--all",
+            "--no-shipped-bugs",
             "--bugs-dir",
             str(bugs),
             "--cache-dir",

@@ -9,6 +9,7 @@ import pytest
 from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
+from testing.rig import make_rig
 from tests.fetch.helpers import expect_error, fetcher, tmbox_requests
 
 
@@ -153,3 +154,59 @@ def test_msgid_maps_to_other_thread(pi_server: PIServer, tmp_path: Path) -> None
         "different thread",
     )
     assert not (tmp_path / "cache").exists()
+
+
+# ---- a msgid that names one patch of a series --------------------------------------------
+
+
+@pytest.fixture
+def stable(pi_server: PIServer) -> mailgen.SeriesSpec:
+    """A stable-review style series of 5 whose thread lacks patches 1 and 2."""
+    spec = mailgen.make_series("stable", 5)
+    pi_server.add_thread(mailgen.make_mbox([spec.messages[0], *spec.messages[3:]]))
+    return spec
+
+
+def test_msgid_of_one_patch_takes_that_patch_alone(
+    stable: mailgen.SeriesSpec, pi_server: PIServer, tmp_path: Path
+) -> None:
+    mid = stable.patch_msgids[2]
+    s = fetcher(tmp_path, pi_server).get(Fix(msgid=mid))
+    assert [(p.msgid, p.counter, p.expected) for p in s.patches] == [(mid, 3, 5)]
+    assert b"fs/file3.c" in s.patches[0].diff
+    assert "patch 3/5 of v1" in s.note and "alone" in s.note
+    assert Path(s.extra["am_mbox"]).name == "v1-p3.mbox"
+    # a warm run reads the stored selection, note and all
+    again = fetcher(tmp_path, pi_server, offline=True).get(Fix(msgid=mid))
+    assert (again.source, again.patches, again.note) == ("cache", s.patches, s.note)
+    # explicit choices stay explicit, and the cover letter still means the whole series
+    s = fetcher(tmp_path, pi_server).get(Fix(msgid=mid, patches=(4, 5)))
+    assert [p.counter for p in s.patches] == [4, 5] and s.note == ""
+    expect_error(
+        lambda: fetcher(tmp_path, pi_server).get(Fix(msgid=stable.cover_msgid)),
+        "patch 1/5 of v1 is missing from the thread",
+    )
+
+
+def test_msgid_of_one_patch_keeps_its_own_revision(
+    two_rev: tuple[mailgen.SeriesSpec, mailgen.SeriesSpec], pi_server: PIServer, tmp_path: Path
+) -> None:
+    v1, v2 = two_rev
+    s = fetcher(tmp_path, pi_server).get(Fix(msgid=v1.patch_msgids[1]))
+    assert (s.revision, [p.msgid for p in s.patches]) == (1, [v1.patch_msgids[1]])
+    # a pinned revision other than the named patch's: the msgid only finds the thread
+    s = fetcher(tmp_path, pi_server).get(Fix(msgid=v1.patch_msgids[1], revision=2))
+    assert [p.msgid for p in s.patches] == v2.patch_msgids
+
+
+def test_msgid_of_one_patch_is_said_in_the_evidence(tmp_path: Path, pi_server: PIServer) -> None:
+    rig = make_rig(tmp_path, pi_server)
+    d = mailgen.simple_diff("fs/other.c")
+    spec = mailgen.make_series("stable", 5, diffs=[d, d, rig.diff_a.decode(), d, d])
+    pi_server.add_thread(mailgen.make_mbox([spec.messages[0], *spec.messages[3:]]))
+    rig.fix_bug("b-one", spec.patch_msgids[2])
+    cp, res = rig.check("b-one")
+    assert cp.returncode == 1, cp.stderr
+    [patch] = res["b-one"]["patches"]
+    assert (patch["msgid"], patch["verdict"]) == (spec.patch_msgids[2], "backportable")
+    assert "the msgid names patch 3/5 of v1: that patch alone is taken" in patch["evidence"]

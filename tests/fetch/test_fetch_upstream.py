@@ -70,7 +70,17 @@ def test_check_takes_the_patch_from_the_clone(
 ) -> None:
     tree = tree_at(up, up.base, tmp_path / "tree")
     bugs = bug(tmp_path / "bugs", f'upstream = ["{up.prereq}"]')
-    common = ["--tree", str(tree), "--bug", "b1", "--bugs-dir", str(bugs), "--cache-dir", str(tmp_path / "c")]
+    common = [
+        "--tree",
+        str(tree),
+        "--bug",
+        "b1",
+        "--no-shipped-bugs",
+        "--bugs-dir",
+        str(bugs),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    ]
     rc, out, err = run(capsys, "check", *common, "--format", "json", "--upstream-repo", str(up.repo))
     assert rc == 1, err
     [p] = json.loads(out)["results"][0]["patches"]
@@ -80,7 +90,17 @@ def test_check_takes_the_patch_from_the_clone(
     rc, out, err = run(capsys, "check", *common, "--format", "json")
     assert rc == 3 and "--upstream-repo" in json.dumps(json.loads(out))
     # patchcheck fetch has nothing to fetch for it
-    rc, out, err = run(capsys, "fetch", "--bug", "b1", "--bugs-dir", str(bugs), "--cache-dir", str(tmp_path / "c"))
+    rc, out, err = run(
+        capsys,
+        "fetch",
+        "--bug",
+        "b1",
+        "--no-shipped-bugs",
+        "--bugs-dir",
+        str(bugs),
+        "--cache-dir",
+        str(tmp_path / "c"),
+    )
     assert rc == 0 and out == "", (out, err)
 
 
@@ -97,6 +117,7 @@ def test_backport_writes_the_commit_as_it_applies(
         str(tree),
         "--bug",
         "b1",
+        "--no-shipped-bugs",
         "--bugs-dir",
         str(bugs),
         "--cache-dir",
@@ -133,7 +154,16 @@ def test_a_mail_stays_the_source_and_the_commit_corroborates(
     with PIServer() as server:
         for name, diff in (("same", same), ("differs", other)):
             server.add_thread(make_mbox([make_patch_mail("fs/b: check ctx", diff, f"{name}@x.org")]))
-        args = ["--tree", str(tree), "--all", "--bugs-dir", str(bugs), "--cache-dir", str(tmp_path / "c")]
+        args = [
+            "--tree",
+            str(tree),
+            "--all",
+            "--no-shipped-bugs",
+            "--bugs-dir",
+            str(bugs),
+            "--cache-dir",
+            str(tmp_path / "c"),
+        ]
         rc, out, err = run(
             capsys, "check", *args, "--lore-url", server.url, "--format", "json", "--upstream-repo", str(up.repo)
         )

@@ -254,6 +254,7 @@ def test_real_fixes_on_real_trees(pair: RealPair, tmp_path: Path, capsys: pytest
             "json",
             "--bugs-dir",
             str(tmp_path / "bugs"),
+            "--no-shipped-bugs",
             "--cache-dir",
             str(tmp_path / "cache"),
             "--lore-url",

@@ -164,10 +164,16 @@ def test_missing_local_mbox_is_named(folder: Path, tmp_path: Path) -> None:
         ],
         cwd=tmp_path,
     )
-    one_line_error(validate, 2, "good.toml", "fix[1].mbox", "g.mbox", "not a regular file")
+    # validate names every error of every file (issue 15 item 8), then a count
+    assert validate.returncode == 2 and validate.stdout == "", validate.stderr
+    lines = validate.stderr.strip().splitlines()
+    assert len(lines) == 3 and lines[-1] == "patchcheck: 2 errors in 2 files", lines
+    assert "good.toml: fix[1].mbox" in lines[0] and "g.mbox: not a regular file" in lines[0]
+    assert "x.toml: fix[1].mbox" in lines[1] and "nope.mbox: no such file" in lines[1]
     one_line_error(check, 2, str(folder / "fixes" / "nope.mbox"), "cannot read")
     one_line_error(check_dir, 2, str(folder / "fixes" / "g.mbox"))
     (folder / "fixes" / "g.mbox").rmdir()
+    (folder / "x.toml").unlink()
     (validate,) = run_many([_pc("bugs", "validate", *common)], cwd=tmp_path)
     one_line_error(validate, 2, "good.toml", "fix[1].mbox", "no such file")
 

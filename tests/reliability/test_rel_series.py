@@ -22,7 +22,8 @@ def _judged(rig: Rig, bug: str, code: int) -> dict[str, Any]:
     """Run ``bug`` with b-local; exit ``code``; b-local judged; ``bug``'s result."""
     cp, res = rig.check(bug, LOCAL)
     assert cp.returncode == code, (cp.returncode, cp.stderr, res)
-    assert cp.stderr == ""
+    # stderr: one line per error cell (issue 11 item 9), nothing else
+    assert len(cp.stderr.splitlines()) == sum(r["verdict"] == "error" for r in res.values()), cp.stderr
     assert (res[LOCAL]["verdict"], res[LOCAL]["method"]) == ("backportable", "clean")
     return res[bug]
 

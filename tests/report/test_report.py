@@ -18,6 +18,7 @@ import pytest
 from patchcheck.errors import BadInput
 from patchcheck.model import Verdict
 from patchcheck.report import FORMATS, Report, render
+from patchcheck.report._common import short_detail
 from testing.report_fixtures import (
     EXPECTED,
     GENERATED,
@@ -450,3 +451,100 @@ def test_html_in_headless_chromium(tmp_path: Path) -> None:
     assert len(data) > 20_000  # a blank page compresses to a few kB
     with contextlib.suppress(OSError):  # a copy for a human to look at; not the test
         shutil.copyfile(shot, "/tmp/patchcheck-report.png")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_json_report_reads_back_to_the_same_report(tmp_path: Path, fmt: str) -> None:
+    """What merge relies on: a JSON report holds all that every format shows."""
+    from patchcheck.report.json_load import load_report
+
+    report = sample_report()
+    path = tmp_path / "r.json"
+    path.write_text(render(report, "json"))
+    again = load_report(path)
+    assert render(again, fmt) == render(report, fmt)
+    assert render(again, fmt, color=True, verbose=True) == render(report, fmt, color=True, verbose=True)
+
+
+# ---- the terminal table: width, optional fixes, -v, plurals ------------------------------
+
+
+def _table_part(out: str) -> list[str]:
+    """The lines up to the summary (the error list and -v details may hold long paths)."""
+    lines = out.splitlines()
+    return lines[: next(i for i, ln in enumerate(lines) if ln.startswith("summary: "))]
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+@pytest.mark.parametrize("width", [80, 100, 140])
+@pytest.mark.parametrize("ntrees", [1, 3])
+def test_table_fits_the_width_and_cuts_nothing(width: int, ntrees: int) -> None:
+    report = sample_report(TREES[:ntrees] if ntrees > 1 else [TREES[2]])
+    out = render(report, "table", width=width)
+    summary_at = len(_table_part(out))
+    assert all(len(ln) <= width for ln in out.splitlines()[: summary_at + 3]), out
+    # nothing is cut: every bug, and in one tree each cell's whole detail, is there
+    for bug in BUG_IDS:
+        assert bug in _squeeze(out)
+    if ntrees == 1:
+        for r in report.results:
+            assert _squeeze(short_detail(r, None)) in _squeeze(out), r.bug.id
+        assert "…" not in "\n".join(_table_part(out))
+    else:
+        # every bug row, in every block of columns, has its verdicts in tree order
+        seen: set[tuple[str, str]] = set()
+        trees = TREE_NAMES
+        for ln in _table_part(out):
+            if ln.startswith("bug "):
+                nums = re.findall(r"\[(\d)\]", ln)
+                trees = [TREE_NAMES[int(n) - 1] for n in nums] if nums else TREE_NAMES
+            elif ln.split()[:1] and ln.split()[0] in BUG_IDS:
+                bug = ln.split()[0]
+                assert re.findall(_VERDICT_WORD, ln) == [EXPECTED[(bug, t)][0] for t in trees], ln
+                seen |= {(bug, t) for t in trees}
+        assert seen == set(EXPECTED)
+
+
+_VERDICT_WORD = r"\b(?:partially-present|not-applicable|backportable|conflicting|present|error)\b"
+
+
+def test_table_narrow_matrix_numbers_its_columns() -> None:
+    wide = render(sample_report(), "table", width=200)
+    narrow = render(sample_report(), "table", width=80)
+    assert "[1]" not in wide and "tree linux-4.19:" in wide
+    for i, t in enumerate(TREES, 1):
+        assert f"tree [{i}] {t.name}:" in narrow
+    assert narrow.count("bug ") >= 2  # the trees split into side-by-side blocks
+
+
+def test_table_shows_optional_fixes() -> None:
+    out = render(sample_report([TREES[2]]), "table", width=200)
+    rows = [ln for ln in out.splitlines() if ln.startswith("+ optional")]
+    assert rows and all("conflicting" in r for r in rows)
+    assert any("hardening follow-up" in r for r in rows)
+    # the bug's own verdict is not swayed: nfsd-callback-wq stays present (exact)
+    row = next(ln for ln in out.splitlines() if ln.startswith("nfsd-callback-wq "))
+    assert row.split()[2:4] == ["present", "exact"]
+
+
+def test_table_verbose_shows_each_failing_hunk() -> None:
+    plain = render(sample_report(), "table", width=120)
+    verbose = render(sample_report(), "table", width=120, verbose=True)
+    assert "hunk #" not in plain and "list_del_init" not in plain
+    assert "failed hunk #2 at fs/nfsd/nfs4state.c:1236: context does not match" in verbose
+    assert "      -\tlist_del(&clp->cl_lru);" in verbose and "      +\tlist_del_init(&clp->cl_lru);" in verbose
+    assert "ext4-extent-oob on linux-4.19: conflicting" in verbose
+    colored = render(sample_report(), "table", width=120, verbose=True, color=True)
+    assert "\x1b[31m-\tlist_del(&clp->cl_lru);\x1b[0m" in colored
+
+
+def test_table_counts_have_plurals() -> None:
+    bug = make_bug("one-bug")
+    r = make_result(bug, TREES[0], Verdict.ERROR, None)
+    out = render(Report([r], [TREES[0]], [bug], VERSION, GENERATED), "table")
+    assert "summary: 1 bug × 1 tree: 1 error" in out
+    out = render(sample_report(), "table")
+    assert "summary: 6 bugs × 3 trees:" in out and "2 errors" in out and "4 present" in out

@@ -524,7 +524,7 @@ def test_trees_list_command(kit: Kit, tmp_path: Path, cache: Path, capsys: pytes
     (tmp_path / "trees.toml").write_text(
         f'[good]\npath = "{source(kit, "folder")}"\n[gone]\npath = "missing-dir"\n'
     )
-    rc = trees_cmd.run(argparse.Namespace(trees_file=tmp_path / "trees.toml", cache_dir=cache))
+    rc = trees_cmd.run(argparse.Namespace(trees_file=tmp_path / "trees.toml", tree_cache=cache))
     out = capsys.readouterr().out
     assert rc == 2  # one tree is missing
     good = next(line for line in out.splitlines() if line.startswith("good"))
@@ -540,3 +540,20 @@ def test_shipped_example_trees_file(cache: Path) -> None:
         pytest.skip("examples/linux is not there yet")
     tree = open_tree("example", cache_dir=cache, trees_file=example)
     assert tree.info.kind == "folder" and tree.info.version
+
+
+def test_max_member_bytes_option_and_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchcheck import config
+    from patchcheck.errors import BadInput
+
+    monkeypatch.delenv("PATCHCHECK_MAX_MEMBER_BYTES", raising=False)
+    assert config.max_member_bytes(None) is None  # the trees' default, 512 MiB
+    assert config.max_member_bytes("512M") == 512 << 20
+    assert config.max_member_bytes("2GiB") == 2 << 30
+    assert config.max_member_bytes("4096") == 4096
+    monkeypatch.setenv("PATCHCHECK_MAX_MEMBER_BYTES", "16k")
+    assert config.max_member_bytes(None) == 16 << 10
+    assert config.max_member_bytes("1M") == 1 << 20  # the option wins
+    for bad in ("lots", "0", "-1", "1.5G", "12X"):
+        with pytest.raises(BadInput, match="--max-member-bytes: .* is not a size"):
+            config.max_member_bytes(bad)

@@ -1,19 +1,23 @@
-"""Decompression as a stream: an external tool when there is one, else Python's modules."""
+"""Decompression as a stream: an external tool when there is one, else Python's modules, and
+the byte limit that stops a decompression bomb before it fills memory or the cache."""
 
 from __future__ import annotations
 
 import bz2
 import contextlib
 import gzip
+import io
 import lzma
 import shutil
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from patchcheck.errors import TreeError
-from patchcheck.sys import proc
+from patchcheck.sys import proc, progress
+from patchcheck.sys.tools import missing_message
+from patchcheck.trees._common import MemberTooLarge
 
 BUFSIZE = 1 << 20
 _TAIL = 1 << 16
@@ -31,6 +35,41 @@ _TOOLS = {
 }
 COMPRESSED_SUFFIXES = tuple(x for k in _TOOLS for x in k)
 _MAGIC = {b"\x1f\x8b": ".gz", b"\xfd7zXZ\x00": ".xz", b"BZh": ".bz2", b"\x28\xb5\x2f\xfd": ".zst"}
+
+
+class Readable(Protocol):
+    def read(self, size: int = ..., /) -> bytes: ...
+
+
+class Limited(io.RawIOBase):
+    """A read-only stream that raises MemberTooLarge once more than ``limit`` bytes came out."""
+
+    def __init__(self, raw: Readable, limit: int, label: str) -> None:
+        self._raw = raw
+        self._left = limit
+        self._limit = limit
+        self._label = label
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: bytearray | memoryview) -> int:  # type: ignore[override]
+        # One byte past the limit is asked for, so that a stream of exactly ``limit`` passes.
+        data = self._raw.read(min(len(buf), self._left + 1))
+        n = len(data)
+        if n > self._left:
+            raise MemberTooLarge(self._label, self._limit)
+        buf[:n] = data
+        self._left -= n
+        return n
+
+
+def read_limited(raw: Readable, limit: int, label: str) -> bytes:
+    """All of ``raw``; MemberTooLarge (holding at most ``limit`` + 1 bytes) when larger."""
+    data = raw.read(limit + 1)
+    if len(data) > limit:
+        raise MemberTooLarge(label, limit)
+    return data
 
 
 def _tool_for(name: str) -> tuple[str, ...] | None:
@@ -54,7 +93,7 @@ def open_decompressed(fileobj: IO[bytes], name: str) -> Iterator[IO[bytes]]:
             yield out
         return
     if name.endswith((".zst", ".tzst")):
-        raise TreeError(f"{name}: zstd-compressed and the zstd tool is not installed")
+        raise TreeError(f"{name}: zstd-compressed; {missing_message('zstd', 'zstd-compressed archives')}")
     # No external tool: Python's own decompressors (about half the speed).
     if name.endswith((".xz", ".txz")):
         with lzma.LZMAFile(fileobj) as xz:
@@ -87,7 +126,7 @@ def _pipe_through(cmd: tuple[str, ...], source: IO[bytes]) -> Iterator[IO[bytes]
 @contextlib.contextmanager
 def file_stream(path: Path) -> Iterator[IO[bytes]]:
     """The decompressed bytes of a file on disk, by its suffix, else by its magic bytes."""
-    with open(path, "rb") as f:
+    with progress.read_file(path) as f:
         name = path.name
         if not name.endswith(COMPRESSED_SUFFIXES):
             # No telling suffix (a tarball found by its content): go by its magic bytes.

@@ -7,6 +7,7 @@ kept. Every other path is read from the base store unchanged.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import re
@@ -19,8 +20,8 @@ from pathlib import Path
 from patchcheck.errors import TreeError
 from patchcheck.sys import patchtool
 from patchcheck.sys.atomic import atomic_write
-from patchcheck.sys.paths import norm_relpath
-from patchcheck.trees._common import load_json, read_under, save_json
+from patchcheck.sys.paths import OutsideRoot, norm_relpath, resolve_beneath, write_beneath
+from patchcheck.trees._common import LeadsOut, load_json, read_in_tree, save_json, writing
 from patchcheck.trees.archive.store import MemberStore
 
 
@@ -85,6 +86,7 @@ class PatchQueue:
         extra: dict[str, bytes],
         label: str,
         what: str,
+        limit: int,
     ) -> None:
         self.entry = entry
         self.base = base
@@ -92,6 +94,7 @@ class PatchQueue:
         self.extra = dict(extra)
         self.label = label  # the package, for messages
         self.what = what  # "spec patch", "quilt patch"... for messages
+        self.limit = limit
         self._applied_dir = entry / "applied"
         self._lock = threading.Lock()
         self._touched: set[str] | None = None
@@ -102,13 +105,32 @@ class PatchQueue:
         with self._lock:
             if self._touched is None:
                 # Another patchcheck process may be applying the same queue: take turns.
-                with open(self.entry / "apply.lock", "a+b") as lock:
+                with writing(self.entry / "apply.lock", "a lock file"):
+                    lock = open(self.entry / "apply.lock", "a+b")  # noqa: SIM115 - closed below
+                with lock:
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     self._touched = self._apply_queue()
             return self._touched
 
     def read(self, rel: str) -> bytes | None:
-        return read_under(self._applied_dir, rel, self.label)
+        """A touched path, as the queue left it. A symlink the queue planted is followed only
+        inside the tree (LeadsOut otherwise); one to a path the queue did not touch reads
+        that path from the base."""
+        try:
+            target = resolve_beneath(self._applied_dir, rel)
+        except OutsideRoot as e:
+            if e.errno == errno.ELOOP:
+                raise TreeError(f"{self.label}: {rel}: symlink loop; expected a readable file") from e
+            raise LeadsOut(rel) from e
+        if target in self.touched():
+            return read_in_tree(self._applied_dir, target, self.label, self.limit)
+        return self.base.read(target)
+
+    def _base_file(self, rel: str) -> bytes | None:
+        try:
+            return self.base.read(rel)
+        except LeadsOut:
+            return None  # a base symlink leading out: absent, as every read of it says
 
     def _apply_queue(self) -> set[str]:
         state = load_json(self.entry / "applied.json")
@@ -118,38 +140,44 @@ class PatchQueue:
         for p in self.queue:
             touched |= touched_paths(p)
         self.base.ensure(touched)
-        scratch = Path(tempfile.mkdtemp(dir=self.entry, prefix="scratch-"))
+        with writing(self.entry, "a scratch folder"):
+            scratch = Path(tempfile.mkdtemp(dir=self.entry, prefix="scratch-"))
         try:
             tree = scratch / "tree"
-            tree.mkdir()
-            for rel in sorted(touched):
-                data = self.base.read(rel)
-                if data is not None:
-                    dest = tree / rel
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    dest.write_bytes(data)
-            for rel, data in self.extra.items():
-                dest = tree / rel
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_bytes(data)
+            with writing(tree, f"the files {self.label}'s patch queue touches"):
+                tree.mkdir()
+                # Through the path gate: the names come from the package's patches.
+                for rel in sorted(touched):
+                    data = self._base_file(rel)
+                    if data is not None:
+                        write_beneath(tree, rel, data)
+                for rel, data in self.extra.items():
+                    write_beneath(tree, rel, data)
             for i, p in enumerate(self.queue):
                 self._apply_one(p, scratch / f"{i:05d}.patch", tree)
-            if self._applied_dir.exists():
-                shutil.rmtree(self._applied_dir)
-            os.replace(tree, self._applied_dir)
+            with writing(self._applied_dir, f"the patched files of {self.label}"):
+                if self._applied_dir.exists():
+                    shutil.rmtree(self._applied_dir)
+                os.replace(tree, self._applied_dir)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        save_json(self.entry / "applied.json", {"touched": sorted(touched), "count": len(self.queue)})
+        state = {"touched": sorted(touched), "count": len(self.queue)}
+        save_json(self.entry / "applied.json", state, f"the patch queue state of {self.label}")
         return touched
 
     def _apply_one(self, p: QueuePatch, patch_file: Path, tree: Path) -> None:
-        atomic_write(patch_file, p.data)
+        with writing(patch_file, f"{self.what} {p.name}"):
+            atomic_write(patch_file, p.data)
         args = patchtool.argv(
             strip=p.strip, reverse=p.reverse, forward=True, silent=True, directory=tree, patch_file=patch_file
         )
         res = patchtool.run(args)
         self.applied_now += 1
         if not res.ok:
+            if "No space left on device" in res.err():
+                raise TreeError(
+                    f"{tree}: cannot write {self.what} {p.name}'s result into the cache (No space left on device)"
+                )
             lines = [ln for ln in (res.out() + res.err()).splitlines() if ln.strip()]
             why = next(
                 (ln for ln in lines if "FAILED" in ln or "can't find" in ln.lower()),

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import IO
 
 from patchcheck.errors import TreeError
-from patchcheck.sys.paths import norm_relpath
-from patchcheck.trees._common import load_json, save_json
-from patchcheck.trees.archive.compress import READ_ERRORS
-from patchcheck.trees.archive.tar import TarError, iter_tar
+from patchcheck.sys.paths import UnsafePath, clean_relpath, norm_relpath, read_beneath
+from patchcheck.trees._common import LeadsOut, check_size, load_json, save_json, writing
+from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS
+from patchcheck.trees.archive.tar import RawMember, TarError, iter_tar
 
 # Opens the archive and yields its decompressed tar bytes as a stream: each pass re-opens it.
 StreamOpener = Callable[[], contextlib.AbstractContextManager[IO[bytes]]]
@@ -31,23 +31,44 @@ _LINK_DEPTH = 40  # like the kernel's own limit on nested symlinks
 _READ_ERRORS = (TarError, *READ_ERRORS)
 
 
-class _CacheWriteError(Exception):
-    """Writing into the cache failed; kept apart from archive read errors."""
-
-
 class _TopMismatch(Exception):
     """The guessed single top-level folder turned out not to be shared by every member."""
 
 
-def member_name(name: str) -> str | None:
-    """A member's path without ``./`` and a trailing ``/``; None for the archive root or an
-    unsafe name."""
+def member_name(name: str, archive: str) -> str | None:
+    """A member's path without ``./`` and a trailing ``/``; None for the archive's root.
+    Through the path gate: an absolute name, one climbing out with ``..``, or one holding
+    NUL is refused (TreeError naming the archive), never written or looked up."""
     while name.startswith("./"):
         name = name[2:]
     name = name.rstrip("/")
     if not name or name == ".":
         return None
-    return norm_relpath(name)
+    try:
+        return clean_relpath(name, f"{archive}: member")
+    except UnsafePath as e:
+        raise TreeError(str(e)) from e
+
+
+def link_target(rel: str, linkname: str) -> str | None:
+    """Where a symlink member ``rel`` points, as a path of the archive; None when it leads
+    out (absolute, or climbing above the root): recorded so, never followed."""
+    if linkname.startswith("/"):
+        return None
+    return norm_relpath(posixpath.join(posixpath.dirname(rel), linkname))
+
+
+def _write_member(staging: Path, rel: str, m: RawMember, limit: int, label: str) -> Path:
+    """Stream a member's data to ``staging/rel`` (a folder only this pass writes to)."""
+    check_size(m.size, limit, f"{label}: {rel}")
+    dest = staging / rel
+    with writing(dest, f"{rel} of {label}"):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        with open(fd, "wb") as out:
+            while chunk := m.read_some(BUFSIZE):
+                out.write(chunk)
+    return dest
 
 
 class MemberStore:
@@ -56,10 +77,11 @@ class MemberStore:
     ``passes`` counts archive passes made by this object: tests use it to prove cache reuse.
     """
 
-    def __init__(self, root: Path, opener: StreamOpener, label: str) -> None:
+    def __init__(self, root: Path, opener: StreamOpener, label: str, limit: int) -> None:
         self.root = root
         self.files = root / "files"
         self.label = label
+        self.limit = limit
         self.passes = 0
         self._opener = opener
         self._lock = threading.Lock()  # read() may come from several worker threads
@@ -78,15 +100,13 @@ class MemberStore:
         self._links: dict[str, str | None] = dict(raw.get("links") or {})
 
     def _save(self) -> None:
-        save_json(
-            self._state_path,
-            {
-                "top": self._top,
-                "present": sorted(self._present),
-                "absent": sorted(self._absent),
-                "links": self._links,
-            },
-        )
+        state = {
+            "top": self._top,
+            "present": sorted(self._present),
+            "absent": sorted(self._absent),
+            "links": self._links,
+        }
+        save_json(self._state_path, state, f"the member index of {self.label}")
 
     def _known(self, rel: str) -> bool:
         return rel in self._present or rel in self._absent or rel in self._links
@@ -100,8 +120,10 @@ class MemberStore:
                 missing = {p for p in wanted if not self._known(p)}
                 if not missing:
                     return
-                self.root.mkdir(parents=True, exist_ok=True)
-                with open(self.root / "lock", "a+b") as lock:
+                with writing(self.root / "lock", f"a lock file for {self.label}"):
+                    self.root.mkdir(parents=True, exist_ok=True)
+                    lock = open(self.root / "lock", "a+b")  # noqa: SIM115 - closed below
+                with lock:
                     # Another patchcheck process may be filling the same entry: take turns.
                     fcntl.flock(lock, fcntl.LOCK_EX)
                     self._load()
@@ -114,6 +136,8 @@ class MemberStore:
             raise TreeError(f"{self.label}: symlink loop among {sorted(wanted)[:3]}")
 
     def read(self, path: str) -> bytes | None:
+        """A member's bytes (symlinks followed inside the archive), None when it has none;
+        LeadsOut for a symlink that leads out of it."""
         rel = norm_relpath(path)
         if rel is None:
             return None
@@ -122,18 +146,17 @@ class MemberStore:
             if rel in self._links:
                 target = self._links[rel]
                 if target is None:
-                    return None
+                    raise LeadsOut(rel)
                 rel = target
                 continue
             if rel not in self._present:
                 return None
-            try:
-                return (self.files / rel).read_bytes()
-            except FileNotFoundError:
-                # Someone pruned the cache under us: forget the path and extract it again.
-                with self._lock:
-                    self._present.discard(rel)
-                continue
+            data = read_beneath(self.files, rel, follow=False)
+            if data is not None:
+                return data
+            # Someone pruned the cache under us: forget the path and extract it again.
+            with self._lock:
+                self._present.discard(rel)
         raise TreeError(f"{self.label}: {path}: symlink loop; expected a readable file")
 
     # -- one pass over the archive ---------------------------------------------------------
@@ -143,8 +166,6 @@ class MemberStore:
                 self._scan(missing, self._top)
             except _TopMismatch:
                 self._scan(missing, "")
-        except _CacheWriteError as e:
-            raise TreeError(f"{self.root}: cannot write the cache: {e.__cause__}") from e
         except _READ_ERRORS as e:
             raise TreeError(
                 f"{self.label}: corrupt or truncated archive ({e}); expected a readable tar archive"
@@ -156,14 +177,15 @@ class MemberStore:
 
     def _scan(self, missing: set[str], top: str | None) -> None:
         self.passes += 1
-        staging = Path(tempfile.mkdtemp(dir=self.root, prefix="staging-"))
+        with writing(self.root, f"a staging folder for {self.label}"):
+            staging = Path(tempfile.mkdtemp(dir=self.root, prefix="staging-"))
         found: dict[str, Path] = {}
         links: dict[str, str | None] = {}
         seen_any = False
         try:
             with self._opener() as stream:
                 for m in iter_tar(stream):
-                    name = member_name(m.name)
+                    name = member_name(m.name, self.label)
                     if name is None:
                         continue
                     is_dir = m.type == b"5"
@@ -186,19 +208,12 @@ class MemberStore:
                     if rel not in missing or rel in found or rel in links:
                         continue
                     if m.isfile():
-                        data = m.read()
-                        dest = staging / rel
-                        try:
-                            dest.parent.mkdir(parents=True, exist_ok=True)
-                            dest.write_bytes(data)
-                        except OSError as e:
-                            raise _CacheWriteError from e
-                        found[rel] = dest
-                    elif m.type == b"2":
-                        links[rel] = _link_target(rel, m.linkname)
-                    elif m.type == b"1":
+                        found[rel] = _write_member(staging, rel, m, self.limit, self.label)
+                    elif m.issym():
+                        links[rel] = link_target(rel, m.linkname)
+                    elif m.islnk():
                         # Hard links name another archive member; refer to it like a symlink.
-                        target = member_name(m.linkname)
+                        target = norm_relpath(m.linkname.removeprefix("./").rstrip("/"))
                         if target is not None and top and target.startswith(top + "/"):
                             target = target[len(top) + 1 :]
                         links[rel] = target
@@ -207,22 +222,14 @@ class MemberStore:
                         break  # everything asked for is here: no need to read further
             if not seen_any:
                 raise TarError("no members")
-            try:
-                for rel, src_path in found.items():
-                    dest = self.files / rel
+            for rel, src_path in found.items():
+                dest = self.files / rel
+                with writing(dest, f"{rel} of {self.label}"):
                     dest.parent.mkdir(parents=True, exist_ok=True)
                     os.replace(src_path, dest)
-            except OSError as e:
-                raise _CacheWriteError from e
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         self._top = top or ""
         self._present.update(found)
         self._links.update(links)
         self._absent.update(missing - found.keys() - links.keys())
-
-
-def _link_target(rel: str, linkname: str) -> str | None:
-    if linkname.startswith("/"):
-        return None  # points outside the tree
-    return norm_relpath(posixpath.join(posixpath.dirname(rel), linkname))

@@ -15,6 +15,7 @@ from typing import IO
 
 from patchcheck.trees.archive.compress import BUFSIZE
 
+_EXTENDED_MAX = 1 << 20
 TarError = tarfile.TarError  # what a malformed header raises (tarfile's type, for callers)
 
 
@@ -107,6 +108,8 @@ def iter_tar(stream: IO[bytes]) -> Iterator[RawMember]:
             name = f"{prefix}/{name}"
         linkname = _text(block[157:257])
         if type_ in (b"x", b"g", b"L", b"K"):
+            if size > _EXTENDED_MAX:  # held in memory: a real one is a few hundred bytes
+                raise tarfile.ReadError(f"tar extended header of {size} bytes")
             data = read_exact(stream, (size + 511) // 512 * 512)[:size]
             if len(data) < size:
                 raise tarfile.ReadError("truncated tar extended header")
