@@ -11,17 +11,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from patchcheck.text import trailers
+
 _HUNK_RE = re.compile(rb"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 _GIT_DIFF_RE = re.compile(rb"^diff --git ", re.M)
 _PLAIN_DIFF_RE = re.compile(rb"^--- \S[^\n]*\n\+\+\+ ", re.M)
-_FIXES_RE = re.compile(r"^[ \t]*Fixes:[ \t]*(\S.*?)[ \t]*$", re.M | re.I)
-_LINK_RE = re.compile(r"^[ \t]*Link:[ \t]*(\S+)", re.M | re.I)
-_CVE_RE = re.compile(r"\bCVE-\d{4}-\d{4,}\b", re.I)
-_UPSTREAM_RES = (
-    re.compile(r"^[ \t]*commit ([0-9a-f]{40}) upstream", re.M | re.I),
-    re.compile(r"\[[ \t]*Upstream commit ([0-9a-f]{40})[ \t]*\]", re.I),
-    re.compile(r"\(cherry picked from commit ([0-9a-f]{40})\)", re.I),
-)
 _INBODY_FROM_RE = re.compile(r"\A\s*From:[ \t]*(\S.*?)[ \t]*$", re.M)
 _MSGID_HDR_RE = re.compile(rb"^message-id:", re.I | re.M)
 _GTFROM_QUOTE_RE = re.compile(rb"(?m)^(>*From )")
@@ -113,10 +107,6 @@ def cut_signature(diff: bytes) -> bytes:
     return diff
 
 
-def _dedupe(items: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
 @dataclass(frozen=True)
 class Facts:
     """What a patch message says about itself (trailers and mentions)."""
@@ -129,19 +119,19 @@ class Facts:
 
 
 def facts(subject: str, pre_diff: bytes) -> Facts:
+    """The trailers and mentions of the text before a diff (text/trailers.py reads them).
+
+    ``upstream``: the commit a backport form names (stable's ``commit X upstream.``,
+    ``[ Upstream commit X ]``, ``Upstream commit X``, ``(cherry picked from commit X)``,
+    ``(backported from commit X)``, openEuler's inclusion block), 12 to 40 hex; the
+    evidence stage matches an abbreviated id as a prefix of the tree's commits."""
     text = pre_diff.decode("utf-8", "replace")
-    upstream = None
-    for rx in _UPSTREAM_RES:
-        m = rx.search(text)
-        if m:
-            upstream = m.group(1).lower()
-            break
     inbody = _INBODY_FROM_RE.search(text)
     return Facts(
-        fixes=_dedupe(_FIXES_RE.findall(text)),
-        links=_dedupe(_LINK_RE.findall(text)),
-        cves=_dedupe([c.upper() for c in _CVE_RE.findall(subject + "\n" + text)]),
-        upstream=upstream,
+        fixes=tuple(trailers.fixes(text)),
+        links=tuple(trailers.links(text)),
+        cves=tuple(trailers.cves(subject + "\n" + text)),
+        upstream=trailers.upstream_commit(pre_diff),
         inbody_from=inbody.group(1) if inbody else None,
     )
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from patchcheck.fetch.mail import author, cut_signature, facts, mboxrd, with_msgid
 from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
 from tests.fetch.helpers import fetcher
+
+SHA = "38f080f3cd19f0d1b5a5b4e1ab0e7dd4bbd5a9f1"
 
 
 def test_crlf_non_utf8_and_binary_survive(pi_server: PIServer, tmp_path: Path) -> None:
@@ -86,6 +90,34 @@ def test_facts_read_trailers_before_the_diff() -> None:
     plain = facts("x", b"no trailers\n")
     assert author("Sender", "s@example.org", plain) == "Sender <s@example.org>"
     assert author("", "s@example.org", plain) == "s@example.org"
+
+
+@pytest.mark.parametrize(
+    ("pre", "upstream"),
+    [
+        (f"commit {SHA} upstream.\n", SHA),
+        (f"[ Upstream commit {SHA} ]\n", SHA),
+        (f"(cherry picked from commit {SHA})\n", SHA),
+        # forms the fetcher reads since text/trailers.py is its home (a documented superset)
+        (f"Upstream commit {SHA}.\n", SHA),
+        (f"(backported from commit {SHA})\n", SHA),
+        (f"mainline inclusion\nfrom mainline-v6.7-rc1\ncommit {SHA}\ncategory: bugfix\n", SHA),
+        (f"commit {SHA[:12].upper()} upstream.\n", SHA[:12]),
+        # stable's own line outranks a cherry-pick line it carries along
+        (f"commit {SHA} upstream.\n\n(cherry picked from commit {'ab' * 20})\n", SHA),
+        # prose and Fixes: name commits without being the patch's upstream
+        (f"This reverts the damage since commit {SHA} upstream went in.\n", None),
+        (f'Fixes: {SHA[:12]} ("x: y")\n', None),
+        (f"commit {SHA[:11]} upstream.\n", None),  # shorter than 12: too weak to claim
+    ],
+)
+def test_facts_upstream_forms(pre: str, upstream: str | None) -> None:
+    assert facts("x", pre.encode()).upstream == upstream
+
+
+def test_facts_cve_mentions() -> None:
+    f = facts("[PATCH] x: fix CVE-2024-50264", b"Also CVE-2023-1234: and xCVE-2024-9999, CVE-2022-0001_a.\n")
+    assert f.cves == ("CVE-2024-50264", "CVE-2023-1234", "CVE-2022-0001")
 
 
 def test_mboxrd_quotes_from_lines_and_with_msgid_adds_one_only_when_missing() -> None:
