@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from patchcheck.fetch.http import HttpStatus
-from patchcheck.fetch.mail import Msg, with_msgid
+from patchcheck.fetch.mail import Msg, show_diff_parts, with_msgid
 
 if TYPE_CHECKING:
     import liblore
@@ -197,6 +197,7 @@ def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[M
         if synth_prefix is not None:
             raw = with_msgid(raw, f"{synth_prefix}-{n + 1}@patchcheck.invalid")
         msg = liblore.utils.parse_message(raw)
+        show_diff_parts(msg)
         mid = liblore.utils.get_clean_msgid(msg)
         if mid:
             out.append(Msg(mid, raw, msg))

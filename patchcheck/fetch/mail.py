@@ -52,24 +52,49 @@ def mboxrd(raws: Sequence[bytes]) -> bytes:
     return bytes(out)
 
 
-def payload_bytes(msg: email.message.EmailMessage) -> bytes:
-    """The message text as bytes: the first text part, or the part carrying a diff.
+# The parts a patch arrives in: the body, or an attachment (inline or not) of one of these
+# types, in any transfer encoding and charset.
+_TEXT_TYPES = ("text/plain", "text/x-patch", "text/x-diff")
+_B4_TYPE = "text/x-patch"
+# Charsets that are not ASCII supersets: their bytes hide "diff --git" and the hunk marks
+_WIDE_CHARSETS = ("utf-16", "utf-32", "utf16", "utf32", "ucs-2", "ucs2")
 
-    Only the transfer encoding is undone; charsets are left alone so the diff stays
-    byte-exact (CRLF, Latin-1, binary patches).
-    """
-    best: bytes | None = None
+
+def _part_bytes(part: email.message.Message) -> bytes | None:
+    """A text part's content as bytes: the transfer encoding (base64, quoted-printable)
+    undone, the charset kept (a diff stays byte-exact: CRLF, Latin-1, binary patches), save
+    for a wide one (UTF-16/32), which is re-encoded as UTF-8 to be read at all."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return None
+    charset = (part.get_content_charset() or "").lower()
+    if charset.startswith(_WIDE_CHARSETS):
+        try:
+            return data.decode(charset).encode("utf-8")
+        except (LookupError, UnicodeDecodeError):
+            return data
+    return data
+
+
+def text_parts(msg: email.message.Message) -> list[bytes]:
+    """The message's text parts (``_TEXT_TYPES``) as bytes, in order."""
+    out: list[bytes] = []
     for part in msg.walk():
-        ctype = part.get_content_type()
-        if "/plain" not in ctype and "/x-patch" not in ctype and "/x-diff" not in ctype:
-            continue
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
-            continue
-        # prefer the first part that carries a diff (patches sent as attachments)
-        if best is None or (find_diff(best) is None and find_diff(data) is not None):
-            best = data
-    return best or b""
+        if part.get_content_type() in _TEXT_TYPES:
+            data = _part_bytes(part)
+            if data is not None:
+                out.append(data)
+    return out
+
+
+def show_diff_parts(msg: email.message.Message) -> None:
+    """Retype every ``text/x-diff`` part as ``text/x-patch``, in place: b4 reads text/plain
+    and text/x-patch parts only, so a patch in a text/x-diff part would read "has no diff".
+    Only the parsed message changes (its charset and encoding stay); the bytes as received
+    are what the cache keeps."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/x-diff":
+            part.set_type(_B4_TYPE)
 
 
 def find_diff(text: bytes) -> int | None:
@@ -137,11 +162,14 @@ def facts(subject: str, pre_diff: bytes) -> Facts:
 
 
 def message_facts(m: Msg, full_subject: str) -> tuple[Facts, bytes | None]:
-    """The facts of a message (from the text before its diff), and its diff if it has one."""
-    payload = payload_bytes(m.msg)
-    start = find_diff(payload)
-    pre = payload if start is None else payload[:start]
-    return facts(full_subject, pre), None if start is None else payload[start:]
+    """The facts of a message, read in its text before the diff (a note in the parts before
+    an attached patch included), and the diff of its first text part that has one."""
+    parts = text_parts(m.msg)
+    for i, data in enumerate(parts):
+        start = find_diff(data)
+        if start is not None:
+            return facts(full_subject, b"\n".join([*parts[:i], data[:start]])), data[start:]
+    return facts(full_subject, parts[0] if parts else b""), None
 
 
 def author(fromname: str, fromemail: str, f: Facts) -> str:
