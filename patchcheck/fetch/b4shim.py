@@ -12,13 +12,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from patchcheck.errors import ToolError
 from patchcheck.fetch.http import HttpStatus
 from patchcheck.fetch.mail import Msg, show_diff_parts, with_msgid
+from patchcheck.sys.git import git
 
 if TYPE_CHECKING:
     import liblore
@@ -91,6 +94,29 @@ def _b4_config(base: str) -> dict[str, Any]:
         }
     )
     return cfg
+
+
+def _b4_subprocess(
+    cmdargs: list[str], stdin: bytes | None = None, rundir: str | None = None
+) -> tuple[int, bytes, bytes]:
+    """b4's one door to subprocesses (``b4._run_command``) while we use it.
+
+    b4 runs git itself (``git patch-id`` for every patch it reads), in the current folder
+    with the user's environment: a repository there, or one ``GIT_DIR`` names, would have
+    its config read (an include of a FIFO hangs the run; keys can name programs). Here its
+    git calls go through sys/git.py's locked git with no repository at all (``--git-dir
+    /dev/null``: what b4's parsing asks, ``git patch-id``, needs none); a call naming a
+    repository, or any other program, is refused (b4 then does without: a patch-id of None).
+    """
+    if len(cmdargs) < 3 or cmdargs[:2] != ["git", "--no-pager"] or rundir is not None:
+        return 1, b"", b"patchcheck: b4 may not run " + " ".join(cmdargs[:3]).encode()
+    if cmdargs[2] in ("--git-dir", "-C"):
+        return 1, b"", b"patchcheck: b4 may not run git in a repository"
+    try:
+        res = git(cmdargs[2:], git_dir=os.devnull, input=stdin)
+    except ToolError as e:
+        return 1, b"", str(e).encode()
+    return res.returncode, res.stdout, res.stderr
 
 
 # ---- what b4 makes of a thread, as plain values ---------------------------------------
@@ -244,6 +270,7 @@ class B4:
             b4.LORENODE = node
             b4.REQSESSION = None
             b4._CACHE_CLEANED = True  # never sweep the user's ~/.cache/b4
+            b4._run_command = _b4_subprocess  # no git in the current folder's repository
             yield
 
     def strict_ids(self, msgs: Sequence[Msg], msgid: str) -> set[str] | None:
