@@ -1,10 +1,11 @@
 """The one module that touches b4 and liblore: their answers come out as typed values.
 
 b4 keeps its configuration and connections in module globals; everything here sets them
-from our options, never from the user's git config. Nothing goes to ``~/.cache/b4``:
-liblore runs without a cache of its own (ours is the cache) and b4's cache code is never
-reached. b4 and liblore are imported where they are used: a warm run that finds every
-selection in the cache never needs them (b4 alone costs a quarter of a second to import).
+from our options, never from the user's git config, and the git b4 runs itself is
+sys/git.py's, with no repository. Nothing goes to ``~/.cache/b4``: liblore runs without a
+cache of its own (ours is the cache) and b4's cache code is never reached. b4 and liblore
+are imported where they are used: a warm run that finds every selection in the cache never
+needs them (b4 alone costs a quarter of a second to import).
 """
 
 from __future__ import annotations
