@@ -46,13 +46,14 @@ _FORM_RANK = ("stable", "bracket", "plain", "inclusion", "cherry", "backported")
 
 
 def is_sha(text: str, *, full: bool = False) -> bool:
-    """A lower-case commit id: 40 hex with ``full``, else 7 to 40."""
-    return bool((FULL_SHA_RE if full else SHA_RE).match(text))
+    """A lower-case commit id: 40 hex with ``full``, else 7 to 40 (the whole text: no
+    trailing newline either)."""
+    return bool((FULL_SHA_RE if full else SHA_RE).fullmatch(text))
 
 
 def is_cve(text: str) -> bool:
-    """Exactly one CVE id, as bug files write it (``CVE-2024-50264``)."""
-    return bool(CVE_ID_RE.match(text))
+    """Exactly one CVE id, as bug files write it (``CVE-2024-50264``), nothing around it."""
+    return bool(CVE_ID_RE.fullmatch(text))
 
 
 def _dedupe(items: list[str]) -> list[str]:
