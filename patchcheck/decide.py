@@ -84,16 +84,6 @@ class HunkFacts:
     at_new: Shares | None = None
 
 
-@dataclass(frozen=True)
-class Absence:
-    """For the buggy-code-absent rule: does the hunk remove significant lines, and is any of
-    them anywhere in its file."""
-
-    path: str
-    removes: bool
-    found: bool
-
-
 @dataclass
 class Decision:
     """A patch's hunk results and verdict."""
@@ -261,23 +251,6 @@ def patch_verdict(
         Method.FUZZ: f"applies with fuzz (max {max(h.fuzz for h in hunks)})",
     }
     return replace(d, verdict=Verdict.BACKPORTABLE, method=method, evidence=words[method])
-
-
-def wants_absence_check(d: Decision) -> bool:
-    """Only a patch no hunk of which lands may be about code the tree lacks."""
-    return d.verdict == Verdict.CONFLICTING and all(
-        h.status in (HunkStatus.FAILED, HunkStatus.MISSING) for h in d.hunks
-    )
-
-
-def buggy_code_absent(d: Decision, facts: Sequence[Absence]) -> Decision:
-    """Without history to ask: when no hunk lands and none of the lines the fix removes
-    exist anywhere in their files, the buggy code is not in this tree."""
-    if not wants_absence_check(d) or not facts or any(not a.removes or a.found for a in facts):
-        return d
-    files = ", ".join(sorted({a.path for a in facts}))
-    why = f"the lines it fixes are nowhere in {files} (rule: buggy code absent)"
-    return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
 
 
 # ---- a 3-way merge, history and changelogs --------------------------------------------------

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from patchcheck import decide
-from patchcheck.decide import Absence, Decision, HunkFacts, Near, Placement, Shares
+from patchcheck.decide import Decision, HunkFacts, Near, Placement, Shares
 from patchcheck.engine.blocks import (
     LineIndex,
     added_lines_nearby,
@@ -68,17 +68,6 @@ def _facts(
         near_pre=Near(*near_match(index.lines, h, h.old_start - 1)) if near else None,
         near_post=post,
     )
-
-
-def _absence(scratch: Scratch, located: Sequence[_Located]) -> list[Absence]:
-    everywhere: dict[str, set[bytes]] = {}
-    out = []
-    for loc in located:
-        if loc.path not in everywhere:
-            everywhere[loc.path] = set(scratch.index(loc.path).normed())
-        removed = removed_only(loc.hunk)
-        out.append(Absence(loc.path, bool(removed), any(r in everywhere[loc.path] for r in removed)))
-    return out
 
 
 # ---- one patch ----------------------------------------------------------------------------
@@ -196,7 +185,4 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     lacking += [r for r in results if r.index == 0 and r.status != HunkStatus.PRESENT]
     lacking += [r for r in results if r.status == HunkStatus.MISSING and r.index]
     _number(results, files)
-    d = decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified, lacking)
-    if decide.wants_absence_check(d):
-        d = decide.buggy_code_absent(d, _absence(scratch, located))
-    return d
+    return decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified, lacking)

@@ -215,13 +215,24 @@ def test_find_block_prefers_nearest() -> None:
     assert find_block(lines, [b"q"], 0) is None
 
 
-def test_buggy_code_absent_is_not_applicable(tmp_path: Path) -> None:
-    # the tree's fs/a.c never had the lines the fix removes
+def test_failed_hunk_in_an_existing_file_is_never_not_applicable(tmp_path: Path) -> None:
+    # issue 11 item 3: the line the fix removes carries a vendor edit (a trailing comment);
+    # the old "buggy code absent" rule called that not-applicable
     new = {"fs/a.c": OLD["fs/a.c"].replace("\tret2 = a_helper2(ctx, arg2);", "\tret2 = a_safe2(ctx);")}
     d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, new)
-    other = {"fs/a.c": c_file("q")}
-    [r] = run(other, d)
-    assert r.verdict == "not-applicable" and "buggy code absent" in r.evidence
+    vendor = {
+        "fs/a.c": OLD["fs/a.c"].replace("\tret2 = a_helper2(ctx, arg2);", "\tret2 = a_helper2(ctx, arg2); /* v */")
+    }
+    [r] = run(vendor, d)
+    assert r.verdict == "conflicting", r.evidence
+    [h] = r.hunks
+    assert h.status == "failed" and h.line == h.patch_line and h.near and "/* v */" in h.near
+    assert "similar" in (h.reason or "")
+    # a file with none of the fix's code is no proof either: only absent files are
+    [r] = run({"fs/a.c": c_file("q")}, d)
+    assert r.verdict == "conflicting", r.evidence
+    [r] = run({"fs/b.c": c_file("q")}, d)
+    assert r.verdict == "not-applicable" and "none of the files" in r.evidence
 
 
 def test_rename_and_delete_already_done(tmp_path: Path) -> None:
