@@ -82,6 +82,9 @@ class HunkFacts:
     near_post: Near | None = None
     at_landing: Shares | None = None
     at_new: Shares | None = None
+    # a hunk of a section that deletes its file: the first line (1-based) where the file
+    # differs from what the patch deletes, None when it is exactly that
+    deletion_differs: int | None = None
 
 
 @dataclass
@@ -146,6 +149,14 @@ def judge_hunk(f: HunkFacts) -> Judged:
             f.path, HunkStatus.PRESENT, f.index, offset=rv.offset, line=rv.line, reason=_moved(rv.offset)
         )
         return Judged(res, traced=True)
+    if fw is not None and fw.ok and f.deletion_differs is not None:
+        # the hunks place, but the file holds more or other lines than the patch deletes:
+        # GNU patch keeps it ("Not deleting file"), git apply refuses
+        why = (
+            f"not deleting the file: its content differs from what the patch deletes at line {f.deletion_differs}"
+        )
+        res = HunkResult(f.path, HunkStatus.FAILED, f.index, line=f.deletion_differs, reason=why)
+        return Judged(res)
     if fw is not None and fw.ok:
         res = HunkResult(f.path, HunkStatus.CLEAN, f.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line)
         if fw.fuzz and (
@@ -185,6 +196,14 @@ def judge_hunk(f: HunkFacts) -> Judged:
     line = pre.line or f.old_start
     res = HunkResult(f.path, HunkStatus.FAILED, f.index, line=line, reason=reason, near=pre.diff or None)
     return Judged(res, traced=_traced(f.at_old) or (post.ratio >= _NEAR_RATIO and _traced(f.at_post)))
+
+
+def empty_deletion(path: str, differs: int | None) -> HunkResult:
+    """A section that deletes an empty file (no hunks): the file must be empty."""
+    if differs is None:
+        return HunkResult(path, HunkStatus.CLEAN, 0, reason="deletes the file")
+    why = "not deleting the file: the patch deletes an empty file, this one is not empty"
+    return HunkResult(path, HunkStatus.FAILED, 0, line=differs, reason=why)
 
 
 # ---- one patch, from its content ----------------------------------------------------------

@@ -160,3 +160,15 @@ def removed_lines_nearby(index: LineIndex, hunk: Hunk, near: int) -> float:
 def post_as_pre(h: Hunk) -> Hunk:
     """The hunk turned around: its post-image as the pre-image (to look for the fix)."""
     return Hunk(h.index, h.new_start, h.new_len, h.old_start, h.old_len, h.after, h.before, h.added, h.removed)
+
+
+def deletion_differs(lines: Sequence[bytes], hunks: Sequence[Hunk]) -> int | None:
+    """For a section that deletes its file: the first line (1-based) where ``lines`` differ
+    from what its hunks remove (all of the file, in order), or None when they are the same.
+    A CR before the line end is no difference (the line index drops it, a CRLF mail too)."""
+    want = [ln.removesuffix(b"\r") for h in hunks for ln in h.before]
+    have = [ln.removesuffix(b"\r") for ln in lines]
+    for i, (a, b) in enumerate(zip(have, want, strict=False)):
+        if a != b:
+            return i + 1
+    return None if len(have) == len(want) else min(len(have), len(want)) + 1

@@ -12,6 +12,7 @@ from patchcheck.decide import Decision, HunkFacts, Near, Placement, Shares
 from patchcheck.engine.blocks import (
     LineIndex,
     added_lines_nearby,
+    deletion_differs,
     near_match,
     post_as_pre,
     removed_lines_nearby,
@@ -34,6 +35,7 @@ class _Located:
     path: str  # where the file is in the scratch (the new name of an already-done rename)
     before_at: int | None  # 0-based place of the exact pre-image, if any
     after_at: int | None  # 0-based place of the exact post-image, if any
+    deletion_differs: int | None = None  # the section deletes its file: where it differs
 
 
 def _shares(index: LineIndex, h: Hunk, near: int) -> Shares:
@@ -67,6 +69,7 @@ def _facts(
         at_post=_shares(index, h, post.line - 1) if post is not None and post.line is not None else None,
         near_pre=Near(*near_match(index.lines, h, h.old_start - 1)) if near else None,
         near_post=post,
+        deletion_differs=loc.deletion_differs,
     )
 
 
@@ -128,18 +131,26 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
 
     located: list[_Located] = []
     sections: list[Section] = []
+    # a rename (or copy) without hunks whose new file is there: only a reverse check can
+    # tell, and the forward tools would refuse it for a reason that is no conflict
+    moved = [(fp, w) for fp, w in present_files if not fp.hunks and not fp.binary and w != fp.old_path]
+    differs: dict[int, int | None] = {}
     for fp, where in present_files:
         index = scratch.index(where)
         sec = Section(fp, where, index, exact_file=b"\r" not in scratch.data(where))
+        if fp.new_path is None:
+            differs[id(fp)] = deletion_differs(index.lines, fp.hunks)
         for h in fp.hunks:
-            loc = _Located(h, where, index.find(h.before, h.old_start - 1), index.find(h.after, h.new_start - 1))
+            before, after = index.find(h.before, h.old_start - 1), index.find(h.after, h.new_start - 1)
+            loc = _Located(h, where, before, after, differs.get(id(fp)))
             located.append(loc)
             sec.before_at[h.index], sec.after_at[h.index] = loc.before_at, loc.after_at
-        if not fp.binary:
+        if not fp.binary and (fp, where) not in moved:
             sections.append(sec)
     before_at = {loc.hunk.index: loc.before_at for loc in located}
     new_absent = [fp for fp in new_files if fp not in new_present]
-    runs = run_tools(scratch, sections, before_at, new_present, new_absent, bool(missing))
+    already = [*new_present, *(fp for fp, _ in moved)]
+    runs = run_tools(scratch, sections, before_at, already, new_absent, bool(missing))
     rev, fwd = runs.rev, runs.fwd
 
     results: list[HunkResult] = []
@@ -176,10 +187,13 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     for fp, where in present_files:
         if fp.binary:
             results.append(HunkResult(where, HunkStatus.FAILED, 0, reason="binary patch: not checked"))
+        elif (fp, where) in moved:
+            how = "copied" if fp.copy else "renamed"
+            results.append(HunkResult(where, HunkStatus.PRESENT, 0, reason=f"already {how} from {fp.old_path}"))
         elif fp.mode_only or (not fp.hunks and fp.new_path):
             results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="mode change or rename only"))
         elif fp.new_path is None and not fp.hunks:
-            results.append(HunkResult(where, HunkStatus.CLEAN, 0, reason="deletes the file"))
+            results.append(decide.empty_deletion(where, differs.get(id(fp))))
     # a file-level result not present (a file to create, delete or rename; a missing or
     # binary file) shows nothing of the fix
     lacking += [r for r in results if r.index == 0 and r.status != HunkStatus.PRESENT]

@@ -355,3 +355,35 @@ def test_fix_with_a_blank_line_more_elsewhere_is_present(tmp_path: Path) -> None
     assert [h.status for h in r.hunks] == ["present"], r.hunks
     assert (r.verdict, r.method) == ("present", "modified")
     assert r.hunks[0].line is not None and r.hunks[0].line > 60
+
+
+def test_rename_only_already_done_is_present(tmp_path: Path) -> None:
+    # issue 11 item 10: a rename without hunks, already done, was backportable/fuzz
+    d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, {"fs/a_new.c": OLD["fs/a.c"]})
+    assert b"rename from fs/a.c" in d and b"@@" not in d
+    [r] = run({"fs/a_new.c": OLD["fs/a.c"]}, d)
+    assert (r.verdict, r.method) == ("present", "exact"), r.evidence
+    assert [(h.status, h.reason) for h in r.hunks] == [("present", "already renamed from fs/a.c")]
+    [r] = run({"fs/a.c": OLD["fs/a.c"]}, d)
+    assert (r.verdict, r.method) == ("backportable", "clean"), r.evidence
+
+
+def test_deleting_a_file_whose_content_differs_is_conflicting(tmp_path: Path) -> None:
+    # issue 11 item 11: GNU patch places the hunk with fuzz but does not delete the file
+    old = {"fs/gone.c": c_file("g", 2), "fs/a.c": OLD["fs/a.c"]}
+    d = make_diff(tmp_path, old, {"fs/a.c": OLD["fs/a.c"]})
+    assert b"deleted file mode" in d
+    [r] = run(old, d)
+    assert (r.verdict, r.method) == ("backportable", "clean"), r.evidence
+    for content in ("/* vendor */\n" + c_file("g", 2), c_file("g", 2) + "int extra;\n"):
+        [r] = run({**old, "fs/gone.c": content}, d)
+        assert r.verdict == "conflicting", r.evidence
+        [h] = r.hunks
+        assert h.status == "failed" and "not deleting the file" in (h.reason or "")
+    # an empty file deleted (no hunks): only an empty file is that file
+    d = make_diff(tmp_path, {"fs/e.c": "", "fs/a.c": "x\n"}, {"fs/a.c": "x\n"})
+    assert b"deleted file mode" in d and b"@@" not in d
+    [r] = run({"fs/e.c": "", "fs/a.c": "x\n"}, d)
+    assert r.verdict == "backportable", r.evidence
+    [r] = run({"fs/e.c": "int x;\n", "fs/a.c": "x\n"}, d)
+    assert r.verdict == "conflicting", r.evidence
