@@ -78,7 +78,10 @@ def _facts(
 
 def _locate(scratch: Scratch, fp: FilePatch) -> str | None:
     """Where the file a section changes is in the scratch: its old path, or the new path
-    of a rename that is already done. None when neither exists."""
+    of a rename or copy that is already done (a copy's new file, when there, is where
+    the fix would be). None when neither exists."""
+    if fp.copy and fp.new_path and scratch.ensure(fp.new_path):
+        return fp.new_path
     if fp.old_path and scratch.ensure(fp.old_path):
         return fp.old_path
     if fp.rename and fp.new_path and scratch.ensure(fp.new_path):

@@ -31,7 +31,7 @@ class TooCostly(SeriesError):
     """A patch whose hunks would take the tools minutes to place (a hostile mail)."""
 
 
-_PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \(renamed from .*\))?$")
+_PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \((?:renamed|copied) from .*\))?$")
 _PATCH_HUNK = re.compile(
     r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?"
 )
@@ -42,26 +42,32 @@ _GIT_CHECK = re.compile(r"^Checking patch (.+?)(?: => .*)?\.\.\.$")
 # ---- tool output ------------------------------------------------------------------------
 
 
-def _by_path(files: Sequence[FilePatch]) -> dict[str, FilePatch]:
-    """Sections by the names a tool may print for them (GNU patch: new, git: old)."""
-    out: dict[str, FilePatch] = {}
-    for fp in files:
-        for p in (fp.new_path, fp.old_path):
-            if p:
-                out.setdefault(p, fp)
-    return out
+class _InOrder:
+    """The sections a tool reports on, matched to the names it prints in order: each tool
+    prints one line per section, so a path named by two sections (the same file twice, a
+    change to ``a`` and a copy ``a -> b``) gets each section's result in turn. GNU patch
+    prints a section's new name, git its old one: either matches."""
+
+    def __init__(self, files: Sequence[FilePatch]) -> None:
+        self._pending = list(files)
+
+    def take(self, name: str) -> FilePatch | None:
+        for k, fp in enumerate(self._pending):
+            if name in (fp.new_path, fp.old_path):
+                return self._pending.pop(k)
+        return None
 
 
 def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, Placement]:
     """Per-hunk results keyed by the patch-wide hunk index. Unmentioned hunks of a checked
     file applied at their expected place."""
-    by_path = _by_path(files)
+    sections = _InOrder(files)
     res: dict[int, Placement] = {}
     cur: FilePatch | None = None
     for ln in out.splitlines():
         m = _PATCH_FILE.match(ln)
         if m:
-            cur = by_path.get(m.group(1))
+            cur = sections.take(m.group(1))
             if cur is not None:
                 for h in cur.hunks:
                     start = h.new_start if reverse else h.old_start
@@ -86,13 +92,13 @@ def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict
     """Per-hunk offsets from a successful ``git apply --check -v``. With ``-R`` git gives
     the offset's sign from the post-image's side: turned round to match GNU patch's (a
     positive offset: found later in the file than the patch says)."""
-    by_path = _by_path(files)
+    sections = _InOrder(files)
     res: dict[int, Placement] = {}
     cur: FilePatch | None = None
     for ln in err.splitlines():
         m = _GIT_CHECK.match(ln)
         if m:
-            cur = by_path.get(m.group(1))
+            cur = sections.take(m.group(1))
             if cur is not None:
                 for h in cur.hunks:
                     res[h.index] = Placement(True, h.new_start if reverse else h.old_start)

@@ -387,3 +387,31 @@ def test_deleting_a_file_whose_content_differs_is_conflicting(tmp_path: Path) ->
     assert r.verdict == "backportable", r.evidence
     [r] = run({"fs/e.c": "int x;\n", "fs/a.c": "x\n"}, d)
     assert r.verdict == "conflicting", r.evidence
+
+
+def test_two_sections_for_one_path(tmp_path: Path) -> None:
+    # issue 11 item 12: only the first section per path got a tool result
+    a = OLD["fs/a.c"]
+    a1 = a.replace("\tint ret0 = 0;", "\tint ret0 = -1;")
+    a2 = a1.replace("\tctx->count5 += ret5;", "\tctx->count5 += ret5 & 1;")
+    twice = make_diff(tmp_path, {"fs/a.c": a}, {"fs/a.c": a1}) + make_diff(
+        tmp_path, {"fs/a.c": a1}, {"fs/a.c": a2}
+    )
+    assert twice.count(b"diff --git a/fs/a.c b/fs/a.c") == 2
+    [r] = run({"fs/a.c": a}, twice)
+    assert (r.verdict, r.method) == ("backportable", "clean"), r.evidence
+    [r] = run({"fs/a.c": a2}, twice)
+    assert (r.verdict, r.method) == ("present", "exact"), r.evidence
+    [r] = run({"fs/a.c": a1}, twice)
+    assert r.verdict == "partially-present", r.evidence
+    # a change to fs/a.c plus a copy fs/a.c -> fs/c.c with a change of its own
+    c = a.replace("\treturn ret3;", "\treturn ret3 ? ret3 : -1;")
+    copy = make_diff(tmp_path, {"fs/a.c": a}, {"fs/a.c": a1}) + (
+        b"diff --git a/fs/a.c b/fs/c.c\nsimilarity index 95%\ncopy from fs/a.c\ncopy to fs/c.c\n"
+        + make_diff(tmp_path, {"fs/x.c": a}, {"fs/x.c": c}).split(b"\n--- ", 1)[1].join([b"--- ", b""])
+    ).replace(b"--- a/fs/x.c\n+++ b/fs/x.c", b"--- a/fs/a.c\n+++ b/fs/c.c")
+    [r] = run({"fs/a.c": a}, copy)
+    assert (r.verdict, r.method) == ("backportable", "clean"), r.evidence
+    assert [h.status for h in r.hunks] == ["clean", "clean"]
+    [r] = run({"fs/a.c": a1, "fs/c.c": c}, copy)
+    assert r.verdict == "present", r.evidence
