@@ -7,6 +7,7 @@ numbers they return.
 from __future__ import annotations
 
 import difflib
+import re
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -172,3 +173,27 @@ def deletion_differs(lines: Sequence[bytes], hunks: Sequence[Hunk]) -> int | Non
         if a != b:
             return i + 1
     return None if len(have) == len(want) else min(len(have), len(want)) + 1
+
+
+# a line git takes for a hunk's @@ heading (its default and C drivers): at column 0, a
+# letter, '_' or '$' first, and not a goto label
+_HEADING = re.compile(rb"^[A-Za-z_$]")
+_LABEL = re.compile(rb"^[A-Za-z_][A-Za-z_0-9]*:\s*(?:$|/[/*])")
+_CALL = re.compile(rb"([A-Za-z_][A-Za-z_0-9]*)\s*\(")
+
+
+def func_name(section: bytes) -> str | None:
+    """The function a hunk's @@ heading names: the identifier before its first '('."""
+    m = _CALL.search(section)
+    return m.group(1).decode("ascii") if m else None
+
+
+def in_function(lines: Sequence[bytes], line: int, name: str) -> bool:
+    """Whether 1-based ``line`` is in function ``name``: the heading git would give a hunk
+    starting there (the nearest line above it that git takes for one) calls it."""
+    want = re.compile(rb"\b" + re.escape(name.encode()) + rb"\s*\(")
+    for i in range(min(line - 1, len(lines)) - 1, -1, -1):
+        ln = lines[i]
+        if _HEADING.match(ln) and not _LABEL.match(ln):
+            return want.search(ln) is not None
+    return False

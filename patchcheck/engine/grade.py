@@ -13,6 +13,8 @@ from patchcheck.engine.blocks import (
     LineIndex,
     added_lines_nearby,
     deletion_differs,
+    func_name,
+    in_function,
     near_match,
     post_as_pre,
     removed_lines_nearby,
@@ -50,8 +52,18 @@ def _facts(
     they are gathered only where decide.judge_hunk reads them (a fuzzed forward landing;
     a hunk no tool placed), near matches only while ``near_ok``."""
     h = loc.hunk
+    func = func_name(h.section)
+    lines = index.lines
+    both = rv is not None and rv.ok and fw is not None and fw.ok
+    rev_in = fwd_in = None
+    if func and rv and rv.line and (both or decide.needs_place_check(rv)):
+        rev_in = in_function(lines, rv.line, func)
+    if func and fw and fw.line and (both or decide.needs_place_check(fw)):
+        fwd_in = in_function(lines, fw.line, func)
+    rev_here = rv is not None and rv.ok and decide.in_place(func, rev_in, rv.line, h.old_start)
+    fwd_here = fw is not None and fw.ok and (not fw.fuzz or decide.in_place(func, fwd_in, fw.line, h.old_start))
     fuzzed = fw is not None and fw.ok and fw.fuzz > 0
-    placed = (rv is not None and rv.ok) or (fw is not None and fw.ok)
+    placed = rev_here or fwd_here
     near = not placed and near_ok
     post = Near(*near_match(index.lines, post_as_pre(h), h.new_start - 1)) if near else None
     return HunkFacts(
@@ -69,6 +81,10 @@ def _facts(
         at_post=_shares(index, h, post.line - 1) if post is not None and post.line is not None else None,
         near_pre=Near(*near_match(index.lines, h, h.old_start - 1)) if near else None,
         near_post=post,
+        func=func,
+        rev_in_func=rev_in,
+        fwd_in_func=fwd_in,
+        post_in_func=in_function(lines, post.line, func) if func and post and post.line else None,
         deletion_differs=loc.deletion_differs,
     )
 

@@ -415,3 +415,38 @@ def test_two_sections_for_one_path(tmp_path: Path) -> None:
     assert [h.status for h in r.hunks] == ["clean", "clean"]
     [r] = run({"fs/a.c": a1, "fs/c.c": c}, copy)
     assert r.verdict == "present", r.evidence
+
+
+def _funcs(*bodies: tuple[str, str, str]) -> str:
+    """A file of functions (name, return value of the early exit, the count line)."""
+    out = ""
+    for name, early, count in bodies:
+        out += f"static int {name}(struct c *ctx)\n{{\n\tint ret = 0;\n\n\tif (!ctx->ready)\n"
+        out += f"\t\treturn {early};\n\tret = helper(ctx);\n\t{count}\n\treturn ret;\n}}\n\n"
+        out += "".join(f"/* filler {name} {i} */\n" for i in range(12))
+    return out
+
+
+def test_landing_outside_the_function_the_header_names(tmp_path: Path) -> None:
+    # issue 11 item 6: a fuzzed landing, or the fix's lines found by a reverse offset, in
+    # another function than the one the hunk's @@ header names is not the fix's place
+    fix, bad = "ctx->count += ret & 0xff;", "ctx->count += ret;"
+    old = _funcs(("foo", "-1", bad), ("bar", "-1", bad))
+    d = make_diff(tmp_path, {"fs/f.c": old}, {"fs/f.c": old.replace(bad, fix, 1)})
+    assert b"@@ static int foo(struct c *ctx)" in d
+    vendor = "ctx->count += ret; /* vendor */"
+    # foo was edited by the vendor; bar looks like foo's pre-image but for its early exit
+    tree = _funcs(("foo", "-1", vendor), ("bar", "-2", bad))
+    [r] = run({"fs/f.c": tree}, d)
+    assert r.verdict == "conflicting", r.evidence
+    [h] = r.hunks
+    assert h.status == "failed" and "not in foo()" in (h.reason or "") and "fuzz" in (h.reason or "")
+    # in the right function the same fuzz is fine
+    [r] = run({"fs/f.c": _funcs(("foo", "-2", bad), ("bar", "-2", vendor))}, d)
+    assert (r.verdict, r.method) == ("backportable", "fuzz"), r.evidence
+    # bar has the fix's lines, foo has not: that is no presence
+    [r] = run({"fs/f.c": _funcs(("foo", "-1", vendor), ("bar", "-1", fix))}, d)
+    assert r.verdict == "conflicting", r.evidence
+    assert "resulting lines are at line" in (r.hunks[0].reason or "")
+    [r] = run({"fs/f.c": _funcs(("bar", "-1", bad), ("foo", "-1", fix))}, d)
+    assert (r.verdict, r.method) == ("present", "offset"), r.evidence
