@@ -252,6 +252,17 @@ def empty_deletion(path: str, differs: int | None) -> HunkResult:
     return HunkResult(path, HunkStatus.FAILED, 0, line=differs, reason=why)
 
 
+def binary_result(path: str, has_data: bool, rev_ok: bool, fwd_ok: bool, why: str) -> HunkResult:
+    """A binary section, checked whole by git apply each way (``why``: what git said)."""
+    if not has_data:
+        return HunkResult(path, HunkStatus.FAILED, 0, reason="binary diff without its data: cannot be checked")
+    if rev_ok:
+        return HunkResult(path, HunkStatus.PRESENT, 0, reason="binary content already as the patch makes it")
+    if fwd_ok:
+        return HunkResult(path, HunkStatus.CLEAN, 0, reason="binary patch applies (git apply)")
+    return HunkResult(path, HunkStatus.FAILED, 0, reason=f"binary patch does not apply: {why}")
+
+
 # ---- one patch, from its content ----------------------------------------------------------
 
 

@@ -86,7 +86,7 @@ def check_patch(
     base.hunks, base.verdict, base.method, base.evidence = d.hunks, d.verdict, d.method, d.evidence
     if keep_going and d.verdict not in (Verdict.PRESENT, Verdict.NOT_APPLICABLE):
         # later patches are tried on top of this one (what applies of it)
-        applicable = [fp for fp in files if not fp.binary and (fp.old_path is None or scratch.ensure(fp.old_path))]
+        applicable = [fp for fp in files if fp.old_path is None or scratch.ensure(fp.old_path)]
         if any(fp.raw for fp in applicable):
             scratch.apply(applicable, fuzz=MAX_FUZZ)
     return base

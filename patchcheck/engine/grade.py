@@ -105,6 +105,18 @@ def _locate(scratch: Scratch, fp: FilePatch) -> str | None:
     return None
 
 
+def _binary(scratch: Scratch, fp: FilePatch, where: str) -> HunkResult:
+    """A binary section's result: git apply --check of it alone, each way."""
+    if b"\nGIT binary patch\n" not in fp.raw:
+        return decide.binary_result(where, False, False, False, "")
+    rev = scratch.check_git_apply(fp.raw, reverse=True)
+    fwd = None if rev.ok else scratch.check_git_apply(fp.raw)
+    why = next(
+        (ln for ln in (fwd.err() if fwd else "").splitlines() if ln.startswith("error:")), "git apply refuses it"
+    )
+    return decide.binary_result(where, True, rev.ok, fwd is not None and fwd.ok, why.removeprefix("error: "))
+
+
 def _number(results: list[HunkResult], files: Sequence[FilePatch]) -> None:
     """Put the results in patch order and number hunks as patch(1) does, per file (the
     engine keys them by their number in the whole patch); each gets the line its patch
@@ -205,7 +217,7 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
         results.append(HunkResult(fp.path, HunkStatus.PRESENT, 0, reason="file already deleted"))
     for fp, where in present_files:
         if fp.binary:
-            results.append(HunkResult(where, HunkStatus.FAILED, 0, reason="binary patch: not checked"))
+            results.append(_binary(scratch, fp, where))
         elif (fp, where) in moved:
             how = "copied" if fp.copy else "renamed"
             results.append(HunkResult(where, HunkStatus.PRESENT, 0, reason=f"already {how} from {fp.old_path}"))
@@ -218,4 +230,9 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     lacking += [r for r in results if r.index == 0 and r.status != HunkStatus.PRESENT]
     lacking += [r for r in results if r.status == HunkStatus.MISSING and r.index]
     _number(results, files)
-    return decide.patch_verdict(results, runs.whole_rev_ok, runs.whole_fwd_ok, modified, lacking)
+    # a patch of binary sections only: git apply checked each one whole
+    text = bool(sections or already or new_absent)
+    binary = [r for r in results if r.file in {w for fp, w in present_files if fp.binary} and r.index == 0]
+    whole_rev = runs.whole_rev_ok if text else bool(binary) and all(r.status == HunkStatus.PRESENT for r in binary)
+    whole_fwd = runs.whole_fwd_ok if text else bool(binary) and all(r.status == HunkStatus.CLEAN for r in binary)
+    return decide.patch_verdict(results, whole_rev, whole_fwd, modified, lacking)

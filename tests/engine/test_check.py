@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -450,3 +451,35 @@ def test_landing_outside_the_function_the_header_names(tmp_path: Path) -> None:
     assert "resulting lines are at line" in (r.hunks[0].reason or "")
     [r] = run({"fs/f.c": _funcs(("bar", "-1", bad), ("foo", "-1", fix))}, d)
     assert (r.verdict, r.method) == ("present", "offset"), r.evidence
+
+
+def _binary_diff(tmp: Path, old: dict[str, bytes], new: dict[str, bytes]) -> bytes:
+    (tmp / "_a").mkdir()
+    (tmp / "_b").mkdir()
+    for root, files in ((tmp / "_a", old), (tmp / "_b", new)):
+        for k, v in files.items():
+            (root / k).parent.mkdir(parents=True, exist_ok=True)
+            (root / k).write_bytes(v)
+    argv = ["git", "diff", "--no-index", "--binary", "--full-index", "_a", "_b"]
+    out = subprocess.run(argv, cwd=tmp, capture_output=True, check=False).stdout
+    return out.replace(b"a/_a/", b"a/").replace(b"b/_b/", b"b/")
+
+
+def test_binary_sections_are_applied_and_graded(tmp_path: Path) -> None:
+    # issue 11 item 13: binary sections were never applied nor checked
+    blob, blob2 = bytes(range(256)) * 4, bytes(reversed(range(256))) * 4
+    blob3 = bytes((b * 7 + 3) % 256 for b in blob)
+    (tmp_path / "1").mkdir()
+    (tmp_path / "2").mkdir()
+    d1 = _binary_diff(tmp_path / "1", {"fw/b.bin": blob}, {"fw/b.bin": blob2})
+    d2 = _binary_diff(tmp_path / "2", {"fw/b.bin": blob2}, {"fw/b.bin": blob3})
+    assert b"GIT binary patch" in d1 and b"GIT binary patch" in d2
+    [r] = run({"fw/b.bin": blob}, d1)
+    assert (r.verdict, r.method) == ("backportable", "clean"), r.evidence
+    [r] = run({"fw/b.bin": blob2}, d1)
+    assert (r.verdict, r.method) == ("present", "exact"), r.evidence
+    [r] = run({"fw/b.bin": blob3}, d1)
+    assert r.verdict == "conflicting" and "binary patch does not apply" in (r.hunks[0].reason or ""), r.evidence
+    # patch 2 of a series changes what patch 1 made: it is checked on top of patch 1
+    assert [r.verdict for r in run({"fw/b.bin": blob}, d1, d2)] == ["backportable", "backportable"]
+    assert [r.verdict for r in run({"fw/b.bin": blob3}, d1, d2)] == ["conflicting", "present"]
