@@ -16,7 +16,7 @@ from patchcheck import decide
 from patchcheck.engine.grade import grade_patch
 from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.threeway import merges_cleanly
-from patchcheck.engine.tools import MAX_FUZZ, TooCostly
+from patchcheck.engine.tools import MAX_FUZZ, NotAPatch, TooCostly
 from patchcheck.errors import EXIT_NO_SERIES, SeriesError
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import History
@@ -74,7 +74,7 @@ def check_patch(
         return base
     try:
         d = grade_patch(scratch, files)
-    except TooCostly as e:
+    except (TooCostly, NotAPatch) as e:
         base.error = base.evidence = f"{patch.msgid}: {e}"
         base.error_code = e.exit_code
         return base

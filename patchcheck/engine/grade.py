@@ -22,7 +22,7 @@ from patchcheck.engine.blocks import (
     significant,
 )
 from patchcheck.engine.scratch import Scratch
-from patchcheck.engine.tools import Section, run_tools
+from patchcheck.engine.tools import NotAPatch, Section, refusal, run_tools
 from patchcheck.model import HunkResult, HunkStatus
 from patchcheck.text.diff import FilePatch, Hunk
 
@@ -111,6 +111,9 @@ def _binary(scratch: Scratch, fp: FilePatch, where: str) -> HunkResult:
         return decide.binary_result(where, False, False, False, "")
     rev = scratch.check_git_apply(fp.raw, reverse=True)
     fwd = None if rev.ok else scratch.check_git_apply(fp.raw)
+    why_not = refusal(fwd.err(), None) if fwd is not None and not fwd.ok else None
+    if why_not:  # GNU patch reads no binary data: git alone judges it
+        raise NotAPatch(f"not a valid patch: {fp.path}: {why_not}")
     why = next(
         (ln for ln in (fwd.err() if fwd else "").splitlines() if ln.startswith("error:")), "git apply refuses it"
     )

@@ -31,6 +31,26 @@ class TooCostly(SeriesError):
     """A patch whose hunks would take the tools minutes to place (a hostile mail)."""
 
 
+class NotAPatch(SeriesError):
+    """The tools refuse the mail's diff as a patch (not a hunk that fails): no verdict."""
+
+
+_CORRUPT = re.compile(r"^error: (corrupt .*|patch fragment without header.*|No valid patches in input.*)$", re.M)
+_MALFORMED = re.compile(r"^patch: \*\*\*\* (malformed patch.*|Only garbage was found.*)$", re.M)
+
+
+def refusal(git_err: str, gnu_out: str | None) -> str | None:
+    """Why git (and GNU patch, when asked: ``gnu_out``) refuse a diff as no patch at all,
+    or None when they read it (its hunks may still fail)."""
+    g = _CORRUPT.search(git_err)
+    if g is None:
+        return None
+    if gnu_out is None:
+        return f"git apply: {g.group(1)}"
+    p = _MALFORMED.search(gnu_out)
+    return f"git apply: {g.group(1)}; GNU patch: {p.group(1)}" if p else None
+
+
 _PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \((?:renamed|copied) from .*\))?$")
 _PATCH_HUNK = re.compile(
     r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?"
@@ -265,6 +285,10 @@ def _gnu(
     if not diff:
         return {}, False
     r = scratch.run_patch(diff, reverse=reverse, dry_run=True, fuzz=0 if reverse else MAX_FUZZ)
+    if not r.ok and _MALFORMED.search(r.out() + r.err()):
+        why = refusal(scratch.check_git_apply(diff, reverse=reverse).err(), r.out() + r.err())
+        if why:
+            raise NotAPatch(f"not a valid patch: {why}")
     placed = parse_gnu_patch(r.out(), views, reverse=reverse)
     # as posted: no fuzz, and not only after GNU patch dropped the CRs of a CRLF mail
     as_posted = "Stripping trailing CRs" not in r.out()

@@ -483,3 +483,13 @@ def test_binary_sections_are_applied_and_graded(tmp_path: Path) -> None:
     # patch 2 of a series changes what patch 1 made: it is checked on top of patch 1
     assert [r.verdict for r in run({"fw/b.bin": blob}, d1, d2)] == ["backportable", "backportable"]
     assert [r.verdict for r in run({"fw/b.bin": blob3}, d1, d2)] == ["conflicting", "present"]
+
+
+def test_a_diff_the_tools_refuse_is_an_error() -> None:
+    # binary data git calls corrupt (GNU patch reads no binary data): no verdict but error
+    bad = (
+        b"diff --git a/x.bin b/x.bin\nindex " + b"1" * 40 + b".." + b"2" * 40 + b" 100644\n"
+        b"GIT binary patch\nliteral 12\nzcmZ!!!!!!!!!!!!!!!\n\nliteral 0\nHcmV?d00001\n\n"
+    )
+    [r] = run({"x.bin": b"abc"}, bad)
+    assert r.verdict == "error" and "corrupt binary patch" in (r.error or ""), r.evidence
