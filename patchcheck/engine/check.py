@@ -22,7 +22,7 @@ from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import History
 from patchcheck.model import Evidence, Fix, PatchMail, PatchResult, Series, Verdict
 from patchcheck.sys.paths import UnsafePath, clean_relpath
-from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
+from patchcheck.text.diff import FilePatch, MalformedPatch, normalise_eol, parse_diff
 from patchcheck.trees.base import TreeView
 
 MAX_HUNKS = 20_000  # per patch, unless --max-hunks says otherwise
@@ -81,7 +81,8 @@ def check_patch(
     if decide.wants_evidence(d):
         found, introduced_absent = _more_evidence(patch, fix, ctx, files, cves)
         d = decide.with_evidence(d, found, introduced_absent)
-    if decide.wants_3way(d) and merges_cleanly(scratch, files, patch.diff, ctx.object_dirs):
+    # a CRLF mail's diff is read as LF everywhere (the parser does so too)
+    if decide.wants_3way(d) and merges_cleanly(scratch, files, normalise_eol(patch.diff), ctx.object_dirs):
         d = decide.placed_by_3way(d)
     base.hunks, base.verdict, base.method, base.evidence = d.hunks, d.verdict, d.method, d.evidence
     if keep_going and d.verdict not in (Verdict.PRESENT, Verdict.NOT_APPLICABLE):
@@ -111,7 +112,7 @@ def _more_evidence(
         found = ctx.history.find_fix(
             upstream=list(dict.fromkeys(upstream)),
             subject=patch.subject,
-            diff=patch.diff,
+            diff=normalise_eol(patch.diff),
             paths=sorted({fp.path for fp in files}),
         )
     if found is None and ctx.changelog:

@@ -266,6 +266,9 @@ def test_3way_with_object_store(tmp_path: Path) -> None:
     [r] = check_series(DictTree(tree), series_of(d), Fix(msgid="k@x"), ctx)
     assert (r.verdict, r.method) == ("backportable", "3way"), r.evidence
     assert [h.status for h in r.hunks] == ["3way"]
+    # the same fix from a mail sent with CRLF line ends
+    [r] = check_series(DictTree(tree), series_of(d.replace(b"\n", b"\r\n")), Fix(msgid="k@x"), ctx)
+    assert (r.verdict, r.method) == ("backportable", "3way"), r.evidence
 
 
 class _FakeHistory:
@@ -276,6 +279,7 @@ class _FakeHistory:
         return any(c.startswith(sha) for c in self.commits)
 
     def find_fix(self, *, upstream, subject, diff, paths):  # type: ignore[no-untyped-def]
+        self.diffs = [*getattr(self, "diffs", []), diff]
         return None
 
 
@@ -289,6 +293,10 @@ def test_introduced_by_absent_is_not_applicable(diff: bytes) -> None:
     ctx = TreeContext(history=_FakeHistory({"0ee288e69d03" + "0" * 28}))  # type: ignore[arg-type]
     [r] = check_series(DictTree(OLD), series_of(diff), fix, ctx)
     assert r.verdict == "backportable"
+    # history is asked with the diff as LF, also for a CRLF mail (patch-ids would differ)
+    [r] = check_series(DictTree(OLD), series_of(diff.replace(b"\n", b"\r\n")), fix, ctx)
+    assert r.verdict == "backportable"
+    assert ctx.history is not None and [b"\r" in d for d in ctx.history.diffs] == [False, False]  # type: ignore[attr-defined]
 
 
 def test_no_newline_at_end_of_file(tmp_path: Path) -> None:
