@@ -501,3 +501,20 @@ def test_a_diff_the_tools_refuse_is_an_error() -> None:
     )
     [r] = run({"x.bin": b"abc"}, bad)
     assert r.verdict == "error" and "corrupt binary patch" in (r.error or ""), r.evidence
+
+
+def test_fuzzed_landing_without_a_function_stays_near(tmp_path: Path) -> None:
+    # a hunk whose @@ header names no function (no line above it at column 0) may land
+    # with fuzz only within decide.LANDING_WINDOW lines of its place
+    body = ["\t/* table */"] + [f"\tv{i} = {i};" for i in range(1, 900)]
+    block = ["\ta = 1;", "\tb = 2;", "\tc = 3;", "\tx = 0;", "\td = 4;", "\te = 5;", "\tf = 6;"]
+    old = "\n".join(body[:10] + block + body[10:]) + "\n"
+    d = make_diff(tmp_path, {"fs/t.c": old}, {"fs/t.c": old.replace("\tx = 0;", "\tx = 1;")})
+    assert b"@@ -11,7 +11,7 @@\n" in d  # no heading
+    far = ["\ta = 9;", *block[1:6], "\tf = 9;"]  # the outer context differs: fuzz 1 places it
+    near_edit = [*block[:3], "\tx = 0; /* v */", *block[4:]]
+    [r] = run({"fs/t.c": "\n".join(body[:10] + near_edit + body[10:800] + far + body[800:]) + "\n"}, d)
+    assert r.verdict == "conflicting", r.evidence
+    assert "more than 400 lines from line 11" in (r.hunks[0].reason or "")
+    [r] = run({"fs/t.c": "\n".join(body[:10] + near_edit + body[10:200] + far + body[200:]) + "\n"}, d)
+    assert (r.verdict, r.method) == ("backportable", "fuzz"), r.evidence
