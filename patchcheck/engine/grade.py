@@ -26,7 +26,7 @@ from patchcheck.engine.tools import NotAPatch, Section, refusal, run_tools
 from patchcheck.model import HunkResult, HunkStatus
 from patchcheck.text.diff import FilePatch, Hunk
 
-NEAR_SEARCHES = 100  # unplaced hunks per patch that get a near-match search (difflib: slow)
+NEAR_SEARCHES = 100  # near-match searches per patch (difflib: slow), for hunks not placed in their place
 
 # ---- facts ------------------------------------------------------------------------------
 
@@ -50,7 +50,9 @@ def _facts(
 ) -> HunkFacts:
     """A hunk's facts. Shares and near matches cost a window scan or a difflib pass each:
     they are gathered only where decide.judge_hunk reads them (a fuzzed forward landing;
-    a hunk no tool placed), near matches only while ``near_ok``."""
+    a hunk no tool placed in its place), near matches only while ``near_ok``. Whether a
+    landing is in the function the hunk's @@ header names is asked of a landing that
+    needs the check (decide.needs_place_check) or when both directions place the hunk."""
     h = loc.hunk
     func = func_name(h.section)
     lines = index.lines
@@ -190,12 +192,13 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     results: list[HunkResult] = []
     modified: list[HunkResult] = []
     lacking: list[HunkResult] = []
-    unplaced = 0
+    searched = 0  # near-match searches so far
     for loc in located:
         i = loc.hunk.index
         rv, fw = rev.get(i), fwd.get(i)
-        unplaced += not ((rv is not None and rv.ok) or (fw is not None and fw.ok))
-        j = decide.judge_hunk(_facts(loc, scratch.index(loc.path), rv, fw, near_ok=unplaced <= NEAR_SEARCHES))
+        facts = _facts(loc, scratch.index(loc.path), rv, fw, near_ok=searched < NEAR_SEARCHES)
+        searched += facts.near_pre is not None
+        j = decide.judge_hunk(facts)
         results.append(j.result)
         if j.modified:
             modified.append(j.result)
