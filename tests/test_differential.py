@@ -18,12 +18,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patchcheck.engine.blocks import significant
-from patchcheck.engine.check import check_series
+from patchcheck.engine.check import TreeContext, check_series
+from patchcheck.evidence.history import History
 from patchcheck.model import Fix, PatchMail, PatchResult, Series
+from testing.gitrepo import commit, git, init
 from testing.kfixtures import DictTree, make_diff
 
 PATH = "drivers/x/x.c"
-MUTATIONS = ("old", "new", "offset-old", "offset-new", "fuzz", "local-edit", "blank-drift", "elsewhere")
+MUTATIONS = ("old", "new", "offset-old", "offset-new", "fuzz", "local-edit", "blank-drift", "elsewhere", "revert")
 _ENV = {**os.environ, "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
 
 
@@ -39,7 +41,8 @@ class Case:
 
 
 def _function(rng: random.Random, name: str, k: int) -> list[str]:
-    """A function with distinct, kernel-looking lines."""
+    """A function of kernel-looking lines, distinct from other functions' lines at least
+    every third line (so the tools' exact landings are at the fix's place)."""
     out = [f"static int {name}(struct {name}_dev *dev, unsigned long flags)", "{", f"\tint err{k} = 0;", ""]
     for j in range(rng.randint(4, 8)):
         out += rng.choice(
@@ -48,7 +51,7 @@ def _function(rng: random.Random, name: str, k: int) -> list[str]:
                 [f"\tif (dev->state{j} != {name.upper()}_READY{j})", f"\t\treturn -E{name.upper()}{j};"],
                 [f"\tdev->count{j} += {name}_count{j}(dev);"],
                 [
-                    f"\tspin_lock(&dev->lock{j});",
+                    f"\tspin_lock(&dev->{name}_lock{j});",
                     f"\tdev->val{j} = flags >> {j};",
                     f"\tspin_unlock(&dev->lock{j});",
                 ],
@@ -114,11 +117,23 @@ def _tools(tree: str, diff: bytes) -> dict[str, int | bool]:
     return out
 
 
-def _engine(tree: str, diff: bytes) -> PatchResult:
-    mail = PatchMail(msgid="p@x", subject="fix", author="A", counter=1, expected=1, diff=diff)
-    series = Series(key="k", msgid="k", revision=1, subject="fix", patches=(mail,), source="mbox")
-    [r] = check_series(DictTree({PATH: tree}), series, Fix(msgid="k@x"))
-    return r
+def _engine(c: Case, diff: bytes) -> PatchResult:
+    """The engine's verdict; for "revert", on a git tree whose history has the fix and
+    then its revert (the content is the old file again)."""
+    subject = "x: clamp the step result"
+    mail = PatchMail(msgid="p@x", subject=subject, author="A", counter=1, expected=1, diff=diff)
+    series = Series(key="k", msgid="k", revision=1, subject=subject, patches=(mail,), source="mbox")
+    if c.kind != "revert":
+        [r] = check_series(DictTree({PATH: c.tree}), series, Fix(msgid="k@x"))
+        return r
+    with tempfile.TemporaryDirectory() as d:
+        repo = Path(d)
+        init(repo, {PATH: c.old})
+        commit(repo, subject, {PATH: c.new})
+        git(repo, "revert", "--no-edit", "HEAD")
+        ctx = TreeContext(history=History.load(repo / ".git", "HEAD", None))
+        [r] = check_series(DictTree({PATH: c.tree}), series, Fix(msgid="k@x"), ctx)
+        return r
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +143,7 @@ def test_engine_agrees_with_the_tools(seed: int, kind: str) -> None:
     with tempfile.TemporaryDirectory() as d:
         diff = make_diff(Path(d), {PATH: c.old}, {PATH: c.new})
     t = _tools(c.tree, diff)
-    r = _engine(c.tree, diff)
+    r = _engine(c, diff)
     what = f"{kind}: {r.verdict}/{r.method}: {r.evidence}; tools {t}"
     # invariants, whatever the tools say
     tree_lines = {" ".join(ln.split()) for ln in c.tree.splitlines()}
@@ -152,6 +167,7 @@ def test_engine_agrees_with_the_tools(seed: int, kind: str) -> None:
     # the mutations whose outcome is known
     expect = {
         "old": {"backportable"},
+        "revert": {"backportable"},  # the history names the fix, and its revert
         "offset-old": {"backportable"},
         "new": {"present"},
         "offset-new": {"present"},
