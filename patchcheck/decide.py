@@ -91,6 +91,7 @@ class HunkFacts:
     rev_in_func: bool | None = None
     fwd_in_func: bool | None = None
     post_in_func: bool | None = None  # the post-image's best near match is in it
+    old_in_func: bool | None = None  # the patch's own place (its @@ -N line) is in it
     # a hunk of a section that deletes its file: the first line (1-based) where the file
     # differs from what the patch deletes, None when it is exactly that
     deletion_differs: int | None = None
@@ -224,7 +225,9 @@ def judge_hunk(f: HunkFacts) -> Judged:
     # its context is found
     post = f.near_post or Near(None, 0.0, "")
     at_match = f.at_post if post.ratio >= _NEAR_RATIO and in_place(f.func, f.post_in_func, None, 0) else None
-    at_place = f.at_old if f.at_old is not None and f.at_old.adds else None
+    at_place = (
+        f.at_old if f.at_old is not None and f.at_old.adds and in_place(f.func, f.old_in_func, None, 0) else None
+    )
     if _fix_is_there(at_place, _SHARE_ELSEWHERE) or _fix_is_there(at_match, _SHARE_ELSEWHERE):
         reason = "present with differences"
         res = HunkResult(

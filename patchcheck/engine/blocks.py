@@ -183,17 +183,19 @@ _CALL = re.compile(rb"([A-Za-z_][A-Za-z_0-9]*)\s*\(")
 
 
 def func_name(section: bytes) -> str | None:
-    """The function a hunk's @@ heading names: the identifier before its first '('."""
+    """The function a hunk's @@ heading names: the identifier before its first '(' (none
+    for a heading that ends in ';': a declaration or a macro call, no definition)."""
     m = _CALL.search(section)
-    return m.group(1).decode("ascii") if m else None
+    return m.group(1).decode("ascii") if m and not section.rstrip().endswith(b";") else None
 
 
 def in_function(lines: Sequence[bytes], line: int, name: str) -> bool:
     """Whether 1-based ``line`` is in function ``name``: the heading git would give a hunk
-    starting there (the nearest line above it that git takes for one) calls it."""
+    starting there (the nearest line above it that git takes for one; a declaration or
+    a macro call ending in ';', e.g. EXPORT_SYMBOL, is skipped) calls it."""
     want = re.compile(rb"\b" + re.escape(name.encode()) + rb"\s*\(")
     for i in range(min(line - 1, len(lines)) - 1, -1, -1):
         ln = lines[i]
-        if _HEADING.match(ln) and not _LABEL.match(ln):
+        if _HEADING.match(ln) and not _LABEL.match(ln) and not ln.rstrip().endswith(b";"):
             return want.search(ln) is not None
     return False

@@ -87,6 +87,7 @@ def _facts(
         rev_in_func=rev_in,
         fwd_in_func=fwd_in,
         post_in_func=in_function(lines, post.line, func) if func and post and post.line else None,
+        old_in_func=in_function(lines, h.old_start, func) if func and not placed else None,
         deletion_differs=loc.deletion_differs,
     )
 

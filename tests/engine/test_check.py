@@ -398,6 +398,9 @@ def test_landing_outside_the_function_the_header_names(tmp_path: Path) -> None:
     assert "resulting lines are at line" in (r.hunks[0].reason or "")
     [r] = run({"fs/f.c": _funcs(("bar", "-1", bad), ("foo", "-1", fix))}, d)
     assert (r.verdict, r.method) == ("present", "offset"), r.evidence
+    # the fix's lines at the patch's own line numbers, but in bar: no presence either
+    [r] = run({"fs/f.c": _funcs(("bar", "-2", fix), ("foo", "-1", vendor))}, d)
+    assert r.verdict == "conflicting", r.evidence
 
 
 def test_fuzzed_landing_without_a_function_stays_near(tmp_path: Path) -> None:
