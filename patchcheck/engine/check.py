@@ -113,6 +113,7 @@ def _more_evidence(
             subject=patch.subject,
             diff=patch.diff,
             paths=sorted({fp.path for fp in files}),
+            cves=list(dict.fromkeys([*patch.cves, *cves])),
         )
     if found is None and ctx.changelog:
         found = changelog_match(
