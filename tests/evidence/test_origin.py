@@ -4,7 +4,10 @@ without that commit."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from patchcheck.model import Fix, PatchMail, PatchResult, Series
 from patchcheck.pipeline import tree_context
 from patchcheck.trees.folder import FolderTree
 from testing.gitrepo import commit, git, init
+from testing.rig import env
 
 MAKEFILE = "VERSION = 4\nPATCHLEVEL = 19\nSUBLEVEL = 90\nEXTRAVERSION =\nNAME = fixture\n"
 BASE = """\
@@ -162,3 +166,29 @@ def test_bare_upstream_clone(upstream: Upstream, tmp_path: Path) -> None:
     tree = _folder(upstream, upstream.base, tmp_path / "old")
     assert _check(upstream, tree, bare).verdict == "not-applicable"
     shutil.rmtree(bare)
+
+
+def test_cli_upstream_repo_makes_it_not_applicable(upstream: Upstream, tmp_path: Path) -> None:
+    """End to end: ``patchcheck check --upstream-repo`` on a folder tree, the fix a local mbox."""
+    _folder(upstream, upstream.base, tmp_path / "old")
+    bugs = tmp_path / "bugs"
+    (bugs / "fixes").mkdir(parents=True)
+    mail = git(upstream.repo, "format-patch", "-1", "--stdout", upstream.fix) + "\n"
+    (bugs / "fixes" / "frob.mbox").write_text(mail)
+    (bugs / "frob-cache.toml").write_text(
+        'id = "frob-cache"\ntitle = "frob cache freed early"\n\n[[fix]]\nmbox = "fixes/frob.mbox"\n'
+    )
+    base = [sys.executable, "-m", "patchcheck", "check", "--tree", str(tmp_path / "old"), "--bug", "frob-cache"]
+    base += ["--bugs-dir", str(bugs), "--no-shipped-bugs", "--cache-dir", str(tmp_path / "cache")]
+    base += ["--offline", "--format", "json"]
+    out = {}
+    for label, extra in (("with", ["--upstream-repo", str(upstream.repo)]), ("without", [])):
+        cp = subprocess.run([*base, *extra], capture_output=True, text=True, env=env(), timeout=120)
+        assert cp.stdout.strip(), cp.stderr
+        out[label] = (cp.returncode, json.loads(cp.stdout)["results"][0])
+    code, res = out["with"]
+    assert (code, res["verdict"]) == (0, "not-applicable"), res
+    assert "its lines are not in this tree (rule: bug origin absent)" in res["patches"][0]["evidence"]
+    code, res = out["without"]
+    assert (code, res["verdict"]) == (1, "conflicting"), res
+    assert "could not be checked (no --upstream-repo)" in res["patches"][0]["evidence"]
