@@ -373,3 +373,33 @@ def with_evidence(d: Decision, found: Evidence | None, introduced_absent: Sequen
         )
         return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
     return d
+
+
+# ---- the bug's origin, by content -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The change that brought the bug, checked by content against a tree: ``absent`` (its
+    lines are not there, its pre-image is: proof), ``present``, or ``unknown`` (it could not
+    be checked, or it neither applies nor is there: no proof either way). ``detail``: in words."""
+
+    state: str  # "absent" | "present" | "unknown"
+    detail: str
+
+
+def wants_origin(d: Decision) -> bool:
+    """Only a fix the content shows missing may be one the tree does not need."""
+    return d.verdict in (Verdict.BACKPORTABLE, Verdict.CONFLICTING, Verdict.PARTIAL)
+
+
+def with_origin(d: Decision, origin: Origin | None) -> Decision:
+    """Where no history answers: the bug's origin absent by content makes the fix not
+    applicable (a fix with some of its hunks present keeps its verdict: the content has the
+    last word); otherwise the evidence says what the origin check found."""
+    if origin is None or not wants_origin(d):
+        return d
+    if origin.state == "absent" and d.verdict != Verdict.PARTIAL:
+        why = f"{origin.detail} (rule: bug origin absent); content: {d.evidence}"
+        return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
+    return replace(d, evidence=f"{d.evidence}; {origin.detail}")

@@ -8,7 +8,7 @@ Nothing is ever written into the user's tree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +35,8 @@ class TreeContext:
     history: History | None = None  # git history index, for git trees
     changelog: str | None = None  # distro changelog text, for package trees
     object_dirs: tuple[Path, ...] = field(default_factory=tuple)  # git objects, for 3way
+    # the bug's origin checked by content, for trees without history (evidence/origin.py)
+    origin: Callable[[Fix, PatchMail], decide.Origin | None] | None = None
 
 
 def check_patch(
@@ -81,6 +83,8 @@ def check_patch(
     if decide.wants_evidence(d):
         found, introduced_absent = _more_evidence(patch, fix, ctx, files, cves)
         d = decide.with_evidence(d, found, introduced_absent)
+    if ctx.origin is not None and ctx.history is None and decide.wants_origin(d):
+        d = decide.with_origin(d, ctx.origin(fix, patch))
     # a CRLF mail's diff is read as LF everywhere (the parser does so too)
     if decide.wants_3way(d) and merges_cleanly(scratch, files, normalise_eol(patch.diff), ctx.object_dirs):
         d = decide.placed_by_3way(d)
@@ -114,6 +118,7 @@ def _more_evidence(
             subject=patch.subject,
             diff=normalise_eol(patch.diff),
             paths=sorted({fp.path for fp in files}),
+            cves=list(dict.fromkeys([*patch.cves, *cves])),
         )
     if found is None and ctx.changelog:
         found = changelog_match(

@@ -277,7 +277,7 @@ class _FakeHistory:
     def has_commit(self, sha: str) -> bool:
         return any(c.startswith(sha) for c in self.commits)
 
-    def find_fix(self, *, upstream, subject, diff, paths):  # type: ignore[no-untyped-def]
+    def find_fix(self, *, upstream, subject, diff, paths, cves=()):  # type: ignore[no-untyped-def]
         self.diffs = [*getattr(self, "diffs", []), diff]
         return None
 
