@@ -22,6 +22,8 @@ _MAX_REMOVED_LEFT = 0.2  # at most this share of the lines the fix removes may r
 _SHARE_TRACE = 0.5  # a trace of the fix, which history naming it may corroborate
 _NEAR_RATIO = 0.6  # a near match of the post-image this similar is the fix's place
 _FAILED_NAMED = 5  # failed hunks named in a conflicting patch's evidence
+# a hunk whose @@ header names no function may land this far from where the patch says
+LANDING_WINDOW = 400
 
 
 # ---- facts ------------------------------------------------------------------------------
@@ -82,16 +84,17 @@ class HunkFacts:
     near_post: Near | None = None
     at_landing: Shares | None = None
     at_new: Shares | None = None
-
-
-@dataclass(frozen=True)
-class Absence:
-    """For the buggy-code-absent rule: does the hunk remove significant lines, and is any of
-    them anywhere in its file."""
-
-    path: str
-    removes: bool
-    found: bool
+    # the function the hunk's @@ header names (None: it names none), and whether the
+    # reverse / forward landing is in it (None: not asked: a landing at the patch's line
+    # without fuzz, unless both directions place the hunk)
+    func: str | None = None
+    rev_in_func: bool | None = None
+    fwd_in_func: bool | None = None
+    post_in_func: bool | None = None  # the post-image's best near match is in it
+    old_in_func: bool | None = None  # the patch's own place (its @@ -N line) is in it
+    # a hunk of a section that deletes its file: the first line (1-based) where the file
+    # differs from what the patch deletes, None when it is exactly that
+    deletion_differs: int | None = None
 
 
 @dataclass
@@ -142,21 +145,65 @@ def _traced(s: Shares | None) -> bool:
     return s is not None and (not s.adds or s.added >= _SHARE_TRACE) and s.removed <= _MAX_REMOVED_LEFT
 
 
+def needs_place_check(p: Placement | None) -> bool:
+    """A landing away from the patch's line (reverse) or with fuzz (forward) must be shown
+    to be in the hunk's place before it counts."""
+    return p is not None and p.ok and (p.fuzz > 0 or p.offset != 0)
+
+
+def in_place(func: str | None, in_func: bool | None, line: int | None, old_start: int) -> bool:
+    """A landing is in the hunk's place: inside the function its @@ header names, or, when
+    the header names none, within LANDING_WINDOW lines of where the patch says."""
+    if func is not None:
+        return in_func is not False
+    return line is None or abs(line - old_start) <= LANDING_WINDOW
+
+
+def _elsewhere(f: HunkFacts, line: int | None) -> str:
+    if f.func is not None:
+        return f"line {line} is not in {f.func}(), the function its @@ header names"
+    return f"line {line} is more than {LANDING_WINDOW} lines from line {f.old_start}"
+
+
 def judge_hunk(f: HunkFacts) -> Judged:
     rv, fw = f.rev, f.fwd
     rev_ok = rv is not None and rv.ok
+    notes: list[str] = []  # why a landing did not count, for a failed hunk's reason
+    if (
+        rv is not None
+        and rev_ok
+        and needs_place_check(rv)
+        and not in_place(f.func, f.rev_in_func, rv.line, f.old_start)
+    ):
+        rev_ok = False  # its lines are there, but in another function: not the fix
+        notes.append(f"its resulting lines are at line {rv.line}, but {_elsewhere(f, rv.line)}")
     if rev_ok and fw is not None and fw.ok and fw.fuzz == 0:
-        # both directions place it (repeated code, a pure addition): the image closer to
-        # where the patch says decides
-        b_dist = abs((f.before_at if f.before_at is not None else 10**9) - (f.old_start - 1))
-        a_dist = abs((f.after_at if f.after_at is not None else 10**9) - (f.new_start - 1))
-        rev_ok = a_dist <= b_dist
+        # both directions place it (repeated code, a pure addition): the one in the
+        # function the @@ header names, else the image closer to where the patch says
+        if f.rev_in_func is not None and f.fwd_in_func is not None and f.rev_in_func != f.fwd_in_func:
+            rev_ok = f.rev_in_func
+        else:
+            b_dist = abs((f.before_at if f.before_at is not None else 10**9) - (f.old_start - 1))
+            a_dist = abs((f.after_at if f.after_at is not None else 10**9) - (f.new_start - 1))
+            rev_ok = a_dist <= b_dist
     if rev_ok and rv is not None:
         res = HunkResult(
             f.path, HunkStatus.PRESENT, f.index, offset=rv.offset, line=rv.line, reason=_moved(rv.offset)
         )
         return Judged(res, traced=True)
-    if fw is not None and fw.ok:
+    if fw is not None and fw.ok and f.deletion_differs is not None:
+        # the hunks place, but the file holds more or other lines than the patch deletes:
+        # GNU patch keeps it ("Not deleting file"), git apply refuses
+        why = (
+            f"not deleting the file: its content differs from what the patch deletes at line {f.deletion_differs}"
+        )
+        res = HunkResult(f.path, HunkStatus.FAILED, f.index, line=f.deletion_differs, reason=why)
+        return Judged(res)
+    fwd_here = fw is not None and (not fw.fuzz or in_place(f.func, f.fwd_in_func, fw.line, f.old_start))
+    if fw is not None and fw.ok and not fwd_here:
+        # fuzz let it land, but not where the fix belongs
+        notes.append(f"it applies only with fuzz {fw.fuzz} at line {fw.line}, and {_elsewhere(f, fw.line)}")
+    elif fw is not None and fw.ok:
         res = HunkResult(f.path, HunkStatus.CLEAN, f.index, offset=fw.offset, fuzz=fw.fuzz, line=fw.line)
         if fw.fuzz and (
             _fix_is_there(f.at_landing, _SHARE_AT_LANDING) or _fix_is_there(f.at_new, _SHARE_ELSEWHERE)
@@ -177,8 +224,10 @@ def judge_hunk(f: HunkFacts) -> Judged:
     # moved); a hunk that only removes lines is there when they are gone from the place
     # its context is found
     post = f.near_post or Near(None, 0.0, "")
-    at_match = f.at_post if post.ratio >= _NEAR_RATIO else None
-    at_place = f.at_old if f.at_old is not None and f.at_old.adds else None
+    at_match = f.at_post if post.ratio >= _NEAR_RATIO and in_place(f.func, f.post_in_func, None, 0) else None
+    at_place = (
+        f.at_old if f.at_old is not None and f.at_old.adds and in_place(f.func, f.old_in_func, None, 0) else None
+    )
     if _fix_is_there(at_place, _SHARE_ELSEWHERE) or _fix_is_there(at_match, _SHARE_ELSEWHERE):
         reason = "present with differences"
         res = HunkResult(
@@ -192,9 +241,29 @@ def judge_hunk(f: HunkFacts) -> Judged:
         reason = "the code it changes was not found near the expected place"
     else:
         reason = f"context differs at line {pre.line} (best match {pre.ratio:.0%} similar)"
+    reason = "; ".join([reason, *notes])
     line = pre.line or f.old_start
     res = HunkResult(f.path, HunkStatus.FAILED, f.index, line=line, reason=reason, near=pre.diff or None)
     return Judged(res, traced=_traced(f.at_old) or (post.ratio >= _NEAR_RATIO and _traced(f.at_post)))
+
+
+def empty_deletion(path: str, differs: int | None) -> HunkResult:
+    """A section that deletes an empty file (no hunks): the file must be empty."""
+    if differs is None:
+        return HunkResult(path, HunkStatus.CLEAN, 0, reason="deletes the file")
+    why = "not deleting the file: the patch deletes an empty file, this one is not empty"
+    return HunkResult(path, HunkStatus.FAILED, 0, line=differs, reason=why)
+
+
+def binary_result(path: str, has_data: bool, rev_ok: bool, fwd_ok: bool, why: str) -> HunkResult:
+    """A binary section, checked whole by git apply each way (``why``: what git said)."""
+    if not has_data:
+        return HunkResult(path, HunkStatus.FAILED, 0, reason="binary diff without its data: cannot be checked")
+    if rev_ok:
+        return HunkResult(path, HunkStatus.PRESENT, 0, reason="binary content already as the patch makes it")
+    if fwd_ok:
+        return HunkResult(path, HunkStatus.CLEAN, 0, reason="binary patch applies (git apply)")
+    return HunkResult(path, HunkStatus.FAILED, 0, reason=f"binary patch does not apply: {why}")
 
 
 # ---- one patch, from its content ----------------------------------------------------------
@@ -263,23 +332,6 @@ def patch_verdict(
     return replace(d, verdict=Verdict.BACKPORTABLE, method=method, evidence=words[method])
 
 
-def wants_absence_check(d: Decision) -> bool:
-    """Only a patch no hunk of which lands may be about code the tree lacks."""
-    return d.verdict == Verdict.CONFLICTING and all(
-        h.status in (HunkStatus.FAILED, HunkStatus.MISSING) for h in d.hunks
-    )
-
-
-def buggy_code_absent(d: Decision, facts: Sequence[Absence]) -> Decision:
-    """Without history to ask: when no hunk lands and none of the lines the fix removes
-    exist anywhere in their files, the buggy code is not in this tree."""
-    if not wants_absence_check(d) or not facts or any(not a.removes or a.found for a in facts):
-        return d
-    files = ", ".join(sorted({a.path for a in facts}))
-    why = f"the lines it fixes are nowhere in {files} (rule: buggy code absent)"
-    return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
-
-
 # ---- a 3-way merge, history and changelogs --------------------------------------------------
 
 
@@ -321,3 +373,33 @@ def with_evidence(d: Decision, found: Evidence | None, introduced_absent: Sequen
         )
         return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
     return d
+
+
+# ---- the bug's origin, by content -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Origin:
+    """The change that brought the bug, checked by content against a tree: ``absent`` (its
+    lines are not there, its pre-image is: proof), ``present``, or ``unknown`` (it could not
+    be checked, or it neither applies nor is there: no proof either way). ``detail``: in words."""
+
+    state: str  # "absent" | "present" | "unknown"
+    detail: str
+
+
+def wants_origin(d: Decision) -> bool:
+    """Only a fix the content shows missing may be one the tree does not need."""
+    return d.verdict in (Verdict.BACKPORTABLE, Verdict.CONFLICTING, Verdict.PARTIAL)
+
+
+def with_origin(d: Decision, origin: Origin | None) -> Decision:
+    """Where no history answers: the bug's origin absent by content makes the fix not
+    applicable (a fix with some of its hunks present keeps its verdict: the content has the
+    last word); otherwise the evidence says what the origin check found."""
+    if origin is None or not wants_origin(d):
+        return d
+    if origin.state == "absent" and d.verdict != Verdict.PARTIAL:
+        why = f"{origin.detail} (rule: bug origin absent); content: {d.evidence}"
+        return replace(d, verdict=Verdict.NOT_APPLICABLE, method=None, evidence=why)
+    return replace(d, evidence=f"{d.evidence}; {origin.detail}")

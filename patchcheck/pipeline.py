@@ -113,6 +113,10 @@ def tree_context(
         store = object_store(gd.parent) if gd.name == ".git" else object_store(gd)
         if store:
             dirs.append(store)
+    else:  # no history to ask: the bug's origin is checked by content, where a source has it
+        from patchcheck.evidence.origin import OriginCheck
+
+        ctx.origin = OriginCheck(tree, upstream_repo)
     if upstream_repo is not None:
         store = object_store(upstream_repo)
         if store:

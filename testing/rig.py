@@ -53,10 +53,11 @@ def no_traceback(cp: Completed) -> None:
 
 
 def hints(stderr: str) -> list[str]:
-    """The ``hint: ...`` lines of ``stderr``, which must hold nothing else."""
+    """The ``hint: ...`` lines of ``stderr``, which must hold nothing else but the one-line
+    summaries of error cells (``patchcheck: error: ...``)."""
     lines = stderr.splitlines()
-    assert all(line.startswith("hint: ") for line in lines), stderr
-    return lines
+    assert all(line.startswith(("hint: ", "patchcheck: error: ")) for line in lines), stderr
+    return [line for line in lines if line.startswith("hint: ")]
 
 
 def one_line_error(cp: Completed, code: int, *words: str) -> str:

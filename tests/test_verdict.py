@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from patchcheck.decide import Decision, patch_verdict, with_evidence
-from patchcheck.evidence import Evidence
-from patchcheck.model import HunkResult, Method, PatchResult
+from patchcheck.model import Evidence, HunkResult, Method, PatchResult
 from patchcheck.verdict import bug_verdict, weakest_method
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from patchcheck.errors import BadInput, BugFileError
 from patchcheck.model import Bug, Fix, Signature
+from patchcheck.text.trailers import is_cve, is_sha
 
 SEVERITIES = ("low", "medium", "high", "critical")
 SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
@@ -19,8 +20,6 @@ SEVERITY_RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # A Message-Id's left and right parts: printable ASCII, no spaces or angle brackets.
 _MSGID_RE = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
-_SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
-_CVE_RE = re.compile(r"^CVE-\d{4}-\d{4,}$")
 
 
 def default_bugs_dir() -> Path:
@@ -89,7 +88,7 @@ class _Checker:
     def shas(self, table: dict[str, Any], key: str, prefix: str) -> tuple[str, ...]:
         vals = self.str_list(table, key, prefix)
         for v in vals:
-            if not _SHA_RE.match(v):
+            if not is_sha(v):
                 self.fail(prefix + key, f"{v!r} is not a git commit id (7 to 40 lowercase hex)")
         return vals
 
@@ -227,7 +226,7 @@ def parse_bug(path: Path, data: dict[str, Any]) -> Bug:
         c.fail("severity", f"{severity!r} is not one of {', '.join(SEVERITIES)}")
     cves = c.str_list(data, "cves")
     for cve in cves:
-        if not _CVE_RE.match(cve):
+        if not is_cve(cve):
             c.fail("cves", f"{cve!r} is not a CVE id (expected CVE-YYYY-NNNN)")
     signature = _signature(c, data)
     fixes = _fixes(c, data)

@@ -151,11 +151,11 @@ def tree_cache(args: argparse.Namespace) -> Path:
 def fetch_options(args: argparse.Namespace) -> list[str]:
     """The options given that a ``patchcheck fetch`` of the same bugs into the same cache repeats."""
     out: list[str] = []
-    for opt, value in (
-        ("--bugs-dir", args.bugs_dir),
-        ("--cache-dir", args.cache_dir),
-        ("--lore-url", args.lore_url),
-    ):
+    if getattr(args, "no_shipped_bugs", False):
+        out.append("--no-shipped-bugs")
+    for d in args.bugs_dir or []:
+        out += ["--bugs-dir", str(d)]
+    for opt, value in (("--cache-dir", args.cache_dir), ("--lore-url", args.lore_url)):
         if value:
             out += [opt, str(value)]
     return out

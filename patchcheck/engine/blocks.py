@@ -7,6 +7,7 @@ numbers they return.
 from __future__ import annotations
 
 import difflib
+import re
 from bisect import bisect_left
 from collections.abc import Sequence
 
@@ -160,3 +161,41 @@ def removed_lines_nearby(index: LineIndex, hunk: Hunk, near: int) -> float:
 def post_as_pre(h: Hunk) -> Hunk:
     """The hunk turned around: its post-image as the pre-image (to look for the fix)."""
     return Hunk(h.index, h.new_start, h.new_len, h.old_start, h.old_len, h.after, h.before, h.added, h.removed)
+
+
+def deletion_differs(lines: Sequence[bytes], hunks: Sequence[Hunk]) -> int | None:
+    """For a section that deletes its file: the first line (1-based) where ``lines`` differ
+    from what its hunks remove (all of the file, in order), or None when they are the same.
+    A CR before the line end is no difference (the line index drops it, a CRLF mail too)."""
+    want = [ln.removesuffix(b"\r") for h in hunks for ln in h.before]
+    have = [ln.removesuffix(b"\r") for ln in lines]
+    for i, (a, b) in enumerate(zip(have, want, strict=False)):
+        if a != b:
+            return i + 1
+    return None if len(have) == len(want) else min(len(have), len(want)) + 1
+
+
+# a line git takes for a hunk's @@ heading (its default and C drivers): at column 0, a
+# letter, '_' or '$' first, and not a goto label
+_HEADING = re.compile(rb"^[A-Za-z_$]")
+_LABEL = re.compile(rb"^[A-Za-z_][A-Za-z_0-9]*:\s*(?:$|/[/*])")
+_CALL = re.compile(rb"([A-Za-z_][A-Za-z_0-9]*)\s*\(")
+
+
+def func_name(section: bytes) -> str | None:
+    """The function a hunk's @@ heading names: the identifier before its first '(' (none
+    for a heading that ends in ';': a declaration or a macro call, no definition)."""
+    m = _CALL.search(section)
+    return m.group(1).decode("ascii") if m and not section.rstrip().endswith(b";") else None
+
+
+def in_function(lines: Sequence[bytes], line: int, name: str) -> bool:
+    """Whether 1-based ``line`` is in function ``name``: the heading git would give a hunk
+    starting there (the nearest line above it that git takes for one; a declaration or
+    a macro call ending in ';', e.g. EXPORT_SYMBOL, is skipped) calls it."""
+    want = re.compile(rb"\b" + re.escape(name.encode()) + rb"\s*\(")
+    for i in range(min(line - 1, len(lines)) - 1, -1, -1):
+        ln = lines[i]
+        if _HEADING.match(ln) and not _LABEL.match(ln) and not ln.rstrip().endswith(b";"):
+            return want.search(ln) is not None
+    return False

@@ -8,7 +8,7 @@ Nothing is ever written into the user's tree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from patchcheck import decide
 from patchcheck.engine.grade import grade_patch
 from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.threeway import merges_cleanly
-from patchcheck.engine.tools import MAX_FUZZ, TooCostly
+from patchcheck.engine.tools import MAX_FUZZ, NotAPatch, TooCostly
 from patchcheck.errors import EXIT_NO_SERIES, SeriesError
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import History
@@ -24,7 +24,7 @@ from patchcheck.evidence.prereqs import SearchLimits
 from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import Evidence, Fix, PatchMail, PatchResult, Series, Verdict
 from patchcheck.sys.paths import UnsafePath, clean_relpath
-from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
+from patchcheck.text.diff import FilePatch, MalformedPatch, normalise_eol, parse_diff
 from patchcheck.trees.base import TreeView
 
 MAX_HUNKS = 20_000  # per patch, unless --max-hunks says otherwise
@@ -37,6 +37,8 @@ class TreeContext:
     history: History | None = None  # git history index, for git trees
     changelog: str | None = None  # distro changelog text, for package trees
     object_dirs: tuple[Path, ...] = field(default_factory=tuple)  # git objects, for 3way
+    # the bug's origin checked by content, for trees without history (evidence/origin.py)
+    origin: Callable[[Fix, PatchMail], decide.Origin | None] | None = None
     upstream: UpstreamRepo | None = None  # a local upstream clone (--upstream-repo)
     prereqs: SearchLimits | None = None  # search a conflict's prerequisites in it, so far
     with_prereqs: bool = False  # and check the fix on top of the absent ones
@@ -79,19 +81,22 @@ def check_patch(
         return base
     try:
         d = grade_patch(scratch, files)
-    except TooCostly as e:
+    except (TooCostly, NotAPatch) as e:
         base.error = base.evidence = f"{patch.msgid}: {e}"
         base.error_code = e.exit_code
         return base
     if decide.wants_evidence(d):
         found, introduced_absent = _more_evidence(patch, fix, ctx, files, cves)
         d = decide.with_evidence(d, found, introduced_absent)
-    if decide.wants_3way(d) and merges_cleanly(scratch, files, patch.diff, ctx.object_dirs):
+    if ctx.origin is not None and ctx.history is None and decide.wants_origin(d):
+        d = decide.with_origin(d, ctx.origin(fix, patch))
+    # a CRLF mail's diff is read as LF everywhere (the parser does so too)
+    if decide.wants_3way(d) and merges_cleanly(scratch, files, normalise_eol(patch.diff), ctx.object_dirs):
         d = decide.placed_by_3way(d)
     base.hunks, base.verdict, base.method, base.evidence = d.hunks, d.verdict, d.method, d.evidence
     if keep_going and d.verdict not in (Verdict.PRESENT, Verdict.NOT_APPLICABLE):
         # later patches are tried on top of this one (what applies of it)
-        applicable = [fp for fp in files if not fp.binary and (fp.old_path is None or scratch.ensure(fp.old_path))]
+        applicable = [fp for fp in files if fp.old_path is None or scratch.ensure(fp.old_path)]
         if any(fp.raw for fp in applicable):
             scratch.apply(applicable, fuzz=MAX_FUZZ)
     return base
@@ -116,8 +121,9 @@ def _more_evidence(
         found = ctx.history.find_fix(
             upstream=list(dict.fromkeys(upstream)),
             subject=patch.subject,
-            diff=patch.diff,
+            diff=normalise_eol(patch.diff),
             paths=sorted({fp.path for fp in files}),
+            cves=list(dict.fromkeys([*patch.cves, *cves])),
         )
     if found is None and ctx.changelog:
         found = changelog_match(

@@ -171,7 +171,13 @@ class Scratch:
         remembered so that close() deletes what they create."""
         for fp in files:
             self._paths.update(p for p in (fp.old_path, fp.new_path) if p)
-        return self.run_patch(b"".join(fp.raw for fp in files), fuzz=fuzz, silent=True)
+        res = self.run_patch(b"".join(fp.raw for fp in files if not fp.binary), fuzz=fuzz, silent=True)
+        binary = b"".join(fp.raw for fp in files if fp.binary and b"\nGIT binary patch\n" in fp.raw)
+        if binary:  # GNU patch cannot apply binary data: git apply does, section by section
+            git.git(["apply", "-"], cwd=self.work, input=binary, env={"GIT_CEILING_DIRECTORIES": str(self.root)})
+            self._forget()
+            self._sweep()
+        return res
 
     def check_git_apply(self, diff: bytes, *, reverse: bool = False) -> proc.Result:
         """``git apply --check -v`` (nothing written)."""

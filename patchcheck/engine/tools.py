@@ -31,7 +31,27 @@ class TooCostly(SeriesError):
     """A patch whose hunks would take the tools minutes to place (a hostile mail)."""
 
 
-_PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \(renamed from .*\))?$")
+class NotAPatch(SeriesError):
+    """The tools refuse the mail's diff as a patch (not a hunk that fails): no verdict."""
+
+
+_CORRUPT = re.compile(r"^error: (corrupt .*|patch fragment without header.*|No valid patches in input.*)$", re.M)
+_MALFORMED = re.compile(r"^patch: \*\*\*\* (malformed patch.*|Only garbage was found.*)$", re.M)
+
+
+def refusal(git_err: str, gnu_out: str | None) -> str | None:
+    """Why git (and GNU patch, when asked: ``gnu_out``) refuse a diff as no patch at all,
+    or None when they read it (its hunks may still fail)."""
+    g = _CORRUPT.search(git_err)
+    if g is None:
+        return None
+    if gnu_out is None:
+        return f"git apply: {g.group(1)}"
+    p = _MALFORMED.search(gnu_out)
+    return f"git apply: {g.group(1)}; GNU patch: {p.group(1)}" if p else None
+
+
+_PATCH_FILE = re.compile(r"^(?:checking|patching) file (.+?)(?: \((?:renamed|copied) from .*\))?$")
 _PATCH_HUNK = re.compile(
     r"^Hunk #(\d+) (succeeded|FAILED|ignored) at (\d+)(?: with fuzz (\d+))?(?: \(offset (-?\d+) lines?\))?"
 )
@@ -42,26 +62,32 @@ _GIT_CHECK = re.compile(r"^Checking patch (.+?)(?: => .*)?\.\.\.$")
 # ---- tool output ------------------------------------------------------------------------
 
 
-def _by_path(files: Sequence[FilePatch]) -> dict[str, FilePatch]:
-    """Sections by the names a tool may print for them (GNU patch: new, git: old)."""
-    out: dict[str, FilePatch] = {}
-    for fp in files:
-        for p in (fp.new_path, fp.old_path):
-            if p:
-                out.setdefault(p, fp)
-    return out
+class _InOrder:
+    """The sections a tool reports on, matched to the names it prints in order: each tool
+    prints one line per section, so a path named by two sections (the same file twice, a
+    change to ``a`` and a copy ``a -> b``) gets each section's result in turn. GNU patch
+    prints a section's new name, git its old one: either matches."""
+
+    def __init__(self, files: Sequence[FilePatch]) -> None:
+        self._pending = list(files)
+
+    def take(self, name: str) -> FilePatch | None:
+        for k, fp in enumerate(self._pending):
+            if name in (fp.new_path, fp.old_path):
+                return self._pending.pop(k)
+        return None
 
 
 def parse_gnu_patch(out: str, files: Sequence[FilePatch], reverse: bool) -> dict[int, Placement]:
     """Per-hunk results keyed by the patch-wide hunk index. Unmentioned hunks of a checked
     file applied at their expected place."""
-    by_path = _by_path(files)
+    sections = _InOrder(files)
     res: dict[int, Placement] = {}
     cur: FilePatch | None = None
     for ln in out.splitlines():
         m = _PATCH_FILE.match(ln)
         if m:
-            cur = by_path.get(m.group(1))
+            cur = sections.take(m.group(1))
             if cur is not None:
                 for h in cur.hunks:
                     start = h.new_start if reverse else h.old_start
@@ -86,13 +112,13 @@ def parse_git_apply(err: str, files: Sequence[FilePatch], reverse: bool) -> dict
     """Per-hunk offsets from a successful ``git apply --check -v``. With ``-R`` git gives
     the offset's sign from the post-image's side: turned round to match GNU patch's (a
     positive offset: found later in the file than the patch says)."""
-    by_path = _by_path(files)
+    sections = _InOrder(files)
     res: dict[int, Placement] = {}
     cur: FilePatch | None = None
     for ln in err.splitlines():
         m = _GIT_CHECK.match(ln)
         if m:
-            cur = by_path.get(m.group(1))
+            cur = sections.take(m.group(1))
             if cur is not None:
                 for h in cur.hunks:
                     res[h.index] = Placement(True, h.new_start if reverse else h.old_start)
@@ -259,6 +285,10 @@ def _gnu(
     if not diff:
         return {}, False
     r = scratch.run_patch(diff, reverse=reverse, dry_run=True, fuzz=0 if reverse else MAX_FUZZ)
+    if not r.ok and _MALFORMED.search(r.out() + r.err()):
+        why = refusal(scratch.check_git_apply(diff, reverse=reverse).err(), r.out() + r.err())
+        if why:
+            raise NotAPatch(f"not a valid patch: {why}")
     placed = parse_gnu_patch(r.out(), views, reverse=reverse)
     # as posted: no fuzz, and not only after GNU patch dropped the CRs of a CRLF mail
     as_posted = "Stripping trailing CRs" not in r.out()

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from patchcheck.evidence.history import normalise_subject, specific
 from patchcheck.model import Evidence, Method
+from patchcheck.text.trailers import cves as trailer_cves
 
 _QUOTE_MAX = 200
 
@@ -18,7 +19,6 @@ _PR_NUMBER_RE = re.compile(r"^!\d+\s+")  # openEuler: "- !1234 subject" (the mer
 _LEAD_BRACKETS_RE = re.compile(r"^(?:\[[^\]]*\]\s*)+")  # Debian "[x86]", RHEL "[fs]"
 # Annotations a changelog appends to a subject: "(CVE-...)", "(Jeff Layton)", "[RHEL-1]"...
 _TRAIL_ANNOT_RE = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\{[^{}]*\})\s*\.?$")
-_CVE_RE = re.compile(r"(?<![\w-])CVE-\d{4}-\d{4,}(?!\d)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,8 @@ def _changelog_index(text: str) -> _ChangelogIndex:
         body = line.strip().lstrip("-*+ ")
         if body.lower().startswith("revert"):
             continue  # 'Revert "fix" (CVE-...)' takes the fix out
-        for m in _CVE_RE.finditer(line):
-            cves.setdefault(m.group(0).upper(), _quote(line))
+        for cve in trailer_cves(line):
+            cves.setdefault(cve, _quote(line))
     return _ChangelogIndex(subjects, cves)
 
 

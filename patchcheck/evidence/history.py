@@ -8,10 +8,9 @@ per HEAD (history_cache.py), so checking many bugs against one tree costs one pa
 from __future__ import annotations
 
 import os
-import re
 import threading
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Generic, TypeVar
 
@@ -21,33 +20,27 @@ from patchcheck.evidence.history_cache import Tables
 from patchcheck.model import Evidence, Method
 from patchcheck.sys.git import git
 from patchcheck.sys.git import stream as git_stream
+from patchcheck.text.trailers import (
+    TRAILER_FORMS,
+    cve_lines,
+    is_sha,
+    reverted_commit,
+    reverted_subject,
+    strip_subject_prefix,
+    upstream_refs,
+)
 
 LOG_TIMEOUT = 600.0
 PATCH_ID_LIMIT = 3000  # newest commits per path set whose patch-ids are compared
 MIN_SUBJECT_WORDS = 3
 
-_FULL_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
-
-
 # ---- subjects ---------------------------------------------------------------------------
-
-# Mail prefixes ("[PATCH v2 3/5]", "[RFC PATCH net]") and Android-style backport tags are
-# not part of the change's identity; a subject bracket without these words ("[media]") is.
-_SUBJECT_PREFIX_RE = re.compile(
-    r"^\s*(?:\[[^\]]*\b(?:patch|rfc|resend)\b[^\]]*\]\s*"
-    r"|(?:upstream|backport|fromgit|fromlist)\s*:\s*)+",
-    re.IGNORECASE,
-)
 
 
 def normalise_subject(subject: str) -> str:
-    """Comparable form of a subject: no mail prefix, one space, no final period, casefolded."""
-    s = subject.strip()
-    if s[:1] == "[" or s[:4].upper() in ("UPST", "BACK", "FROM"):  # skip the regex mostly
-        s = _SUBJECT_PREFIX_RE.sub("", s)
-    s = " ".join(s.split()).rstrip(". ")
-    return s.casefold()
+    """Comparable form of a subject: no mail prefix (``[PATCH v2 3/5]``), no backport tag
+    (``UPSTREAM:``, ``UBUNTU: SAUCE:``), one space, no final period, casefolded."""
+    return strip_subject_prefix(subject).rstrip(". ").casefold()
 
 
 def specific(norm: str) -> bool:
@@ -56,70 +49,6 @@ def specific(norm: str) -> bool:
 
 
 # ---- backport trailers ------------------------------------------------------------------
-
-# Every trailer form names the upstream commit as "commit <hex>"; one literal-led regex finds
-# those (fast: kernel bodies are many) and the text around each hit tells which form it is.
-# Matching runs on lower-cased bytes, so bodies are never decoded: only subjects are.
-_COMMIT_HEX_RE = re.compile(rb"commit[ \t]+([0-9a-f]{12,40})\b")
-_UPSTREAM_WORD_RE = re.compile(rb"upstream\b")
-_BRACKET_BEFORE_RE = re.compile(rb"\[[ \t]*upstream$")
-_PICKED_BEFORE_RE = re.compile(rb"\((cherry[ -]picked|backported)[ \t]+from$")
-_INCLUSION_RE = re.compile(rb"^[\w-]+[ \t]+inclusion$")
-TRAILER_FORMS = {
-    "stable": "commit ... upstream",
-    "bracket": "[ Upstream commit ... ]",
-    "plain": "Upstream commit ...",
-    "cherry": "(cherry picked from commit ...)",
-    "backported": "(backported from commit ...)",
-    "inclusion": "mainline inclusion / commit ...",
-}
-_REVERTS_RE = re.compile(rb"^[ \t]*This reverts commit ([0-9a-f]{40})\b", re.I | re.M)
-_REVERT_SUBJECT_RE = re.compile(r'^Revert "(.+)"\s*$')
-
-
-def _line_before(text: bytes, line_start: int) -> tuple[bytes, int] | None:
-    """The line ending just before offset ``line_start`` (stripped) and where it starts."""
-    if line_start == 0:
-        return None
-    start = text.rfind(b"\n", 0, line_start - 1) + 1
-    return text[start : line_start - 1].strip(), start
-
-
-def _trailer_form(low: bytes, line_start: int, before: bytes, after: bytes) -> str | None:
-    """Which backport trailer a "commit <hex>" hit belongs to, or None for prose."""
-    if not before:
-        if _UPSTREAM_WORD_RE.match(after):
-            return "stable"  # "commit <sha> upstream."
-        # openEuler: "mainline inclusion" / optional "from mainline-vX" / "commit <sha>"
-        prev = _line_before(low, line_start)
-        if prev is not None and prev[0].startswith(b"from "):
-            prev = _line_before(low, prev[1])
-        if prev is not None and _INCLUSION_RE.match(prev[0]):
-            return "inclusion"
-        return None
-    if before == b"upstream":
-        return "plain"
-    if after.startswith(b"]") and _BRACKET_BEFORE_RE.search(before):
-        return "bracket"
-    m = _PICKED_BEFORE_RE.search(before)
-    if m is not None:
-        return "backported" if m.group(1) == b"backported" else "cherry"
-    return None
-
-
-def _trailers(body: bytes) -> Iterator[tuple[str, str]]:
-    """(upstream sha, form) for every backport trailer in a commit body."""
-    if b"ommit" not in body and b"OMMIT" not in body:  # cheap filter: most bodies have none
-        return
-    low = body.lower()
-    for m in _COMMIT_HEX_RE.finditer(low):
-        line_start = low.rfind(b"\n", 0, m.start()) + 1
-        line_end = low.find(b"\n", m.end())
-        after = low[m.end() : line_end if line_end >= 0 else len(low)].strip()
-        form = _trailer_form(low, line_start, low[line_start : m.start()].strip(), after)
-        if form is not None:
-            yield m.group(1).decode("ascii"), form
-
 
 V = TypeVar("V")
 
@@ -162,6 +91,7 @@ class _Builder:
         self.subjects: dict[str, str] = {}
         self.backports: dict[str, tuple[str, str]] = {}
         self.reverted: dict[str, str] = {}
+        self.cves: dict[str, str] = {}
         # 'Revert "<subject>"' commits that name no sha: the next (older) commit with that
         # subject is the one they undid
         self._pending: dict[str, str] = {}
@@ -182,21 +112,24 @@ class _Builder:
         undoer = self._pending.pop(norm, None)
         if undoer is not None:
             self.reverted.setdefault(sha, undoer)
-        reverts = _REVERTS_RE.search(body) if b"reverts" in body else None
+        reverts = reverted_commit(body) if b"reverts" in body else None
         if reverts is not None or subject.startswith("Revert "):
             # A revert quotes its target's message ("which is commit X upstream."): its
             # trailers name what it undid, not what it brought in.
             if sha in self.reverted:
                 return  # a revert that a newer commit reverted again undoes nothing
             if reverts is not None:
-                self.reverted.setdefault(reverts.group(1).decode("ascii"), sha)
+                self.reverted.setdefault(reverts, sha)
             else:
-                m = _REVERT_SUBJECT_RE.match(subject)
-                if m is not None:
-                    self._pending.setdefault(normalise_subject(m.group(1)), sha)
+                target = reverted_subject(subject)
+                if target is not None:
+                    self._pending.setdefault(normalise_subject(target), sha)
             return
-        for upstream, form in _trailers(body):
-            self.backports.setdefault(upstream, (sha, form))
+        for ref in upstream_refs(body):
+            self.backports.setdefault(ref.sha, (sha, ref.form))
+        if b"CVE-" in body or b"cve-" in body:  # Ubuntu's CVE line, openEuler's "CVE:" key
+            for cve in cve_lines(body.decode("utf-8", "replace")):
+                self.cves.setdefault(cve, sha)
 
 
 def _parse_stream(stream: IO[bytes], builder: _Builder, chunk: int = 1 << 20) -> None:
@@ -233,11 +166,11 @@ def _read_log(git_dir: Path, head: str, timeout: float = LOG_TIMEOUT) -> _Builde
 
 def _resolve_head(git_dir: Path, head: str) -> str:
     head = head.strip()
-    if _FULL_SHA_RE.match(head):
+    if is_sha(head, full=True):
         return head
     res = git(["rev-parse", "--verify", "--quiet", f"{head}^{{commit}}"], git_dir=git_dir)
     sha = res.out().strip()
-    if not res.ok or not _FULL_SHA_RE.match(sha):
+    if not res.ok or not is_sha(sha, full=True):
         raise ToolError(f"{git_dir}: cannot resolve {head!r} to a commit")
     return sha
 
@@ -267,6 +200,7 @@ class History:
         self._subjects = tables.subjects
         self._backports = _PrefixMap(tables.backports)
         self._reverted = _PrefixMap(tables.reverted)
+        self._cves = tables.cves
         self._pid_lock = threading.Lock()
         self._pid_locks: dict[tuple[str, ...], threading.Lock] = {}
         self._pid_cache: dict[tuple[str, ...], dict[str, str]] = {}
@@ -293,7 +227,7 @@ class History:
             tables = cache.read(path, head) if path is not None else None
             if tables is None:
                 b = _read_log(git_dir, head)
-                tables = Tables(sorted(b.commits), b.subjects, b.backports, b.reverted)
+                tables = Tables(sorted(b.commits), b.subjects, b.backports, b.reverted, b.cves)
                 if path is not None:
                     cache.write(path, head, tables)
             hist = cls(git_dir, head, tables)
@@ -306,7 +240,7 @@ class History:
     def reachable(self, sha: str) -> str | None:
         """The full sha of the commit reachable from HEAD that ``sha`` abbreviates."""
         sha = sha.strip().lower()
-        if not _SHA_RE.match(sha):
+        if not is_sha(sha):
             return None
         i = bisect_left(self._commits, sha)
         if i < len(self._commits) and self._commits[i].startswith(sha):
@@ -316,7 +250,7 @@ class History:
     def backport_of(self, sha: str) -> tuple[str, str] | None:
         """(local commit, trailer form) of a backport whose trailer names ``sha``."""
         sha = sha.strip().lower()
-        if not _SHA_RE.match(sha):
+        if not is_sha(sha):
             return None
         hit = self._backports.get(sha)
         return hit[1] if hit else None
@@ -335,14 +269,22 @@ class History:
         return self.reachable(sha) is not None or self.backport_of(sha) is not None
 
     def find_fix(
-        self, *, upstream: Sequence[str], subject: str, diff: bytes, paths: Sequence[str]
+        self,
+        *,
+        upstream: Sequence[str],
+        subject: str,
+        diff: bytes,
+        paths: Sequence[str],
+        cves: Sequence[str] = (),
     ) -> Evidence | None:
         """The strongest history evidence that the fix is in the tree, or None.
 
-        Order: upstream sha reachable > backport trailer naming it > patch-id > subject.
+        Order: upstream sha reachable > backport trailer naming it (stable's, Ubuntu's
+        ``cherry picked`` / ``backported from``, openEuler's inclusion block) > patch-id >
+        subject (Ubuntu's ``UBUNTU: SAUCE:`` taken off) > a CVE line naming one of ``cves``.
         Evidence pointing at a commit that was later reverted does not count.
         """
-        ups = [u.strip().lower() for u in upstream if _SHA_RE.match(u.strip().lower())]
+        ups = [u.strip().lower() for u in upstream if is_sha(u.strip().lower())]
         for u in ups:
             local = self.reachable(u)
             if local and not self.reverted_by(local):
@@ -365,6 +307,10 @@ class History:
             local = self._subjects.get(norm)
             if local and not self.reverted_by(local):
                 return Evidence(Method.HISTORY, f"subject matches commit {local[:12]}", local)
+        for cve in dict.fromkeys(c.strip().upper() for c in cves):
+            local = self._cves.get(cve)
+            if local and not self.reverted_by(local):
+                return Evidence(Method.HISTORY, f"commit {local[:12]} names {cve} on a line of its own", local)
         return None
 
     # -- patch-id --

@@ -17,7 +17,7 @@ from typing import Any
 from patchcheck.sys.atomic import atomic_file
 from patchcheck.sys.lastuse import mark_used
 
-CACHE_FORMAT = 2  # 2: reverts found by subject too
+CACHE_FORMAT = 3  # 2: reverts found by subject too; 3: CVE lines
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Tables:
     subjects: dict[str, str]  # normalised subject -> newest commit with it
     backports: dict[str, tuple[str, str]]  # upstream sha -> (local commit, trailer form)
     reverted: dict[str, str]  # reverted commit -> the commit that reverted it
+    cves: dict[str, str]  # CVE id a line of its own names -> newest commit naming it
 
 
 def cache_path(cache_dir: Path, git_dir: Path, head: str) -> Path:
@@ -50,6 +51,7 @@ def write(path: Path, head: str, t: Tables) -> None:
         "subjects": {s: pos[c] for s, c in t.subjects.items()},
         "backports": {u: [pos[c], f] for u, (c, f) in t.backports.items()},
         "reverted": {r: pos[c] for r, c in t.reverted.items()},
+        "cves": {v: pos[c] for v, c in t.cves.items()},
     }
     try:
         # readers see the old file or the whole new one; streamed, the index can be large
@@ -74,6 +76,7 @@ def read(path: Path, head: str) -> Tables | None:
             subjects={s: commits[i] for s, i in doc["subjects"].items()},
             backports={u: (commits[i], f) for u, (i, f) in doc["backports"].items()},
             reverted={r: commits[i] for r, i in doc["reverted"].items()},
+            cves={v: commits[i] for v, i in doc["cves"].items()},
         )
     except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None  # missing or damaged: rebuild

@@ -1,10 +1,11 @@
 """The one module that touches b4 and liblore: their answers come out as typed values.
 
 b4 keeps its configuration and connections in module globals; everything here sets them
-from our options, never from the user's git config. Nothing goes to ``~/.cache/b4``:
-liblore runs without a cache of its own (ours is the cache) and b4's cache code is never
-reached. b4 and liblore are imported where they are used: a warm run that finds every
-selection in the cache never needs them (b4 alone costs a quarter of a second to import).
+from our options, never from the user's git config, and the git b4 runs itself is
+sys/git.py's, with no repository. Nothing goes to ``~/.cache/b4``: liblore runs without a
+cache of its own (ours is the cache) and b4's cache code is never reached. b4 and liblore
+are imported where they are used: a warm run that finds every selection in the cache never
+needs them (b4 alone costs a quarter of a second to import).
 """
 
 from __future__ import annotations
@@ -12,13 +13,16 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from patchcheck.errors import ToolError
 from patchcheck.fetch.http import HttpStatus
-from patchcheck.fetch.mail import Msg, with_msgid
+from patchcheck.fetch.mail import Msg, show_diff_parts, with_msgid
+from patchcheck.sys.git import git
 
 if TYPE_CHECKING:
     import liblore
@@ -91,6 +95,29 @@ def _b4_config(base: str) -> dict[str, Any]:
         }
     )
     return cfg
+
+
+def _b4_subprocess(
+    cmdargs: list[str], stdin: bytes | None = None, rundir: str | None = None
+) -> tuple[int, bytes, bytes]:
+    """b4's one door to subprocesses (``b4._run_command``) while we use it.
+
+    b4 runs git itself (``git patch-id`` for every patch it reads), in the current folder
+    with the user's environment: a repository there, or one ``GIT_DIR`` names, would have
+    its config read (an include of a FIFO hangs the run; keys can name programs). Here its
+    git calls go through sys/git.py's locked git with no repository at all (``--git-dir
+    /dev/null``: what b4's parsing asks, ``git patch-id``, needs none); a call naming a
+    repository, or any other program, is refused (b4 then does without: a patch-id of None).
+    """
+    if len(cmdargs) < 3 or cmdargs[:2] != ["git", "--no-pager"] or rundir is not None:
+        return 1, b"", b"patchcheck: b4 may not run " + " ".join(cmdargs[:3]).encode()
+    if cmdargs[2] in ("--git-dir", "-C"):
+        return 1, b"", b"patchcheck: b4 may not run git in a repository"
+    try:
+        res = git(cmdargs[2:], git_dir=os.devnull, input=stdin)
+    except ToolError as e:
+        return 1, b"", str(e).encode()
+    return res.returncode, res.stdout, res.stderr
 
 
 # ---- what b4 makes of a thread, as plain values ---------------------------------------
@@ -197,6 +224,7 @@ def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[M
         if synth_prefix is not None:
             raw = with_msgid(raw, f"{synth_prefix}-{n + 1}@patchcheck.invalid")
         msg = liblore.utils.parse_message(raw)
+        show_diff_parts(msg)
         mid = liblore.utils.get_clean_msgid(msg)
         if mid:
             out.append(Msg(mid, raw, msg))
@@ -243,6 +271,7 @@ class B4:
             b4.LORENODE = node
             b4.REQSESSION = None
             b4._CACHE_CLEANED = True  # never sweep the user's ~/.cache/b4
+            b4._run_command = _b4_subprocess  # no git in the current folder's repository
             yield
 
     def strict_ids(self, msgs: Sequence[Msg], msgid: str) -> set[str] | None:

@@ -11,17 +11,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from patchcheck.text import trailers
+
 _HUNK_RE = re.compile(rb"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 _GIT_DIFF_RE = re.compile(rb"^diff --git ", re.M)
 _PLAIN_DIFF_RE = re.compile(rb"^--- \S[^\n]*\n\+\+\+ ", re.M)
-_FIXES_RE = re.compile(r"^[ \t]*Fixes:[ \t]*(\S.*?)[ \t]*$", re.M | re.I)
-_LINK_RE = re.compile(r"^[ \t]*Link:[ \t]*(\S+)", re.M | re.I)
-_CVE_RE = re.compile(r"\bCVE-\d{4}-\d{4,}\b", re.I)
-_UPSTREAM_RES = (
-    re.compile(r"^[ \t]*commit ([0-9a-f]{40}) upstream", re.M | re.I),
-    re.compile(r"\[[ \t]*Upstream commit ([0-9a-f]{40})[ \t]*\]", re.I),
-    re.compile(r"\(cherry picked from commit ([0-9a-f]{40})\)", re.I),
-)
 _INBODY_FROM_RE = re.compile(r"\A\s*From:[ \t]*(\S.*?)[ \t]*$", re.M)
 _MSGID_HDR_RE = re.compile(rb"^message-id:", re.I | re.M)
 _GTFROM_QUOTE_RE = re.compile(rb"(?m)^(>*From )")
@@ -58,24 +52,49 @@ def mboxrd(raws: Sequence[bytes]) -> bytes:
     return bytes(out)
 
 
-def payload_bytes(msg: email.message.EmailMessage) -> bytes:
-    """The message text as bytes: the first text part, or the part carrying a diff.
+# The parts a patch arrives in: the body, or an attachment (inline or not) of one of these
+# types, in any transfer encoding and charset.
+_TEXT_TYPES = ("text/plain", "text/x-patch", "text/x-diff")
+_B4_TYPE = "text/x-patch"
+# Charsets that are not ASCII supersets: their bytes hide "diff --git" and the hunk marks
+_WIDE_CHARSETS = ("utf-16", "utf-32", "utf16", "utf32", "ucs-2", "ucs2")
 
-    Only the transfer encoding is undone; charsets are left alone so the diff stays
-    byte-exact (CRLF, Latin-1, binary patches).
-    """
-    best: bytes | None = None
+
+def _part_bytes(part: email.message.Message) -> bytes | None:
+    """A text part's content as bytes: the transfer encoding (base64, quoted-printable)
+    undone, the charset kept (a diff stays byte-exact: CRLF, Latin-1, binary patches), save
+    for a wide one (UTF-16/32), which is re-encoded as UTF-8 to be read at all."""
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return None
+    charset = (part.get_content_charset() or "").lower()
+    if charset.startswith(_WIDE_CHARSETS):
+        try:
+            return data.decode(charset).encode("utf-8")
+        except (LookupError, UnicodeDecodeError):
+            return data
+    return data
+
+
+def text_parts(msg: email.message.Message) -> list[bytes]:
+    """The message's text parts (``_TEXT_TYPES``) as bytes, in order."""
+    out: list[bytes] = []
     for part in msg.walk():
-        ctype = part.get_content_type()
-        if "/plain" not in ctype and "/x-patch" not in ctype and "/x-diff" not in ctype:
-            continue
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
-            continue
-        # prefer the first part that carries a diff (patches sent as attachments)
-        if best is None or (find_diff(best) is None and find_diff(data) is not None):
-            best = data
-    return best or b""
+        if part.get_content_type() in _TEXT_TYPES:
+            data = _part_bytes(part)
+            if data is not None:
+                out.append(data)
+    return out
+
+
+def show_diff_parts(msg: email.message.Message) -> None:
+    """Retype every ``text/x-diff`` part as ``text/x-patch``, in place: b4 reads text/plain
+    and text/x-patch parts only, so a patch in a text/x-diff part would read "has no diff".
+    Only the parsed message changes (its charset and encoding stay); the bytes as received
+    are what the cache keeps."""
+    for part in msg.walk():
+        if part.get_content_type() == "text/x-diff":
+            part.set_type(_B4_TYPE)
 
 
 def find_diff(text: bytes) -> int | None:
@@ -113,10 +132,6 @@ def cut_signature(diff: bytes) -> bytes:
     return diff
 
 
-def _dedupe(items: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(items))
-
-
 @dataclass(frozen=True)
 class Facts:
     """What a patch message says about itself (trailers and mentions)."""
@@ -149,30 +164,33 @@ def commit_message(text: str) -> str:
 
 
 def facts(subject: str, pre_diff: bytes) -> Facts:
+    """The trailers and mentions of the text before a diff (text/trailers.py reads them).
+
+    ``upstream``: the commit a backport form names (stable's ``commit X upstream.``,
+    ``[ Upstream commit X ]``, ``Upstream commit X``, ``(cherry picked from commit X)``,
+    ``(backported from commit X)``, openEuler's inclusion block), 12 to 40 hex; the
+    evidence stage matches an abbreviated id as a prefix of the tree's commits."""
     text = pre_diff.decode("utf-8", "replace")
-    upstream = None
-    for rx in _UPSTREAM_RES:
-        m = rx.search(text)
-        if m:
-            upstream = m.group(1).lower()
-            break
     inbody = _INBODY_FROM_RE.search(text)
     return Facts(
-        fixes=_dedupe(_FIXES_RE.findall(text)),
-        links=_dedupe(_LINK_RE.findall(text)),
-        cves=_dedupe([c.upper() for c in _CVE_RE.findall(subject + "\n" + text)]),
-        upstream=upstream,
+        fixes=tuple(trailers.fixes(text)),
+        links=tuple(trailers.links(text)),
+        cves=tuple(trailers.cves(subject + "\n" + text)),
+        upstream=trailers.upstream_commit(pre_diff),
         inbody_from=inbody.group(1) if inbody else None,
         message=commit_message(text),
     )
 
 
 def message_facts(m: Msg, full_subject: str) -> tuple[Facts, bytes | None]:
-    """The facts of a message (from the text before its diff), and its diff if it has one."""
-    payload = payload_bytes(m.msg)
-    start = find_diff(payload)
-    pre = payload if start is None else payload[:start]
-    return facts(full_subject, pre), None if start is None else payload[start:]
+    """The facts of a message, read in its text before the diff (a note in the parts before
+    an attached patch included), and the diff of its first text part that has one."""
+    parts = text_parts(m.msg)
+    for i, data in enumerate(parts):
+        start = find_diff(data)
+        if start is not None:
+            return facts(full_subject, b"\n".join([*parts[:i], data[:start]])), data[start:]
+    return facts(full_subject, parts[0] if parts else b""), None
 
 
 def author(fromname: str, fromemail: str, f: Facts) -> str:

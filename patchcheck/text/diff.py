@@ -153,7 +153,12 @@ def _strip1(name: bytes, lineno: int) -> str:
             f"line {lineno}: file name {name.decode('utf-8', 'replace')!r} has no leading "
             f"component to strip (read as patch -p1)"
         )
-    return _decode(name[slash:].lstrip(b"/"), lineno)
+    rest = name[slash + 1 :]
+    if rest.startswith(b"/"):
+        # "a//etc/x": GNU patch would quietly read "etc/x"; an absolute path behind the
+        # prefix is no honest diff, so it is refused, not guessed
+        raise MalformedPatch(f"line {lineno}: unsafe file name {name.decode('utf-8', 'replace')!r} (absolute)")
+    return _decode(rest, lineno)
 
 
 def _is_epoch(stamp: bytes) -> bool:

@@ -23,6 +23,7 @@ _FIXES_SHA_RE = re.compile(r"^([0-9a-f]{7,40})\b", re.I)
 _LINK_RE = re.compile(r"^[ \t]*Link:[ \t]*(\S+)", re.M | re.I)
 _BUGLINK_RE = re.compile(r"^[ \t]*BugLink:[ \t]*(\S+)", re.M | re.I)
 _REVERTS_RE = re.compile(rb"^[ \t]*This reverts commit ([0-9a-f]{40})\b", re.I | re.M)
+_REVERT_SUBJECT_RE = re.compile(r'^Revert "(.+)"\s*$')
 
 # Every backport form names the upstream commit as "commit <hex>": one literal-led regex
 # finds those (fast on a whole git log) and the text around each hit tells the form. It runs
@@ -46,13 +47,14 @@ _FORM_RANK = ("stable", "bracket", "plain", "inclusion", "cherry", "backported")
 
 
 def is_sha(text: str, *, full: bool = False) -> bool:
-    """A lower-case commit id: 40 hex with ``full``, else 7 to 40."""
-    return bool((FULL_SHA_RE if full else SHA_RE).match(text))
+    """A lower-case commit id: 40 hex with ``full``, else 7 to 40 (the whole text: no
+    trailing newline either)."""
+    return bool((FULL_SHA_RE if full else SHA_RE).fullmatch(text))
 
 
 def is_cve(text: str) -> bool:
-    """Exactly one CVE id, as bug files write it (``CVE-2024-50264``)."""
-    return bool(CVE_ID_RE.match(text))
+    """Exactly one CVE id, as bug files write it (``CVE-2024-50264``), nothing around it."""
+    return bool(CVE_ID_RE.fullmatch(text))
 
 
 def _dedupe(items: list[str]) -> list[str]:
@@ -100,6 +102,12 @@ def reverted_commit(body: str | bytes) -> str | None:
     data = body.encode("utf-8", "replace") if isinstance(body, str) else body
     m = _REVERTS_RE.search(data)
     return m.group(1).decode("ascii").lower() if m else None
+
+
+def reverted_subject(subject: str) -> str | None:
+    """The subject a ``Revert "<subject>"`` commit quotes, if it is one."""
+    m = _REVERT_SUBJECT_RE.match(subject)
+    return m.group(1) if m else None
 
 
 # ---- backport trailers ------------------------------------------------------------------

@@ -31,7 +31,17 @@ def pc(
     rig: Rig, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """patchcheck as a user runs it; no --tree-cache unless ``args`` give one."""
-    cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(rig.bugs), "--lore-url", rig.server.url]
+    cmd = [
+        sys.executable,
+        "-m",
+        "patchcheck",
+        *args,
+        "--no-shipped-bugs",
+        "--bugs-dir",
+        str(rig.bugs),
+        "--lore-url",
+        rig.server.url,
+    ]
     base = {k: v for k, v in os.environ.items() if not k.startswith("PATCHCHECK_")}
     full = {**base, "PYTHONPATH": str(REPO), **(env or {})}
     cp = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=120, cwd=cwd or rig.root)

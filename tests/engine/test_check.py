@@ -215,13 +215,24 @@ def test_find_block_prefers_nearest() -> None:
     assert find_block(lines, [b"q"], 0) is None
 
 
-def test_buggy_code_absent_is_not_applicable(tmp_path: Path) -> None:
-    # the tree's fs/a.c never had the lines the fix removes
+def test_failed_hunk_in_an_existing_file_is_never_not_applicable(tmp_path: Path) -> None:
+    # issue 11 item 3: the line the fix removes carries a vendor edit (a trailing comment);
+    # the old "buggy code absent" rule called that not-applicable
     new = {"fs/a.c": OLD["fs/a.c"].replace("\tret2 = a_helper2(ctx, arg2);", "\tret2 = a_safe2(ctx);")}
     d = make_diff(tmp_path, {"fs/a.c": OLD["fs/a.c"]}, new)
-    other = {"fs/a.c": c_file("q")}
-    [r] = run(other, d)
-    assert r.verdict == "not-applicable" and "buggy code absent" in r.evidence
+    vendor = {
+        "fs/a.c": OLD["fs/a.c"].replace("\tret2 = a_helper2(ctx, arg2);", "\tret2 = a_helper2(ctx, arg2); /* v */")
+    }
+    [r] = run(vendor, d)
+    assert r.verdict == "conflicting", r.evidence
+    [h] = r.hunks
+    assert h.status == "failed" and h.line == h.patch_line and h.near and "/* v */" in h.near
+    assert "similar" in (h.reason or "")
+    # a file with none of the fix's code is no proof either: only absent files are
+    [r] = run({"fs/a.c": c_file("q")}, d)
+    assert r.verdict == "conflicting", r.evidence
+    [r] = run({"fs/b.c": c_file("q")}, d)
+    assert r.verdict == "not-applicable" and "none of the files" in r.evidence
 
 
 def test_rename_and_delete_already_done(tmp_path: Path) -> None:
@@ -254,6 +265,9 @@ def test_3way_with_object_store(tmp_path: Path) -> None:
     [r] = check_series(DictTree(tree), series_of(d), Fix(msgid="k@x"), ctx)
     assert (r.verdict, r.method) == ("backportable", "3way"), r.evidence
     assert [h.status for h in r.hunks] == ["3way"]
+    # the same fix from a mail sent with CRLF line ends
+    [r] = check_series(DictTree(tree), series_of(d.replace(b"\n", b"\r\n")), Fix(msgid="k@x"), ctx)
+    assert (r.verdict, r.method) == ("backportable", "3way"), r.evidence
 
 
 class _FakeHistory:
@@ -263,7 +277,8 @@ class _FakeHistory:
     def has_commit(self, sha: str) -> bool:
         return any(c.startswith(sha) for c in self.commits)
 
-    def find_fix(self, *, upstream, subject, diff, paths):  # type: ignore[no-untyped-def]
+    def find_fix(self, *, upstream, subject, diff, paths, cves=()):  # type: ignore[no-untyped-def]
+        self.diffs = [*getattr(self, "diffs", []), diff]
         return None
 
 
@@ -277,6 +292,10 @@ def test_introduced_by_absent_is_not_applicable(diff: bytes) -> None:
     ctx = TreeContext(history=_FakeHistory({"0ee288e69d03" + "0" * 28}))  # type: ignore[arg-type]
     [r] = check_series(DictTree(OLD), series_of(diff), fix, ctx)
     assert r.verdict == "backportable"
+    # history is asked with the diff as LF, also for a CRLF mail (patch-ids would differ)
+    [r] = check_series(DictTree(OLD), series_of(diff.replace(b"\n", b"\r\n")), fix, ctx)
+    assert r.verdict == "backportable"
+    assert ctx.history is not None and [b"\r" in d for d in ctx.history.diffs] == [False, False]  # type: ignore[attr-defined]
 
 
 def test_no_newline_at_end_of_file(tmp_path: Path) -> None:
@@ -344,3 +363,58 @@ def test_fix_with_a_blank_line_more_elsewhere_is_present(tmp_path: Path) -> None
     assert [h.status for h in r.hunks] == ["present"], r.hunks
     assert (r.verdict, r.method) == ("present", "modified")
     assert r.hunks[0].line is not None and r.hunks[0].line > 60
+
+
+def _funcs(*bodies: tuple[str, str, str]) -> str:
+    """A file of functions (name, return value of the early exit, the count line)."""
+    out = ""
+    for name, early, count in bodies:
+        out += f"static int {name}(struct c *ctx)\n{{\n\tint ret = 0;\n\n\tif (!ctx->ready)\n"
+        out += f"\t\treturn {early};\n\tret = helper(ctx);\n\t{count}\n\treturn ret;\n}}\n\n"
+        out += "".join(f"/* filler {name} {i} */\n" for i in range(12))
+    return out
+
+
+def test_landing_outside_the_function_the_header_names(tmp_path: Path) -> None:
+    # issue 11 item 6: a fuzzed landing, or the fix's lines found by a reverse offset, in
+    # another function than the one the hunk's @@ header names is not the fix's place
+    fix, bad = "ctx->count += ret & 0xff;", "ctx->count += ret;"
+    old = _funcs(("foo", "-1", bad), ("bar", "-1", bad))
+    d = make_diff(tmp_path, {"fs/f.c": old}, {"fs/f.c": old.replace(bad, fix, 1)})
+    assert b"@@ static int foo(struct c *ctx)" in d
+    vendor = "ctx->count += ret; /* vendor */"
+    # foo was edited by the vendor; bar looks like foo's pre-image but for its early exit
+    tree = _funcs(("foo", "-1", vendor), ("bar", "-2", bad))
+    [r] = run({"fs/f.c": tree}, d)
+    assert r.verdict == "conflicting", r.evidence
+    [h] = r.hunks
+    assert h.status == "failed" and "not in foo()" in (h.reason or "") and "fuzz" in (h.reason or "")
+    # in the right function the same fuzz is fine
+    [r] = run({"fs/f.c": _funcs(("foo", "-2", bad), ("bar", "-2", vendor))}, d)
+    assert (r.verdict, r.method) == ("backportable", "fuzz"), r.evidence
+    # bar has the fix's lines, foo has not: that is no presence
+    [r] = run({"fs/f.c": _funcs(("foo", "-1", vendor), ("bar", "-1", fix))}, d)
+    assert r.verdict == "conflicting", r.evidence
+    assert "resulting lines are at line" in (r.hunks[0].reason or "")
+    [r] = run({"fs/f.c": _funcs(("bar", "-1", bad), ("foo", "-1", fix))}, d)
+    assert (r.verdict, r.method) == ("present", "offset"), r.evidence
+    # the fix's lines at the patch's own line numbers, but in bar: no presence either
+    [r] = run({"fs/f.c": _funcs(("bar", "-2", fix), ("foo", "-1", vendor))}, d)
+    assert r.verdict == "conflicting", r.evidence
+
+
+def test_fuzzed_landing_without_a_function_stays_near(tmp_path: Path) -> None:
+    # a hunk whose @@ header names no function (no line above it at column 0) may land
+    # with fuzz only within decide.LANDING_WINDOW lines of its place
+    body = ["\t/* table */"] + [f"\tv{i} = {i};" for i in range(1, 900)]
+    block = ["\ta = 1;", "\tb = 2;", "\tc = 3;", "\tx = 0;", "\td = 4;", "\te = 5;", "\tf = 6;"]
+    old = "\n".join(body[:10] + block + body[10:]) + "\n"
+    d = make_diff(tmp_path, {"fs/t.c": old}, {"fs/t.c": old.replace("\tx = 0;", "\tx = 1;")})
+    assert b"@@ -11,7 +11,7 @@\n" in d  # no heading
+    far = ["\ta = 9;", *block[1:6], "\tf = 9;"]  # the outer context differs: fuzz 1 places it
+    near_edit = [*block[:3], "\tx = 0; /* v */", *block[4:]]
+    [r] = run({"fs/t.c": "\n".join(body[:10] + near_edit + body[10:800] + far + body[800:]) + "\n"}, d)
+    assert r.verdict == "conflicting", r.evidence
+    assert "more than 400 lines from line 11" in (r.hunks[0].reason or "")
+    [r] = run({"fs/t.c": "\n".join(body[:10] + near_edit + body[10:200] + far + body[200:]) + "\n"}, d)
+    assert (r.verdict, r.method) == ("backportable", "fuzz"), r.evidence

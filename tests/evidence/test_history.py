@@ -17,6 +17,7 @@ from patchcheck.evidence import history, history_cache
 from patchcheck.evidence.changelog import changelog_match
 from patchcheck.evidence.history import TRAILER_FORMS, History
 from patchcheck.model import Evidence
+from patchcheck.text.trailers import upstream_refs
 from testing.gitrepo import commit
 from testing.gitrepo import git as _git
 
@@ -189,7 +190,7 @@ def test_cherry_pick_x_trailer(repo: Repo) -> None:
     ],
 )
 def test_trailer_forms_and_prose(body: bytes, expected: list[tuple[str, str]]) -> None:
-    assert list(history._trailers(body)) == expected
+    assert [tuple(r) for r in upstream_refs(body)] == expected
 
 
 def test_short_trailer_matches_full_query(repo: Repo) -> None:

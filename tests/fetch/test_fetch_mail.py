@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import email.encoders
 import time
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
+
+import pytest
 
 from patchcheck.fetch.mail import author, cut_signature, facts, mboxrd, with_msgid
 from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
 from tests.fetch.helpers import fetcher
+
+SHA = "38f080f3cd19f0d1b5a5b4e1ab0e7dd4bbd5a9f1"
 
 
 def test_crlf_non_utf8_and_binary_survive(pi_server: PIServer, tmp_path: Path) -> None:
@@ -88,6 +96,34 @@ def test_facts_read_trailers_before_the_diff() -> None:
     assert author("", "s@example.org", plain) == "s@example.org"
 
 
+@pytest.mark.parametrize(
+    ("pre", "upstream"),
+    [
+        (f"commit {SHA} upstream.\n", SHA),
+        (f"[ Upstream commit {SHA} ]\n", SHA),
+        (f"(cherry picked from commit {SHA})\n", SHA),
+        # forms the fetcher reads since text/trailers.py is its home (a documented superset)
+        (f"Upstream commit {SHA}.\n", SHA),
+        (f"(backported from commit {SHA})\n", SHA),
+        (f"mainline inclusion\nfrom mainline-v6.7-rc1\ncommit {SHA}\ncategory: bugfix\n", SHA),
+        (f"commit {SHA[:12].upper()} upstream.\n", SHA[:12]),
+        # stable's own line outranks a cherry-pick line it carries along
+        (f"commit {SHA} upstream.\n\n(cherry picked from commit {'ab' * 20})\n", SHA),
+        # prose and Fixes: name commits without being the patch's upstream
+        (f"This reverts the damage since commit {SHA} upstream went in.\n", None),
+        (f'Fixes: {SHA[:12]} ("x: y")\n', None),
+        (f"commit {SHA[:11]} upstream.\n", None),  # shorter than 12: too weak to claim
+    ],
+)
+def test_facts_upstream_forms(pre: str, upstream: str | None) -> None:
+    assert facts("x", pre.encode()).upstream == upstream
+
+
+def test_facts_cve_mentions() -> None:
+    f = facts("[PATCH] x: fix CVE-2024-50264", b"Also CVE-2023-1234: and xCVE-2024-9999, CVE-2022-0001_a.\n")
+    assert f.cves == ("CVE-2024-50264", "CVE-2023-1234", "CVE-2022-0001")
+
+
 def test_mboxrd_quotes_from_lines_and_with_msgid_adds_one_only_when_missing() -> None:
     raw = b"Subject: x\n\nbody\nFrom here on\n>From quoted\n"
     assert mboxrd([raw]) == (
@@ -96,3 +132,50 @@ def test_mboxrd_quotes_from_lines_and_with_msgid_adds_one_only_when_missing() ->
     assert with_msgid(raw, "a@b").startswith(b"Message-Id: <a@b>\n")
     has = b"Message-ID: <c@d>\n" + raw
     assert with_msgid(has, "a@b") == has
+
+
+def _mime_mail(msgid: str, parts: list[MIMEBase]) -> bytes:
+    msg = MIMEMultipart("mixed")
+    msg["From"] = "A U Thor <a@example.org>"
+    msg["Date"] = "Mon, 04 Nov 2024 14:55:18 +0100"
+    msg["Subject"] = "[PATCH] drivers: fix the count"
+    msg["Message-Id"] = f"<{msgid}>"
+    for p in parts:
+        msg.attach(p)
+    return msg.as_bytes()
+
+
+def _attachment(ctype: str, data: bytes, cte: str, charset: str | None = None) -> MIMEBase:
+    att = MIMEBase("text", ctype, **({"charset": charset} if charset else {}))
+    att.set_payload(data)
+    {"base64": email.encoders.encode_base64, "quoted-printable": email.encoders.encode_quopri}[cte](att)
+    att.add_header("Content-Disposition", "attachment", filename="fix.diff")
+    return att
+
+
+def test_patch_attachments_of_every_text_type(pi_server: PIServer, tmp_path: Path) -> None:
+    """b4 reads text/plain and text/x-patch parts only: a patch in a text/x-diff part
+    (base64, quoted-printable, Latin-1 bytes, a removed "-- " line) must still be fetched,
+    byte-exact, with the trailers of the note before it."""
+    latin = (
+        b"diff --git a/drivers/b.c b/drivers/b.c\n--- a/drivers/b.c\n+++ b/drivers/b.c\n"
+        b"@@ -1,3 +1,2 @@\n /* Fran\xe7ois */\n-- \n-\tx = 1;\n+\tx = 2; /* \xff */\n"
+    )
+    note = MIMEText(f'Please apply.\n\ncommit {SHA} upstream.\n\nFixes: 0123456789ab ("x")\n', "plain", "utf-8")
+    utf16 = mailgen.simple_diff("drivers/w.c", "x = \u00e9", "x = 1")
+    cases = {
+        "xdiff-b64@x.org": ([note, _attachment("x-diff", latin, "base64", "iso-8859-1")], latin),
+        "xdiff-qp@x.org": ([note, _attachment("x-diff", latin, "quoted-printable", "x-unknown")], latin),
+        "plain-att@x.org": ([note, _attachment("plain", latin, "base64")], latin),
+        "xpatch-att@x.org": ([note, _attachment("x-patch", latin, "quoted-printable")], latin),
+        "utf16@x.org": ([note, MIMEText(utf16, "x-diff", "utf-16")], utf16.encode()),
+    }
+    f = fetcher(tmp_path, pi_server)
+    for msgid, (parts, diff) in cases.items():
+        pi_server.add_thread(mailgen.make_mbox([_mime_mail(msgid, parts)]))
+        p = f.get(Fix(msgid=msgid)).patches[0]
+        assert p.diff == diff, msgid
+        assert (p.upstream, p.fixes) == (SHA, ('0123456789ab ("x")',)), msgid
+    assert f.get(Fix(msgid="xdiff-b64@x.org")).patches[0].diff == latin
+    cached = fetcher(tmp_path, pi_server, offline=True).get(Fix(msgid="xdiff-qp@x.org"))
+    assert cached.patches[0].diff == latin

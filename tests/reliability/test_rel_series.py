@@ -137,14 +137,17 @@ def test_fetch_verb_reports_unusable_series(rig: Rig) -> None:
 
 # -- odd but usable patches: a verdict, through the full pipeline --------------------------
 
+# a real git binary patch of fw/blob.bin, 00 01 02 03 04 -> 00 01 02 fd fc
 BINARY = (
-    b"diff --git a/fw/blob.bin b/fw/blob.bin\nindex 1111111..2222222 100644\n"
-    b"GIT binary patch\nliteral 5\nMcmZ?wbaHY40000\n\nliteral 0\nHcmV?d00001\n\n"
+    b"diff --git a/fw/blob.bin b/fw/blob.bin\n"
+    b"index 85025d98693fe77b700bcf818dfd8fcd13c4e961..ea22d0a35d1f583f94f38f951de0ff631e30ac0d 100644\n"
+    b"GIT binary patch\nliteral 5\nMcmZQzWcvFD00RX9{Qv*}\n\nliteral 5\nMcmZQzWMXCk000>P3jhEB\n\n"
 )
 
 
 def test_binary_patch(rig: Rig) -> None:
-    """A binary hunk is not test-applied; it is reported as such, not ignored."""
+    """A binary hunk is checked by git apply: on a blob it was not made for, it fails and
+    says so, not ignored."""
     (rig.tree / "fw").mkdir()
     (rig.tree / "fw/blob.bin").write_bytes(b"\x00\x01\x02\xff\xfe")
     rig.serve("bin-1@example.org", BINARY + rig.diff_a)

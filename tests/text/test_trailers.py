@@ -36,6 +36,9 @@ def test_ids() -> None:
     assert t.is_sha(SHA) and t.is_sha(SHA[:7]) and not t.is_sha(SHA[:6]) and not t.is_sha(SHA.upper())
     assert t.is_sha(SHA, full=True) and not t.is_sha(SHA[:12], full=True)
     assert t.is_cve("CVE-2024-50264") and not t.is_cve("cve-2024-50264") and not t.is_cve("CVE-2024-1")
+    # the whole value: re.match with "$" would let a trailing newline through
+    assert not t.is_sha(SHA[:12] + "\n") and not t.is_sha(SHA + "\n", full=True)
+    assert not t.is_cve("CVE-2024-50264\n") and not t.is_cve(" CVE-2024-50264")
 
 
 def test_ubuntu_cve_and_buglink_lines() -> None:

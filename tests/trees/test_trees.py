@@ -555,5 +555,5 @@ def test_max_member_bytes_option_and_variable(monkeypatch: pytest.MonkeyPatch) -
     assert config.max_member_bytes(None) == 16 << 10
     assert config.max_member_bytes("1M") == 1 << 20  # the option wins
     for bad in ("lots", "0", "-1", "1.5G", "12X"):
-        with pytest.raises(BadInput, match="--max-member-bytes: .* is not a size"):
+        with pytest.raises(BadInput, match="--max-member-bytes: expected a size"):
             config.max_member_bytes(bad)

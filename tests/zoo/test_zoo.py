@@ -88,12 +88,7 @@ def _mails(work: Path) -> list[zoo.ZooMail]:
 
 
 # Shapes that still fail end to end, and the module that must change for them.
-XFAIL: dict[str, str] = {
-    "mime-inline-x-diff": "fetch/fetcher.py: b4 reads text/plain and text/x-patch parts only, so a patch in a "
-    "text/x-diff part reads 'has no diff'; the fetcher must take the diff from any text/x-diff part",
-    "binary": "engine/check.py: a GIT binary patch section is reported 'binary patch: not checked' (failed) "
-    "instead of being applied with git apply (issue 11 item 13; the parser keeps its raw bytes)",
-}
+XFAIL: dict[str, str] = {}
 TREES = ("old", "new", "shifted")
 EXPECTED = {"old": ("backportable", "clean"), "new": ("present", None), "shifted": ("backportable", "offset")}
 
