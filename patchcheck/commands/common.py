@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import sys
 import threading
@@ -21,7 +22,7 @@ from patchcheck import __version__, config
 from patchcheck.bugs.load import BugSet, load_bugs
 from patchcheck.bugs.select import Selection, Shard, at_least
 from patchcheck.bugs.select import select_bugs as _select
-from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK
+from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput
 from patchcheck.fetch.limits import Limits
 from patchcheck.model import Bug, BugResult, Verdict
 from patchcheck.sys.atomic import replace_file
@@ -46,6 +47,19 @@ class Sources:
     limits: Limits = field(default_factory=Limits)  # on what is read from strangers (README "Limits")
     max_hunks: int | None = None  # per patch; None: the engine's default
     max_member_bytes: int | None = None  # per archive member read; None: the trees' default
+    arch: str | None = None  # --arch / PATCHCHECK_ARCH; None: a named tree's arch, else the host's
+
+
+def tree_arch(args: argparse.Namespace) -> str | None:
+    """--arch, else PATCHCHECK_ARCH, else None (open_tree's default: the host's)."""
+    opt = getattr(args, "arch", None)
+    raw = opt or os.environ.get("PATCHCHECK_ARCH")
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", raw):
+        where = "--arch" if opt else "PATCHCHECK_ARCH"
+        raise BadInput(f"{where}: {raw[:40]!r}: expected an architecture such as x86_64 or aarch64")
+    return raw
 
 
 def sources(args: argparse.Namespace) -> Sources:
@@ -63,6 +77,7 @@ def sources(args: argparse.Namespace) -> Sources:
         ),
         max_hunks=getattr(args, "max_hunks", None),
         max_member_bytes=config.max_member_bytes(args.max_member_bytes),
+        arch=tree_arch(args),
     )
 
 
@@ -189,7 +204,12 @@ def check_report(bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard:
     # trees first: a bad --tree is exit 2 before any network work
     trees = [
         open_tree(
-            s, cache_dir=src.cache_dir, trees_file=tfile, rev=request.rev, max_member_bytes=src.max_member_bytes
+            s,
+            cache_dir=src.cache_dir,
+            trees_file=tfile,
+            rev=request.rev,
+            max_member_bytes=src.max_member_bytes,
+            arch=src.arch,
         )
         for s in specs
     ]

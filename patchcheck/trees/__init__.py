@@ -17,7 +17,7 @@ from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
 from patchcheck.trees import deb, dsc, folder, gitrepo, srpm, tarball  # noqa: F401 - each registers its kind
 from patchcheck.trees._common import DEFAULT_MAX_MEMBER_BYTES, check_user_path
-from patchcheck.trees.base import OpenRequest, TreeView
+from patchcheck.trees.base import OpenRequest, TreeView, resolve_arch
 from patchcheck.trees.named import NamedTree, find_trees_file, load_trees_file
 from patchcheck.trees.registry import detect, kinds
 
@@ -48,12 +48,14 @@ def open_tree(
     trees_file: Path | None = None,
     rev: str | None = None,
     max_member_bytes: int | None = None,
+    arch: str | None = None,
 ) -> TreeView:
     """A view of ``spec``: a name from ``trees_file`` (if given), else a path.
 
     A name wins over a same-named relative path unless ``spec`` contains a "/".
     ``max_member_bytes`` (default 512 MiB) bounds every file a view reads and every archive
-    member it inflates.
+    member it inflates. ``arch`` (rpm's name or Debian's: x86_64, aarch64, arm64) decides an
+    SRPM's %ifarch blocks; default: the trees file's ``arch = "..."``, else the host's.
     """
     named: NamedTree | None = None
     if trees_file is not None and "/" not in spec:
@@ -79,5 +81,6 @@ def open_tree(
         distro=named.distro if named else None,
         labels=dict(named.labels) if named else {},
         max_member_bytes=max_member_bytes or DEFAULT_MAX_MEMBER_BYTES,
+        arch=resolve_arch(arch or (named.labels.get("arch") if named else None)),
     )
     return kind.open(req)
