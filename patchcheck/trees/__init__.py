@@ -11,6 +11,7 @@ detection is the kinds' priority, not the order of these imports.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from patchcheck.errors import TreeError
@@ -55,7 +56,8 @@ def open_tree(
     A name wins over a same-named relative path unless ``spec`` contains a "/".
     ``max_member_bytes`` (default 512 MiB) bounds every file a view reads and every archive
     member it inflates. ``arch`` (rpm's name or Debian's: x86_64, aarch64, arm64) decides an
-    SRPM's %ifarch blocks; default: the trees file's ``arch = "..."``, else the host's.
+    SRPM's %ifarch blocks; a trees file entry's own ``arch = "..."`` wins over it (it is the
+    more specific), and the host's is the default.
     """
     named: NamedTree | None = None
     if trees_file is not None and "/" not in spec:
@@ -81,6 +83,14 @@ def open_tree(
         distro=named.distro if named else None,
         labels=dict(named.labels) if named else {},
         max_member_bytes=max_member_bytes or DEFAULT_MAX_MEMBER_BYTES,
-        arch=resolve_arch(arch or (named.labels.get("arch") if named else None)),
+        arch=resolve_arch(_named_arch(named) or arch),
     )
     return kind.open(req)
+
+
+def _named_arch(named: NamedTree | None) -> str | None:
+    arch = named.labels.get("arch") if named else None
+    if named is not None and arch is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", arch):
+        where = named.trees_file or "the trees file"
+        raise TreeError(f"{where}: [{named.name}].arch: {arch[:40]!r}: expected an architecture such as aarch64")
+    return arch

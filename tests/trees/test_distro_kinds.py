@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,79 @@ def test_series_naming_a_missing_patch_is_a_one_line_error(srpm: OpenEulerSrpm, 
         TreeError, match=r"series.conf line 6 names patches/9999-not-there.patch; no patch tarball"
     ):
         open_tree(str(path), cache_dir=tmp_path / "cache", arch="x86_64")
+
+
+# ---- tree names as the card uses them: the trees file and `patchcheck trees list` ----------
+
+
+@pytest.fixture(scope="module")
+def shelf(ubuntu: UbuntuGit, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A trees file naming an Ubuntu git checkout, folder and .dsc, and the three openEuler
+    flavours' SRPMs (the Kylin one twice, once per arch)."""
+    if not (have("rpmbuild") and have("dpkg-source")):
+        pytest.skip("needs rpmbuild and dpkg-source")
+    root = tmp_path_factory.mktemp("shelf")
+    dsc = build_ubuntu_dsc(ubuntu.path, root / "dsc-work", root / "dsc")
+    folder = export_folder(ubuntu.path, root / "linux-6.8.0")
+    rpms = {f: build_openeuler_srpm(root / f / "work", root / f / "out", f).path for f in sorted(FLAVOURS)}
+    (root / "trees.toml").write_text(
+        f'[noble-git]\npath = "{ubuntu.path}"\n'
+        f'[noble-folder]\npath = "{folder}"\n'
+        f'[noble-dsc]\npath = "{dsc}"\n'
+        f'[ky10]\npath = "{rpms["kylin"]}"\n'
+        f'[ky10-arm]\npath = "{rpms["kylin"]}"\narch = "arm64"\n'
+        f'["linux-4.19"]\npath = "{rpms["ctyunos"]}"\n'
+        f'[oe1]\npath = "{rpms["openeuler"]}"\n'
+    )
+    return root
+
+
+def _trees_list(shelf: Path, *extra: str) -> tuple[int, list[list[str]]]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("PATCHCHECK_ARCH", None)
+    cmd = [sys.executable, "-m", "patchcheck", "trees", "list", "--trees-file", str(shelf / "trees.toml")]
+    cp = subprocess.run(
+        [*cmd, "--cache-dir", str(shelf / "cache"), *extra], capture_output=True, text=True, env=env, timeout=120
+    )
+    print(cp.stdout)
+    lines = cp.stdout.splitlines()
+    assert lines[0] == f"# {shelf / 'trees.toml'}" and lines[1].split() == [
+        *("name", "kind", "version", "distro", "release", "arch", "source"),
+    ], cp.stdout + cp.stderr
+    return cp.returncode, [line.split()[:6] for line in lines[3:]]
+
+
+def test_trees_list_shows_kind_version_distro_release_arch(shelf: Path) -> None:
+    rc, rows = _trees_list(shelf, "--arch", "x86_64")
+    assert rc == 0
+    assert rows == [
+        ["noble-git", "git", "6.8.12", "ubuntu", UBUNTU_VERSION, "x86_64"],
+        ["noble-folder", "folder", "6.8.12", "ubuntu", UBUNTU_VERSION, "x86_64"],
+        ["noble-dsc", "dsc", "6.8.12", "ubuntu", UBUNTU_VERSION, "x86_64"],
+        ["ky10", "srpm", "4.19.90", "kylin", "4.19.90-52.39.v2207.ky10", "x86_64"],
+        ["ky10-arm", "srpm", "4.19.90", "kylin", "4.19.90-52.39.v2207.ky10", "aarch64"],  # its own arch wins
+        ["linux-4.19", "srpm", "4.19.90", "ctyunos", "4.19.90-2102.2.0.0068.ctl2", "x86_64"],
+        ["oe1", "srpm", "4.19.90", "openeuler", "4.19.90-2102.2.0.0068.oe1", "x86_64"],
+    ]
+    rc, rows = _trees_list(shelf, "--arch", "aarch64")
+    assert rc == 0 and {r[0]: r[5] for r in rows}["ky10"] == "aarch64"
+
+
+def test_tree_name_resolves_the_trees_file_entry(shelf: Path) -> None:
+    tree = open_tree("linux-4.19", cache_dir=shelf / "cache", trees_file=shelf / "trees.toml", arch="aarch64")
+    assert (tree.info.name, tree.info.distro, tree.info.arch) == ("linux-4.19", "ctyunos", "aarch64")
+    assert tree.read(ARCH_FILE["aarch64"][0]) == ARCH_FILE["aarch64"][1]
+    arm = open_tree("ky10-arm", cache_dir=shelf / "cache", trees_file=shelf / "trees.toml")
+    assert arm.info.arch == "aarch64" and arm.read(ARCH_FILE["x86_64"][0]) is None
+
+
+def test_bad_arch_is_a_one_line_error(shelf: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "trees.toml"
+    bad.write_text(f'[x]\npath = "{shelf / "linux-6.8.0"}"\narch = "x86 64"\n')
+    with pytest.raises(TreeError, match=r"\[x\]\.arch: 'x86 64': expected an architecture"):
+        open_tree("x", cache_dir=tmp_path / "cache", trees_file=bad)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATCHCHECK_ARCH": "../x"}
+    cmd = [sys.executable, "-m", "patchcheck", "trees", "list", "--trees-file", str(shelf / "trees.toml")]
+    cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert cp.returncode == 2 and "Traceback" not in cp.stderr
+    assert "PATCHCHECK_ARCH: '../x': expected an architecture" in cp.stderr
