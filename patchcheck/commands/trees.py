@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
             rows.append([name, info.kind, info.version or "?", info.distro, info.release, info.arch, info.source])
         except TreeError as e:
             failed = True
-            rows.append([name, kind, "error", None, None, None, f"{named.path}: {e}"])
+            rows.append([name, kind, "error", None, None, None, str(e)])
     print(f"# {trees_file}")
     headers = ["name", "kind", "version", "distro", "release", "arch", "source"]
     print(tabulate(rows, headers=headers, missingval="-"))

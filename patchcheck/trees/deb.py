@@ -12,7 +12,7 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO
 
 from patchcheck.errors import TreeError
@@ -140,6 +140,8 @@ class DebTree(ArchiveTree):
         notes = [f"package {self.control.get('Package', '?')} {deb_version or '?'}"]
         log = self.changelog()
         found = from_debian_changelog(log, path="changelog.Debian.gz") if log else None
+        if found is not None and deb_version:
+            found = replace(found, version=deb_version)  # the binary's own (a binNMU adds +bN)
         if found is None:
             distro = "ubuntu" if deb_version and "ubuntu" in deb_version else "debian"
             found = DistroInfo(distro, "debian", version=deb_version, evidence="package version")
