@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from patchcheck import __version__, config
 from patchcheck.bugs.load import BugSet, load_bugs
 from patchcheck.bugs.select import Selection, Shard, at_least
 from patchcheck.bugs.select import select_bugs as _select
-from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, SeriesError
+from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, SeriesError
 from patchcheck.fetch.hints import series_hints
 from patchcheck.fetch.limits import Limits
 from patchcheck.model import Bug, BugResult, Verdict
@@ -48,6 +49,19 @@ class Sources:
     max_member_bytes: int | None = None  # per archive member read; None: the trees' default
     tree_cache: Path = Path()  # extracted tree members and history indexes (never the series cache)
     fetch_args: tuple[str, ...] = ()  # the options a `patchcheck fetch` of the same bugs repeats
+    arch: str | None = None  # --arch / PATCHCHECK_ARCH; None: a named tree's arch, else the host's
+
+
+def tree_arch(args: argparse.Namespace) -> str | None:
+    """--arch, else PATCHCHECK_ARCH, else None (open_tree's default: the host's)."""
+    opt = getattr(args, "arch", None)
+    raw = opt or os.environ.get("PATCHCHECK_ARCH")
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", raw):
+        where = "--arch" if opt else "PATCHCHECK_ARCH"
+        raise BadInput(f"{where}: {raw[:40]!r}: expected an architecture such as x86_64 or aarch64")
+    return raw
 
 
 def sources(args: argparse.Namespace) -> Sources:
@@ -67,6 +81,7 @@ def sources(args: argparse.Namespace) -> Sources:
         max_member_bytes=config.max_member_bytes(args.max_member_bytes),
         tree_cache=config.tree_cache(args.tree_cache),
         fetch_args=tuple(fetch_options(args)),
+        arch=tree_arch(args),
     )
 
 
@@ -201,7 +216,12 @@ def check_report(
     # trees first: a bad --tree is exit 2 before any network work
     trees = [
         open_tree(
-            s, cache_dir=src.tree_cache, trees_file=tfile, rev=request.rev, max_member_bytes=src.max_member_bytes
+            s,
+            cache_dir=src.tree_cache,
+            trees_file=tfile,
+            rev=request.rev,
+            max_member_bytes=src.max_member_bytes,
+            arch=src.arch,
         )
         for s in specs
     ]
