@@ -175,6 +175,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         help=f"network timeout per request, seconds (default 30, at most {MAX_SECONDS:g})",
     )
     g.add_argument("--trees-file", type=Path, help="named trees [PATCHCHECK_TREES]")
+    g.add_argument(
+        "--arch",
+        help="architecture an SRPM's %%ifarch/%%if blocks are read for (default: the host's) [PATCHCHECK_ARCH]",
+    )
     # limits on what is read from strangers (README "Limits"); defaults in fetch/limits.py
     g.add_argument("--max-answer-bytes", type=_size, help="per HTTP answer (64M) [PATCHCHECK_MAX_ANSWER_BYTES]")
     g.add_argument("--max-thread-bytes", type=_size, help="per mail thread (256M) [PATCHCHECK_MAX_THREAD_BYTES]")

@@ -149,6 +149,8 @@ class TreeInfo:
     release: str | None = None  # package release, e.g. 4.19.90-52.39.v2207.ky10
     labels: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # e.g. "work tree is dirty", "applied 1234 spec patches"
+    arch: str | None = None  # the architecture the tree was read for (an SRPM's %ifarch)
+    abi: str | None = None  # kernel ABI the distro names, e.g. 6.8.0-31 (uname -r: 6.8.0-31-generic)
 
 
 # ---- stage 4-5: hunk results and verdicts ---------------------------------------------

@@ -109,6 +109,7 @@ def execute(opts: BackportOptions) -> int:
         trees_file=tfile,
         rev=opts.tree.rev,
         max_member_bytes=src.max_member_bytes,
+        arch=src.arch,
     )
     inputs = [src.cache_dir, src.tree_cache, *src.bugs_dirs, *{b.path.parent for b in bugs}]
     inputs += [p for p in (tfile, opts.tree.upstream_repo) if p is not None]
@@ -244,19 +245,21 @@ def queue_lines(tree: TreeView, names: list[str]) -> list[str]:
             return []
         return ["add to debian/patches/series (the files go to debian/patches/):", *(f"  {n}" for n in names)]
     if tree.info.kind == "srpm":
+        from patchcheck.trees.specprep import preprocess
         from patchcheck.trees.srpm import SrpmTree
 
         if isinstance(tree, SrpmTree):
-            return spec_lines(tree.spec_text, list(tree.spec.patches), names)
+            ev = preprocess(tree.spec_text, tree.arch, label=tree.info.name)
+            return spec_lines([x.text.strip() for x in ev.section("prep")], list(ev.patches), names)
     return []
 
 
-def spec_lines(spec_text: str, numbers: list[int], names: list[str]) -> list[str]:
-    """PatchNNNN: tags after the spec's highest, then the %prep lines its style needs."""
+def spec_lines(prep: list[str], numbers: list[int], names: list[str]) -> list[str]:
+    """PatchNNNN: tags after the spec's highest, then the %prep lines its style needs
+    (``prep``: the active lines of %prep, stripped)."""
     first = max(numbers, default=-1) + 1
     nums = list(range(first, first + len(names)))
     out = ["add to the spec's preamble:", *(f"  Patch{n}: {name}" for n, name in zip(nums, names, strict=True))]
-    prep = _prep_section(spec_text)
     if any(ln.startswith(("%autosetup", "%autopatch")) and " -N" not in f" {ln}" for ln in prep):
         return [*out, "(%autosetup / %autopatch applies them: nothing more to add)"]
     if any(ln.split()[:1] in (["ApplyPatch"], ["ApplyOptionalPatch"]) for ln in prep if ln.split()):
@@ -266,20 +269,3 @@ def spec_lines(spec_text: str, numbers: list[int], names: list[str]) -> list[str
         lines = [f"  %patch -P {n} -p1" if new_style else f"  %patch{n} -p1" for n in nums]
         return [*out, "add to %prep, after the last %patch line:", *lines]
     return [*out, "(the spec's %prep applies patches in a way patchcheck does not know: add them as it expects)"]
-
-
-_SECTIONS = {"prep", "build", "install", "check", "clean", "files", "changelog", "description", "package"}
-
-
-def _prep_section(spec_text: str) -> list[str]:
-    """The stripped lines of the spec's %prep section."""
-    out: list[str] = []
-    inside = False
-    for raw in spec_text.splitlines():
-        ln = raw.strip()
-        word = ln[1:].split()[0] if ln.startswith("%") and len(ln) > 1 else ""
-        if word in _SECTIONS:
-            inside = word == "prep"
-        elif inside:
-            out.append(ln)
-    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -50,6 +51,19 @@ class Sources:
     tree_cache: Path = Path()  # extracted tree members and history indexes (never the series cache)
     fetch_args: tuple[str, ...] = ()  # the options a `patchcheck fetch` of the same bugs repeats
     upstream_repo: Path | None = None  # a local upstream clone: fixes given by upstream ids, corroboration
+    arch: str | None = None  # --arch / PATCHCHECK_ARCH; None: a named tree's arch, else the host's
+
+
+def tree_arch(args: argparse.Namespace) -> str | None:
+    """--arch, else PATCHCHECK_ARCH, else None (open_tree's default: the host's)."""
+    opt = getattr(args, "arch", None)
+    raw = opt or os.environ.get("PATCHCHECK_ARCH")
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,32}", raw):
+        where = "--arch" if opt else "PATCHCHECK_ARCH"
+        raise BadInput(f"{where}: {raw[:40]!r}: expected an architecture such as x86_64 or aarch64")
+    return raw
 
 
 def sources(args: argparse.Namespace) -> Sources:
@@ -70,6 +84,7 @@ def sources(args: argparse.Namespace) -> Sources:
         tree_cache=config.tree_cache(args.tree_cache),
         fetch_args=tuple(fetch_options(args)),
         upstream_repo=getattr(args, "upstream_repo", None),
+        arch=tree_arch(args),
     )
 
 
@@ -214,7 +229,12 @@ def check_report(
     # trees first: a bad --tree is exit 2 before any network work
     trees = [
         open_tree(
-            s, cache_dir=src.tree_cache, trees_file=tfile, rev=request.rev, max_member_bytes=src.max_member_bytes
+            s,
+            cache_dir=src.tree_cache,
+            trees_file=tfile,
+            rev=request.rev,
+            max_member_bytes=src.max_member_bytes,
+            arch=src.arch,
         )
         for s in specs
     ]

@@ -12,13 +12,14 @@ detection is the kinds' priority, not the order of these imports.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from patchcheck.errors import TreeError
 from patchcheck.model import TreeInfo
 from patchcheck.trees import deb, dsc, folder, gitrepo, srpm, tarball  # noqa: F401 - each registers its kind
 from patchcheck.trees._common import DEFAULT_MAX_MEMBER_BYTES, check_user_path
-from patchcheck.trees.base import OpenRequest, TreeView
+from patchcheck.trees.base import OpenRequest, TreeView, resolve_arch
 from patchcheck.trees.named import NamedTree, find_trees_file, load_trees_file, trees_file_places
 from patchcheck.trees.registry import detect, kinds
 
@@ -49,12 +50,15 @@ def open_tree(
     trees_file: Path | None = None,
     rev: str | None = None,
     max_member_bytes: int | None = None,
+    arch: str | None = None,
 ) -> TreeView:
     """A view of ``spec``: a name from ``trees_file`` (if given), else a path.
 
     A name wins over a same-named relative path unless ``spec`` contains a "/".
     ``max_member_bytes`` (default 512 MiB) bounds every file a view reads and every archive
-    member it inflates.
+    member it inflates. ``arch`` (rpm's name or Debian's: x86_64, aarch64, arm64) decides an
+    SRPM's %ifarch blocks; a trees file entry's own ``arch = "..."`` wins over it (it is the
+    more specific), and the host's is the default.
     """
     named: NamedTree | None = None
     if trees_file is not None and "/" not in spec:
@@ -87,5 +91,14 @@ def open_tree(
         distro=named.distro if named else None,
         labels=dict(named.labels) if named else {},
         max_member_bytes=max_member_bytes or DEFAULT_MAX_MEMBER_BYTES,
+        arch=resolve_arch(_named_arch(named) or arch),
     )
     return kind.open(req)
+
+
+def _named_arch(named: NamedTree | None) -> str | None:
+    arch = named.labels.get("arch") if named else None
+    if named is not None and arch is not None and not re.fullmatch(r"[A-Za-z0-9_]{1,32}", arch):
+        where = named.trees_file or "the trees file"
+        raise TreeError(f"{where}: [{named.name}].arch: {arch[:40]!r}: expected an architecture such as aarch64")
+    return arch

@@ -19,16 +19,10 @@ from patchcheck.sys import progress
 from patchcheck.sys.atomic import atomic_write
 from patchcheck.sys.lastuse import mark_used
 from patchcheck.sys.paths import OutsideRoot, TooLarge, UnsafePath, norm_relpath, read_beneath, resolve_beneath
+from patchcheck.text.units import format_size
 
 DEFAULT_MAX_MEMBER_BYTES = 512 << 20
 LIMIT_HELP = "raise the limit with --max-member-bytes or PATCHCHECK_MAX_MEMBER_BYTES"
-
-
-def human(n: int) -> str:
-    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
-        if n >= 1 << shift and n % (1 << shift) == 0:
-            return f"{n >> shift} {unit}"
-    return f"{n} bytes"
 
 
 class MemberTooLarge(TreeError):
@@ -36,7 +30,7 @@ class MemberTooLarge(TreeError):
 
     def __init__(self, label: str, limit: int) -> None:
         super().__init__(
-            f"{label}: larger than the {human(limit)} limit per member (a decompression bomb?); {LIMIT_HELP}"
+            f"{label}: larger than the {format_size(limit)} limit per member (a decompression bomb?); {LIMIT_HELP}"
         )
         self.limit = limit
 

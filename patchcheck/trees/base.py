@@ -21,9 +21,12 @@ from patchcheck.trees._common import (
     entry_dir,
     outside_note,
     require_version,
+    writing,
 )
 from patchcheck.trees.archive.queue import PatchQueue, QueuePatch
 from patchcheck.trees.archive.store import MemberStore
+from patchcheck.trees.distro import PROBES, DistroInfo, Reader, detect
+from patchcheck.trees.specexpr import host_arch, normalize_arch
 
 _NOTES_LOCK = threading.Lock()
 
@@ -37,6 +40,7 @@ class TreeView(ABC):
 
     info: TreeInfo
     late_notes: tuple[str, ...] = ()  # said while reading, after ``info`` may have been built
+    distro_info: DistroInfo | None = None  # what trees/distro.py found in the tree's files
 
     def note(self, text: str) -> None:
         """Add a note about the tree (e.g. a symlink not followed), shown with the report."""
@@ -66,8 +70,53 @@ class TreeView(ABC):
         return None
 
     def changelog(self) -> str | None:
-        """A distro changelog shipped with the tree (Debian changelog, RPM %changelog)."""
-        return None
+        """A distro changelog shipped with the tree (Ubuntu's debian.master/changelog, Debian's
+        changelog, an RPM %changelog): the one distro detection read."""
+        return self.distro_info.changelog if self.distro_info is not None else None
+
+
+def resolve_arch(arch: str | None) -> str:
+    """rpm's name for ``arch`` (amd64 -> x86_64), the host's when None."""
+    return normalize_arch(arch) if arch else host_arch()
+
+
+def find_distro(read: Reader, *, name: str | None, arch: str) -> DistroInfo | None:
+    """The distro facts of a tree (trees/distro.py), read through ``read``."""
+    return detect(read, name=name, arch=arch)
+
+
+def tree_info(
+    *,
+    name: str,
+    source: str,
+    kind: str,
+    version: str | None,
+    found: DistroInfo | None,
+    distro: str | None,
+    arch: str,
+    labels: dict[str, str] | None,
+    notes: Iterable[str],
+    release: str | None = None,
+) -> TreeInfo:
+    """A TreeInfo with what distro detection found; ``distro`` (the trees file's) wins,
+    ``release`` (a package's own version field) stands in when the files name none."""
+    said: list[str] = list(notes)
+    if found is not None:
+        what = " ".join(x for x in (found.distro, found.release, found.version) if x)
+        said.append(f"{what}{f', ABI {found.abi}' if found.abi else ''} (from {found.evidence})")
+        said += found.notes
+    return TreeInfo(
+        name=name,
+        source=source,
+        kind=kind,
+        version=version,
+        distro=distro or (found.distro if found else None),
+        release=found.version if found is not None and found.version else release,
+        labels=dict(labels or {}),
+        notes=tuple(said),
+        arch=found.arch if found is not None and found.arch else arch,
+        abi=found.abi if found else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -81,6 +130,7 @@ class OpenRequest:
     distro: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES  # the most a file or member may hold
+    arch: str = field(default_factory=host_arch)  # rpm arch name the tree is read for
 
 
 @dataclass
@@ -93,6 +143,7 @@ class Opened:
     queue: list[QueuePatch] = field(default_factory=list)
     extra: dict[str, bytes] = field(default_factory=dict)  # files laid over the base first
     queue_what: str = "patch"  # "spec patch", "quilt patch"... for messages
+    queue_key: str = ""  # what else the queue depends on (an SRPM's arch): its own cache folder
 
 
 class ArchiveTree(TreeView):
@@ -101,11 +152,12 @@ class ArchiveTree(TreeView):
     under ``<cache_dir>/<kind>-<sha256 of the file>/`` (``cache_dir``: the tree cache).
 
     A kind implements ``_open`` (find the base tarball and the queue) and may override
-    ``_describe`` (distro, release, notes) and ``changelog``.
+    ``_describe`` (distro facts and notes) and ``changelog``.
     """
 
     kind: ClassVar[str]
     what: ClassVar[str]  # "a kernel tarball": how messages name the user's file
+    package_version: str | None = None  # the package's own version field, set by ``_open``
 
     def __init__(
         self,
@@ -116,8 +168,10 @@ class ArchiveTree(TreeView):
         distro: str | None = None,
         labels: dict[str, str] | None = None,
         max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+        arch: str | None = None,
     ) -> None:
         self.src = check_user_path(path, self.what)
+        self.arch = resolve_arch(arch)
         self.cache_dir = Path(os.path.abspath(cache_dir))  # GNU patch runs with -d inside it
         self.limit = max_member_bytes
         self.entry = entry_dir(self.cache_dir, self.kind, content_key(self.src, self.cache_dir))
@@ -125,20 +179,28 @@ class ArchiveTree(TreeView):
         self.store = opened.store
         self.queue: PatchQueue | None = None
         if opened.queue or opened.extra:
+            qdir = self.entry
+            if opened.queue_key:
+                qdir = self.entry / f"queue-{opened.queue_key}"
+                with writing(qdir, "the patch queue cache folder"):
+                    qdir.mkdir(exist_ok=True)
             self.queue = PatchQueue(
-                self.entry, self.store, opened.queue, opened.extra, str(self.src), opened.queue_what, self.limit
+                qdir, self.store, opened.queue, opened.extra, str(self.src), opened.queue_what, self.limit
             )
+        self.prepare(["Makefile", *PROBES])  # one pass over the archive for both
         version = require_version(self.read("Makefile"), opened.label)
-        own_distro, release, notes = self._describe()
-        self.info = TreeInfo(
+        self.distro_info, notes = self._describe()
+        self.info = tree_info(
             name=name,
             source=str(self.src),
             kind=self.kind,
             version=version,
-            distro=distro or own_distro,
-            release=release,
-            labels=dict(labels or {}),
+            found=self.distro_info,
+            distro=distro,
+            arch=self.arch,
+            labels=labels,
             notes=(*notes, *self.late_notes),
+            release=self.package_version,
         )
 
     @classmethod
@@ -150,6 +212,7 @@ class ArchiveTree(TreeView):
             distro=req.distro,
             labels=req.labels,
             max_member_bytes=req.max_member_bytes,
+            arch=req.arch,
         )
 
     @abstractmethod
@@ -157,9 +220,13 @@ class ArchiveTree(TreeView):
         """Find the base tarball (and the patch queue) in the package; called once, after
         ``src``, ``entry`` and ``limit`` are set."""
 
-    def _describe(self) -> tuple[str | None, str | None, list[str]]:
-        """(distro, release, notes) of the package, once its files can be read."""
-        return None, None, []
+    def _describe(self) -> tuple[DistroInfo | None, list[str]]:
+        """(distro facts, notes) of the package, once its files can be read. Default: what
+        the tree's files say, and what the archive's name says (linux-4.19.90-...ctl2.tar.xz)."""
+        stem = self.src.name
+        for suffix in (".tar", ".tgz", ".txz", ".tbz2"):
+            stem = stem.split(suffix, 1)[0]
+        return find_distro(self.read, name=stem, arch=self.arch), []
 
     @property
     def archive_passes(self) -> int:

@@ -12,7 +12,7 @@ import gzip
 import io
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO
 
 from patchcheck.errors import TreeError
@@ -23,6 +23,7 @@ from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS, Limited, ope
 from patchcheck.trees.archive.store import MemberStore
 from patchcheck.trees.archive.tar import RawMember, TarError, iter_tar
 from patchcheck.trees.base import ArchiveTree, Opened
+from patchcheck.trees.distro import DistroInfo, from_debian_changelog
 from patchcheck.trees.registry import Kind, register
 
 _INNER = re.compile(r"^(?:\./)?usr/src/(?:[^/]+/)?linux-source-[^/]*\.tar(?:\.\w+)?$")
@@ -131,13 +132,21 @@ class DebTree(ArchiveTree):
                 raise TreeError(f"{self.src}: cannot read ({e.strerror or e})") from e
             save_json(self.entry / "control.json", control, f"the control fields of {self.src}")
         self.control: dict[str, str] = control
+        self.package_version = str(control.get("Version") or "") or None
         store = MemberStore(self.entry / "members", self._open_inner, str(self.src), self.limit)
         return Opened(store, str(self.src))
 
-    def _describe(self) -> tuple[str | None, str | None, list[str]]:
-        deb_version = str(self.control.get("Version") or "") or None
-        distro = "ubuntu" if deb_version and "ubuntu" in deb_version else "debian"
-        return distro, deb_version, [f"package {self.control.get('Package', '?')} {deb_version or '?'}"]
+    def _describe(self) -> tuple[DistroInfo | None, list[str]]:
+        deb_version = self.package_version
+        notes = [f"package {self.control.get('Package', '?')} {deb_version or '?'}"]
+        log = self.changelog()
+        found = from_debian_changelog(log, path="changelog.Debian.gz") if log else None
+        if found is not None and deb_version:
+            found = replace(found, version=deb_version)  # the binary's own (a binNMU adds +bN)
+        if found is None:
+            distro = "ubuntu" if deb_version and "ubuntu" in deb_version else "debian"
+            found = DistroInfo(distro, "debian", version=deb_version, evidence="package version")
+        return found, notes
 
     @contextlib.contextmanager
     def _open_inner(self) -> Iterator[IO[bytes]]:

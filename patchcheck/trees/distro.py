@@ -55,6 +55,16 @@ _RPM_RELEASE = re.compile(
     r"^(?:(?:linux|kernel)-)?(\d+\.\d+(?:\.\d+)?)-([0-9A-Za-z_.+~]+?)(?:\.(" + "|".join(RPM_ARCHES) + r"))?$"
 )
 _DEFCONFIGS = ("arch/arm64/configs/openeuler_defconfig", "arch/x86/configs/openeuler_defconfig")
+# what ``detect`` may read (besides the changelog of a folder debian.env names): archive kinds
+# extract these with the Makefile, in the same pass
+PROBES = (
+    "debian/debian.env",
+    "debian.master/changelog",
+    "debian/changelog",
+    "debian/config/defines",
+    "debian/config/defines.toml",
+    *_DEFCONFIGS,
+)
 
 
 @dataclass(frozen=True)

@@ -3,28 +3,25 @@
 Formats: "3.0 (quilt)" (orig + debian.tar.* with debian/patches/series), "1.0" (orig + .diff.gz,
 as Ubuntu's kernels ship), and native packages (one tarball). The .dsc's siblings are only read.
 
-The .dsc and the changelog are read with python-debian (``deb822.Dsc``, ``debian.changelog``):
-0.14 ms per .dsc and 9 ms for the top entry of Debian's 3.5 MB kernel changelog, against
-microseconds for the hand-written parsers they replace; both are negligible beside opening
-the tree, and the library knows the formats' corners (PGP armour, continuation lines,
-epochs, several distributions).
+The .dsc is read with python-debian (``deb822.Dsc``: 0.14 ms per .dsc, negligible beside opening
+the tree, and the library knows the format's corners: PGP armour, continuation lines). Distro,
+release and changelog come from trees/distro.py: Ubuntu's ``debian.master/changelog`` (which
+``debian/changelog`` is generated from), else Debian's ``debian/changelog``.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
-import logging
 import re
 from pathlib import Path
 
 from patchcheck.errors import TreeError
 from patchcheck.trees._common import check_size, check_user_path, content_key, entry_dir, read_user_file
-from patchcheck.trees.archive.compress import READ_ERRORS, Limited, file_stream, open_decompressed, read_limited
+from patchcheck.trees.archive.compress import READ_ERRORS, file_stream, read_limited
 from patchcheck.trees.archive.queue import QueuePatch
-from patchcheck.trees.archive.store import MemberStore, member_name
-from patchcheck.trees.archive.tar import TarError, iter_tar
-from patchcheck.trees.base import ArchiveTree, Opened
+from patchcheck.trees.archive.store import MemberStore, read_tar_files
+from patchcheck.trees.base import ArchiveTree, Opened, find_distro
+from patchcheck.trees.distro import DistroInfo
 from patchcheck.trees.registry import Kind, register
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
@@ -44,18 +41,6 @@ def dsc_files(text: str) -> tuple[str | None, str | None, dict[str, tuple[int, s
     return fields.get("Format"), fields.get("Version"), files
 
 
-def top_distribution(changelog: str) -> str | None:
-    """The first distribution of the changelog's newest entry ("noble", "bookworm-security")."""
-    from debian.changelog import Changelog
-
-    # A damaged changelog only costs the distro guess: its parse warnings would otherwise be
-    # logged to stderr past the one-line output.
-    logging.getLogger("debian.changelog").setLevel(logging.CRITICAL)
-    log = Changelog(changelog, max_blocks=1, strict=False)
-    dists = (log.distributions or "").split() if log.get_versions() else []
-    return dists[0] if dists else None
-
-
 class DscTree(ArchiveTree):
     kind = "dsc"
     what = "a Debian .dsc source package"
@@ -63,7 +48,7 @@ class DscTree(ArchiveTree):
     def _open(self) -> Opened:
         check_size(self.src.stat().st_size, self.limit, str(self.src))
         raw = read_user_file(self.src, self.what)
-        fmt, self.version_field, files = dsc_files(raw.decode("utf-8", "replace"))
+        fmt, self.package_version, files = dsc_files(raw.decode("utf-8", "replace"))
         if not files or fmt is None:
             raise TreeError(f"{self.src}: no Format/Files fields; expected a Debian .dsc")
         keys = {n: self._check_file(n, size, sha) for n, (size, sha) in files.items()}
@@ -78,7 +63,7 @@ class DscTree(ArchiveTree):
             if orig is None or debian_tar is None:
                 raise TreeError(f"{self.src}: 3.0 (quilt) without orig and debian tarballs")
             base_name = orig
-            extra = _read_small_tar(self.src.parent / debian_tar, self.limit)
+            extra = read_tar_files(self.src.parent / debian_tar, self.limit, lambda n: n.startswith("debian/"))
             queue = _quilt_queue(extra, debian_tar)
             self.applied = f"{len(queue)} quilt patches from {debian_tar}"
         elif fmt.startswith("1.0") and orig is not None and diff is not None:
@@ -99,10 +84,10 @@ class DscTree(ArchiveTree):
         # The debian/ folder of a 3.0 package comes from its own tarball: laid over first.
         return Opened(store, f"{self.src} ({base_name})", queue, extra, "quilt patch" if extra else "debian diff")
 
-    def _describe(self) -> tuple[str | None, str | None, list[str]]:
-        log = self.changelog()
-        distro = top_distribution(log) if log else None
-        return distro, self.version_field, [f"applied {self.applied}"] if self.applied else []
+    def _describe(self) -> tuple[DistroInfo | None, list[str]]:
+        # Ubuntu's debian.master/changelog (debian/changelog is generated from it), else Debian's
+        found = find_distro(self.read, name=None, arch=self.arch)
+        return found, [f"applied {self.applied}"] if self.applied else []
 
     def _check_file(self, name: str, size: int, sha: str | None) -> str:
         path = self.src.parent / name
@@ -116,10 +101,6 @@ class DscTree(ArchiveTree):
             raise TreeError(f"{path}: sha256 differs from {self.src.name}")
         return key
 
-    def changelog(self) -> str | None:
-        data = self.read("debian/changelog")
-        return None if data is None else data.decode("utf-8", "replace")
-
 
 def _gunzip(path: Path, limit: int) -> bytes:
     try:
@@ -127,21 +108,6 @@ def _gunzip(path: Path, limit: int) -> bytes:
             return read_limited(f, limit, str(path))
     except (OSError, *READ_ERRORS) as e:
         raise TreeError(f"{path}: corrupt .diff.gz ({e}); expected a gzip-compressed diff") from e
-
-
-def _read_small_tar(path: Path, limit: int) -> dict[str, bytes]:
-    """Every regular file of the (small) debian tarball, by its path (debian/...). It is held
-    in memory, so the tarball as a whole, decompressed, is what the member limit bounds."""
-    out: dict[str, bytes] = {}
-    try:
-        with open(path, "rb") as f, open_decompressed(f, path.name) as raw:
-            for m in iter_tar(io.BufferedReader(Limited(raw, limit, str(path)))):
-                name = member_name(m.name, str(path))
-                if name is not None and m.isfile() and name.startswith("debian/"):
-                    out[name] = m.read()
-    except (TarError, OSError, *READ_ERRORS) as e:
-        raise TreeError(f"{path}: corrupt debian tarball ({e})") from e
-    return out
 
 
 def _quilt_queue(files: dict[str, bytes], label: str) -> list[QueuePatch]:

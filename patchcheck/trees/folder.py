@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchcheck.errors import TreeError
-from patchcheck.model import TreeInfo
 from patchcheck.trees._common import (
     DEFAULT_MAX_MEMBER_BYTES,
     LeadsOut,
@@ -14,7 +13,7 @@ from patchcheck.trees._common import (
     read_in_tree,
     require_version,
 )
-from patchcheck.trees.base import OpenRequest, TreeView
+from patchcheck.trees.base import OpenRequest, TreeView, find_distro, resolve_arch, tree_info
 from patchcheck.trees.registry import Kind, register
 
 
@@ -31,19 +30,24 @@ class FolderTree(TreeView):
         kind: str = "folder",
         notes: tuple[str, ...] = (),
         max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+        arch: str | None = None,
     ) -> None:
         self.root = check_user_path(path, "a kernel source folder")
         self.limit = max_member_bytes
         if not self.root.is_dir():
             raise TreeError(f"{self.root}: not a folder; expected a kernel source folder")
         version = require_version(self.read("Makefile"), str(self.root))
-        self.info = TreeInfo(
+        arch = resolve_arch(arch)
+        self.distro_info = find_distro(self.read, name=self.root.name, arch=arch)
+        self.info = tree_info(
             name=name,
             source=str(self.root),
             kind=kind,
             version=version,
+            found=self.distro_info,
             distro=distro,
-            labels=dict(labels or {}),
+            arch=arch,
+            labels=labels,
             notes=(*notes, *self.late_notes),
         )
 
@@ -58,7 +62,12 @@ class FolderTree(TreeView):
 
 def _open(req: OpenRequest) -> FolderTree:
     return FolderTree(
-        req.path, name=req.name, distro=req.distro, labels=req.labels, max_member_bytes=req.max_member_bytes
+        req.path,
+        name=req.name,
+        distro=req.distro,
+        labels=req.labels,
+        max_member_bytes=req.max_member_bytes,
+        arch=req.arch,
     )
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from patchcheck.errors import TreeError
-from patchcheck.model import TreeInfo
 from patchcheck.sys.git import git
 from patchcheck.sys.paths import norm_relpath
 from patchcheck.trees._common import (
@@ -22,7 +21,8 @@ from patchcheck.trees._common import (
     read_in_tree,
     require_version,
 )
-from patchcheck.trees.base import OpenRequest, TreeView
+from patchcheck.trees.base import OpenRequest, TreeView, find_distro, resolve_arch, tree_info
+from patchcheck.trees.distro import PROBES
 from patchcheck.trees.registry import Kind, register
 
 _BATCH = 2000  # paths per cat-file call: bounds the size of one reply held in memory
@@ -38,6 +38,7 @@ class GitTree(TreeView):
         distro: str | None = None,
         labels: dict[str, str] | None = None,
         max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
+        arch: str | None = None,
     ) -> None:
         self.root = check_user_path(path, "a git checkout")
         self.limit = max_member_bytes
@@ -60,15 +61,19 @@ class GitTree(TreeView):
         else:
             self._commit = self._resolve_head()
             notes.extend(self._state_notes())
+        self.prepare(["Makefile", *PROBES])  # one git cat-file for all of them
         version = require_version(self.read("Makefile"), f"{self.root}" + (f"@{rev}" if rev else ""))
-        self.info = TreeInfo(
+        arch = resolve_arch(arch)
+        self.distro_info = find_distro(self.read, name=self.root.name, arch=arch)
+        self.info = tree_info(
             name=name,
             source=str(self.root),
             kind="git",
             version=version,
+            found=self.distro_info,
             distro=distro,
-            release=None,
-            labels=dict(labels or {}),
+            arch=arch,
+            labels=labels,
             notes=(*notes, *self.late_notes),
         )
 
@@ -184,6 +189,7 @@ def _open(req: OpenRequest) -> GitTree:
         distro=req.distro,
         labels=req.labels,
         max_member_bytes=req.max_member_bytes,
+        arch=req.arch,
     )
 
 

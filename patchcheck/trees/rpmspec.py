@@ -1,69 +1,33 @@
-"""Enough of an RPM spec file for a kernel SRPM: its Patch/Source tags, the %prep order in which
-the patches are applied, the %changelog, and the macros that name the files.
+"""The patch queue a kernel spec's %prep applies for one architecture, in order.
 
-The queue order comes from %prep: ``%patchN``, ``%patch -P N``, ``%autosetup``, ``%autopatch``
-and the kernel specs' ``ApplyPatch``/``ApplyOptionalPatch`` helpers.
+The spec is first reduced to its active lines by ``specprep.preprocess`` (``%if``/``%ifarch``
+decided for the arch, never rpm's own expansion). Among %prep's lines, rpm's own forms are read
+here: ``%patchN``, ``%patch -P N``, ``%autosetup``, ``%autopatch`` and a plain
+``patch -p1 < %{PATCH3}``; the kernel specs' helpers (``ApplyPatch``, ``ApplyOptionalPatch``,
+``Applypatches series.conf``) by ``kernelqueue.prep_steps``. Both come out as ``ApplyStep``s in
+spec line order.
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-_SECTION = re.compile(
-    r"^%(prep|build|install|check|clean|files|changelog|description|package|pre|post|preun|"
-    r"postun|pretrans|posttrans|triggerin|triggerun|triggerpostun|verifyscript|conf|"
-    r"generate_buildrequires|sourcelist|patchlist)\b"
-)
-_TAG = re.compile(r"^(Patch|Source)(\d*)\s*:\s*(\S.*?)\s*$", re.I)
-_DEFINE = re.compile(r"^%(?:define|global)\s+(\w+)(?:\(.*?\))?\s+(.*?)\s*$")
-_SIMPLE_TAG = re.compile(r"^(Name|Version|Release|Epoch)\s*:\s*(\S.*?)\s*$", re.I)
+from patchcheck.errors import TreeError
+from patchcheck.trees.kernelqueue import ApplyStep, prep_steps
+from patchcheck.trees.specexpr import UNKNOWN, Expander
+from patchcheck.trees.specprep import Evaluated, SpecLine, is_header
 
-
-@dataclass
-class QueueStep:
-    """One patch application found in %prep: by number (%patch) or by file (ApplyPatch)."""
-
-    number: int | None
-    file: str | None
-    strip: int
-    reverse: bool = False
+_PATCH_N = re.compile(r"^%patch(\d+)\b(.*)$")
 
 
-@dataclass
-class SpecInfo:
-    patches: dict[int, str] = field(default_factory=dict)  # PatchN: -> file name
-    sources: dict[int, str] = field(default_factory=dict)
-    steps: list[QueueStep] = field(default_factory=list)
-    changelog: str | None = None
-    conditional: bool = False  # %prep has %if: every listed step is applied regardless
-    macros: dict[str, str] = field(default_factory=dict)
-
-
-def expand(text: str, macros: dict[str, str]) -> str:
-    """Enough rpm macro expansion for file names: %{x}, %x, %{?x}, %{?x:y}, %{!?x:y}."""
-
-    def one(m: re.Match[str]) -> str:
-        body = m.group(1) or m.group(2)
-        if body is None:
-            return m.group(0)
-        neg = body.startswith("!?")
-        cond = body.startswith("?") or neg
-        name, _, alt = body.lstrip("!?").partition(":")
-        if not cond:
-            return macros.get(name, m.group(0))
-        defined = name in macros
-        if alt:
-            return alt if defined != neg else ""
-        return "" if neg else macros.get(name, "")
-
-    for _ in range(10):  # nested macros; bounded against self-reference
-        new = re.sub(r"%\{([^{}]+)\}|%(\w+)", one, text)
-        if new == text:
-            break
-        text = new
-    return text
+@dataclass(frozen=True)
+class PrepPlan:
+    steps: tuple[ApplyStep, ...]  # in %prep order
+    notes: tuple[str, ...] = ()  # undecided conditions that matter to the queue, skipped helpers
 
 
 def _opts(args: list[str]) -> tuple[int | None, bool, list[str], dict[str, str]]:
@@ -99,75 +63,77 @@ def _split(line: str) -> list[str]:
         return line.split()
 
 
-def parse_spec(text: str, macros: dict[str, str] | None = None) -> SpecInfo:
-    info = SpecInfo(macros=dict(macros or {}))
-    section = "preamble"
-    prep: list[str] = []
-    changelog: list[str] = []
-    next_patch = 0
-    lines = text.replace("\\\n", " ").splitlines()
-    for line in lines:
-        if m := _SECTION.match(line):
-            section = m.group(1)
-            continue
-        if section == "changelog":
-            changelog.append(line)
-            continue
-        if m := _DEFINE.match(line):
-            info.macros.setdefault(m.group(1), m.group(2))
-            continue
-        if section == "preamble" or section == "package":
-            if m := _SIMPLE_TAG.match(line):
-                info.macros.setdefault(m.group(1).lower(), expand(m.group(2), info.macros))
-            elif m := _TAG.match(line):
-                value = expand(m.group(3), info.macros).rsplit("/", 1)[-1]
-                if m.group(1).lower() == "patch":
-                    num = int(m.group(2)) if m.group(2) else next_patch
-                    info.patches[num] = value
-                    next_patch = max(next_patch, num + 1)
-                    info.macros[f"PATCH{num}"] = value
-                else:
-                    num = int(m.group(2) or 0)
-                    info.sources[num] = value
-                    info.macros[f"SOURCE{num}"] = value
-        elif section == "prep":
-            prep.append(line)
-    for raw in prep:
-        line = raw.strip()
-        if line.startswith(("%if", "%else", "%elif")):
-            info.conditional = True
-        info.steps += _prep_steps(line, info)
-    info.changelog = "\n".join(changelog).strip() + "\n" if changelog else None
-    return info
+def _numbered(
+    nums: list[int], strip: int | None, reverse: bool, sl: SpecLine, patches: Mapping[int, str], label: str
+) -> list[ApplyStep]:
+    steps: list[ApplyStep] = []
+    for n in nums:
+        name = patches.get(n)
+        if name is None:
+            raise TreeError(f"{label}: line {sl.number}: applies patch {n} but declares no Patch{n}:")
+        steps.append(ApplyStep("patch", name, sl.number, 1 if strip is None else strip, reverse, (), sl.certain))
+    return steps
 
 
-def _prep_steps(line: str, info: SpecInfo) -> list[QueueStep]:
-    if not line or line.startswith("#"):
-        return []
-    if m := re.match(r"^%patch(\d+)\b(.*)$", line):  # the old %patchN form
-        strip, rev, _, _ = _opts(_split(m.group(2)))
-        return [QueueStep(int(m.group(1)), None, 1 if strip is None else strip, rev)]
+def rpm_steps(sl: SpecLine, patches: Mapping[int, str], ex: Expander, label: str = "spec") -> list[ApplyStep]:
+    """The patches rpm's own %prep forms on one active line apply (none for other lines)."""
+    line = sl.text.strip()
+    if m := _PATCH_N.match(line):  # the old %patchN form
+        strip, rev, _, _ = _opts(_split(ex.expand(m.group(2))))
+        return _numbered([int(m.group(1))], strip, rev, sl, patches, label)
     if line == "%patch" or line.startswith("%patch "):
-        strip, rev, pos, vals = _opts(_split(line[len("%patch") :]))
+        strip, rev, pos, vals = _opts(_split(ex.expand(line[len("%patch") :])))
         nums = [int(n) for n in (vals.get("P", "").split() + pos) if n.isdigit()] or [0]
-        return [QueueStep(n, None, 1 if strip is None else strip, rev) for n in nums]
+        return _numbered(nums, strip, rev, sl, patches, label)
     if line.startswith(("%autosetup", "%autopatch")):
-        args = _split(line)[1:]
+        args = _split(ex.expand(line))[1:]
         if line.startswith("%autosetup") and "-N" in args:
             return []
         strip, rev, pos, vals = _opts(args)
         lo = int(vals["m"]) if vals.get("m", "").isdigit() else None
         hi = int(vals["M"]) if vals.get("M", "").isdigit() else None
         picked = [int(n) for n in pos if n.isdigit()] if line.startswith("%autopatch") else []
-        nums = picked or [n for n in sorted(info.patches) if (lo is None or n >= lo) and (hi is None or n <= hi)]
-        return [QueueStep(n, None, 1 if strip is None else strip, rev) for n in nums]
-    words = _split(expand(line, info.macros))
-    if words and words[0] in ("ApplyPatch", "ApplyOptionalPatch") and len(words) > 1:
-        # kernel specs' shell helper: `ApplyPatch file [-R]`, always -p1
-        return [QueueStep(None, words[1].rsplit("/", 1)[-1], 1, "-R" in words[2:])]
+        nums = picked or [n for n in sorted(patches) if (lo is None or n >= lo) and (hi is None or n <= hi)]
+        return _numbered(nums, strip, rev, sl, patches, label)
+    words = _split(ex.expand(line))
     if words and words[0] == "patch" and "<" in words:  # a plain `patch -p1 < %{PATCH3}`
         strip, rev, _, _ = _opts(words[1 : words.index("<")])
         target = words[words.index("<") + 1] if words.index("<") + 1 < len(words) else ""
-        if target and "$" not in target:  # `$1` etc.: the body of a helper function
-            return [QueueStep(None, target.rsplit("/", 1)[-1], 1 if strip is None else strip, rev)]
+        # `$1`, `$patch`: the body of a shell helper; UNKNOWN: a name only rpm could compute
+        if target and "$" not in target and UNKNOWN not in target:
+            name = posixpath.basename(target)
+            return [ApplyStep("patch", name, sl.number, 1 if strip is None else strip, rev, (), sl.certain)]
     return []
+
+
+def _queue_notes(ev: Evaluated) -> list[str]:
+    """The notes of undecided conditions in the preamble and %prep: the ones that may change
+    the queue (a condition in %build or %files does not)."""
+    heads = [(x.number, x.section) for x in ev.lines if x.section != "preamble" and is_header(x.text)]
+    notes: list[str] = []
+    for n in ev.undecided:
+        section = "preamble"
+        for start, name in heads:
+            if start < n:
+                section = name
+        if section in ("preamble", "prep"):
+            notes += [x for x in ev.notes if f" at line {n} (" in x]
+    return notes
+
+
+def prep_plan(ev: Evaluated, label: str = "spec") -> PrepPlan:
+    """Every patch (or series file) %prep applies for ``ev.arch``, in spec line order."""
+    helpers = prep_steps(ev, label=label)
+    by_line: dict[int, list[ApplyStep]] = {}
+    for step in helpers.steps:
+        by_line.setdefault(step.line, []).append(step)
+    ex = Expander(ev.macros)
+    steps: list[ApplyStep] = []
+    for sl in ev.section("prep"):
+        steps += by_line.get(sl.number) or rpm_steps(sl, ev.patches, ex, label)
+    notes = [*_queue_notes(ev), *helpers.notes]
+    uncertain = [s.file for s in steps if not s.certain]
+    if uncertain:
+        shown = ", ".join(uncertain[:5]) + (f" and {len(uncertain) - 5} more" if len(uncertain) > 5 else "")
+        notes.append(f"{label}: applied {shown} though the condition around it could not be decided")
+    return PrepPlan(tuple(steps), tuple(notes))

@@ -40,6 +40,12 @@ _DEFINE = re.compile(r"([A-Za-z_]\w*)(\([^)]*\))?(?:\s+(.*))?", re.S)
 _TAG = re.compile(r"(Name|Version|Release|Epoch|Source|Patch)(\d*)\s*:\s*(.*?)\s*", re.I | re.S)
 
 
+def is_header(text: str) -> bool:
+    """A section's header line (``%prep``, ``%files -n x``); ``%patch 1`` and ``%setup`` are not."""
+    m = _SECTION.match(text)
+    return m is not None and m.group(1) in SECTIONS
+
+
 class SpecError(TreeError):
     """Conditionals that do not nest (unterminated %if, stray %else/%endif): exit 2."""
 
@@ -64,7 +70,7 @@ class Evaluated:
 
     def section(self, name: str) -> tuple[SpecLine, ...]:
         """The active lines of one section (its header line left out)."""
-        return tuple(x for x in self.lines if x.section == name and not _SECTION.match(x.text))
+        return tuple(x for x in self.lines if x.section == name and not is_header(x.text))
 
     def expand(self, text: str) -> str | None:
         """``text`` expanded with the spec's final macros; None when any part is unknown."""

@@ -12,6 +12,7 @@ import bz2
 import gzip
 import lzma
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -31,15 +32,26 @@ from patchcheck.trees.archive.compress import (
 )
 from patchcheck.trees.archive.cpio import CpioError, CpioMember, iter_cpio
 from patchcheck.trees.archive.queue import QueuePatch
-from patchcheck.trees.archive.store import MemberStore
-from patchcheck.trees.base import ArchiveTree, Opened
+from patchcheck.trees.archive.store import MemberStore, read_tar_files
+from patchcheck.trees.base import ArchiveTree, Opened, find_distro
+from patchcheck.trees.distro import DIST_TAGS, DistroInfo, from_rpm, spec_changelog
+from patchcheck.trees.kernelqueue import (
+    ApplyStep,
+    is_placeholder,
+    parse_series_conf,
+    resolve_member,
+    series_symbols,
+)
 from patchcheck.trees.registry import Kind, register
-from patchcheck.trees.rpmspec import parse_spec
+from patchcheck.trees.rpmspec import PrepPlan, prep_plan
+from patchcheck.trees.specprep import preprocess
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
 _PATCH_EXTS = (".patch", ".diff")
 _PAYLOAD_SUFFIX = {"gzip": ".gz", "xz": ".xz", "lzma": ".xz", "bzip2": ".bz2", "zstd": ".zst"}
 _RPM_MAGIC = b"\xed\xab\xee\xdb"
+_SERIES = re.compile(r"series[\w.-]*|[\w.-]+\.(?:conf|series)")  # series files a spec may apply
+_SRC_FORMAT = 2  # src.json: 2 keeps series files too
 
 
 def _text(value: Any) -> str:
@@ -105,30 +117,37 @@ class SrpmTree(ArchiveTree):
 
     def _open(self) -> Opened:
         self.header = read_header(self.src)
+        self.package_version = f"{self.header['version']}-{self.header['release']}"
         files = self._extract()
         spec_name = next((f for f in files if f.endswith(".spec")), None)
         if spec_name is None:
             raise TreeError(f"{self.src}: no .spec file inside; expected a kernel source RPM")
-        spec_text = (self.entry / "src" / spec_name).read_text("utf-8", "replace")
-        macros = {k: self.header[k] for k in ("name", "version", "release")}
-        self.spec_text = spec_text  # backport reads its %prep style
-        self.spec = parse_spec(spec_text, macros)
-        tarball = self._kernel_tarball(files)
+        self.spec_text = (self.entry / "src" / spec_name).read_text("utf-8", "replace")
+        label = f"{self.src.name}: {spec_name}"
+        ev = preprocess(self.spec_text, self.arch, self._dist_macro(), label=label)
+        plan = prep_plan(ev, label)
+        tarball = self._kernel_tarball(files, ev.sources.get(0))
         tar_path = self.entry / "src" / tarball
         store = MemberStore(
             self.entry / "members", lambda: file_stream(tar_path), f"{self.src}: {tarball}", self.limit
         )
-        queue = self._queue(set(files), spec_name)
-        self.notes = [f"applied {len(queue)} of {len(self.spec.patches)} spec patches ({spec_name} %prep order)"]
-        if self.spec.conditional and queue:
-            self.notes.append("%prep has %if blocks: every patch it names was applied")
-        return Opened(store, f"{self.src} ({tarball})", queue, queue_what="spec patch")
+        self.notes: list[str] = []
+        queue = self._queue(plan, set(files), tarball)
+        self.notes[:0] = [f"applied {len(queue)} patches for {self.arch} ({spec_name} %prep order)"]
+        self.notes += plan.notes
+        return Opened(store, f"{self.src} ({tarball})", queue, queue_what="spec patch", queue_key=self.arch)
 
-    def _describe(self) -> tuple[str | None, str | None, list[str]]:
-        # The dist tag ends the release: 52.39.v2207.ky10 -> ky10, ...0068.ctl2 -> ctl2.
+    def _dist_macro(self) -> dict[str, str]:
+        """%{dist} as the build had it: the dist tag ending the header's release (.ky10)."""
         tail = self.header["release"].rsplit(".", 1)[-1]
-        distro = tail if re.fullmatch(r"[a-z]+\d*", tail) else None
-        return distro, f"{self.header['version']}-{self.header['release']}", self.notes
+        return {"dist": "." + tail} if any(p.fullmatch(tail) for p, _, _ in DIST_TAGS) else {}
+
+    def _describe(self) -> tuple[DistroInfo | None, list[str]]:
+        h = self.header
+        found = from_rpm(h["name"], h["version"], h["release"], arch=self.arch, spec_text=self.spec_text)
+        if found is None:  # no dist tag we know: the files may still tell (an openeuler_defconfig)
+            found = find_distro(self.read, name=None, arch=self.arch)
+        return found, self.notes
 
     def _wanted(self, name: str) -> bool:
         return (
@@ -136,13 +155,14 @@ class SrpmTree(ArchiveTree):
             or name in self.header["patches"]
             or name.endswith(TAR_SUFFIXES)
             or any(ext in name for ext in _PATCH_EXTS)
+            or _SERIES.fullmatch(name) is not None
         )
 
     def _extract(self) -> list[str]:
         """Spec, tarballs and patches only, in one pass over the payload, into the cache (once)."""
         done = load_json(self.entry / "src.json")
-        if isinstance(done, list) and (self.entry / "src").is_dir():
-            return [str(x) for x in done]
+        if isinstance(done, dict) and done.get("v") == _SRC_FORMAT and (self.entry / "src").is_dir():
+            return [str(x) for x in done.get("names") or ()]
         with writing(self.entry, f"a staging folder for {self.src}"):
             staging = Path(tempfile.mkdtemp(dir=self.entry, prefix="src-"))
         names: list[str] = []
@@ -168,7 +188,7 @@ class SrpmTree(ArchiveTree):
             raise TreeError(f"{self.src}: cannot unpack the SRPM payload ({e})") from e
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        save_json(self.entry / "src.json", names, f"the source list of {self.src}")
+        save_json(self.entry / "src.json", {"v": _SRC_FORMAT, "names": names}, f"the source list of {self.src}")
         return names
 
     def _member_name(self, raw: str) -> str:
@@ -187,9 +207,8 @@ class SrpmTree(ArchiveTree):
                 while chunk := m.read_some(BUFSIZE):
                     out.write(chunk)
 
-    def _kernel_tarball(self, files: list[str]) -> str:
+    def _kernel_tarball(self, files: list[str], source0: str | None) -> str:
         tarballs = [f for f in files if f.endswith(TAR_SUFFIXES)]
-        source0 = self.spec.sources.get(0)
         if source0 in tarballs:
             return source0
         kernelish = [t for t in tarballs if t.startswith(("linux", "kernel"))]
@@ -198,26 +217,62 @@ class SrpmTree(ArchiveTree):
             return max(pool, key=lambda t: (self.entry / "src" / t).stat().st_size)
         raise TreeError(f"{self.src}: no kernel tarball inside; expected a kernel .src.rpm")
 
-    def _queue(self, files: set[str], spec_name: str) -> list[QueuePatch]:
+    def _file(self, name: str, files: set[str]) -> bytes | None:
+        path = self.entry / "src" / name
+        if name not in files or not path.is_file():
+            return None
+        return _read_patch(path, self.limit, f"{self.src}: {name}")
+
+    def _queue(self, plan: PrepPlan, files: set[str], kernel_tarball: str) -> list[QueuePatch]:
         queue: list[QueuePatch] = []
-        for step in self.spec.steps:
-            if step.number is not None:
-                fname = self.spec.patches.get(step.number)
-                if fname is None:
-                    raise TreeError(
-                        f"{self.src}: {spec_name} applies patch {step.number} but declares no Patch{step.number}:"
-                    )
+        for step in plan.steps:
+            data = self._file(step.file, files)
+            if step.kind == "series":
+                if data is None:
+                    raise TreeError(f"{self.src}: the spec applies series {step.file}; the SRPM has no such file")
+                queue += self._series(step, data.decode("utf-8", "replace"), files, kernel_tarball)
+            elif step.kind == "optional" and (data is None or is_placeholder(data)):
+                # as the helper does: a missing or placeholder file is no patch
+                self.notes.append(
+                    f"skipped {step.file} (ApplyOptionalPatch: {'absent' if data is None else 'empty'})"
+                )
+            elif data is None:
+                raise TreeError(f"{self.src}: spec patch {step.file} is not in the SRPM")
             else:
-                fname = step.file or ""
-            path = self.entry / "src" / fname
-            if fname not in files or not path.is_file():
-                raise TreeError(f"{self.src}: spec patch {fname} is not in the SRPM")
-            data = _read_patch(path, self.limit, f"{self.src}: {fname}")
-            queue.append(QueuePatch(fname, data, step.strip, step.reverse))
+                queue.append(QueuePatch(step.file, data, step.strip, step.reverse))
         return queue
 
+    def _series(self, step: ApplyStep, text: str, files: set[str], kernel_tarball: str) -> list[QueuePatch]:
+        """The patches a series file names, in its order, taken from the SRPM's patch tarballs
+        (or loose beside it), only the members it names."""
+        series = parse_series_conf(text, series_symbols(self.arch), label=f"{self.src.name}: {step.file}")
+        self.notes += series.notes
+        if series.skipped:
+            self.notes.append(f"{step.file}: {len(series.skipped)} patches guarded off for {self.arch}")
+        wanted = {posixpath.basename(e.name) for e in series.entries}
+        members: dict[str, bytes] = {}
+        for tar in sorted(f for f in files if f.endswith(TAR_SUFFIXES) and f != kernel_tarball):
+            got = read_tar_files(self.entry / "src" / tar, self.limit, lambda n: posixpath.basename(n) in wanted)
+            members.update({n: d for n, d in got.items() if n not in members})
+        loose = {f: f for f in files if posixpath.basename(f) in wanted}
+        out: list[QueuePatch] = []
+        for e in series.entries:
+            member = resolve_member(e.name, members)
+            if member is not None:
+                data: bytes | None = members[member]
+            else:
+                name = resolve_member(e.name, loose)
+                data = self._file(name, files) if name is not None else None
+            if data is None:
+                raise TreeError(
+                    f"{self.src}: {step.file} line {e.line} names {e.name}; no patch tarball in the SRPM holds it"
+                )
+            out.append(QueuePatch(e.name, data, e.strip, e.reverse != step.reverse))
+        return out
+
     def changelog(self) -> str | None:
-        return self.spec.changelog
+        found = self.distro_info.changelog if self.distro_info is not None else None
+        return found or spec_changelog(self.spec_text)
 
 
 def _match_name(path: Path) -> bool:

@@ -194,12 +194,13 @@ def test_queue_lines_for_a_dsc_and_an_srpm(tmp_path: Path, capsys: pytest.Captur
 
 def test_spec_lines_follow_the_specs_style() -> None:
     names = ["0001-a.patch", "0002-b.patch"]
-    auto = "Name: k\n%prep\n%autosetup -p1\n%build\n"
+    auto = ["%autosetup -p1"]
     assert spec_lines(auto, [0, 1, 7], names)[1:3] == ["  Patch8: 0001-a.patch", "  Patch9: 0002-b.patch"]
     assert "nothing more" in spec_lines(auto, [], names)[-1]
-    old = "%prep\n%setup -q\n%patch0 -p1\n%patch1 -p1\n%build\n%patch9 -p1\n"
+    old = ["%setup -q", "%patch0 -p1", "%patch1 -p1"]
     assert spec_lines(old, [0, 1], names)[-2:] == ["  %patch2 -p1", "  %patch3 -p1"]
-    new = "%prep\n%setup -q\n%patch -P 0 -p1\n"
+    new = ["%setup -q", "%patch -P 0 -p1"]
     assert spec_lines(new, [0], names)[-2:] == ["  %patch -P 1 -p1", "  %patch -P 2 -p1"]
-    manual = "%prep\n%setup -q -N\n%autosetup -N\n%patch -P 0 -p1\n"
+    manual = ["%setup -q -N", "%autosetup -N", "%patch -P 0 -p1"]
     assert spec_lines(manual, [0], names)[-1] == "  %patch -P 2 -p1"
+    assert "does not know" in spec_lines(["%setup -q", "make prepare"], [0], names)[-1]

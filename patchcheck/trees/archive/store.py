@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import os
 import posixpath
 import shutil
@@ -21,7 +22,7 @@ from typing import IO
 from patchcheck.errors import TreeError
 from patchcheck.sys.paths import UnsafePath, clean_relpath, norm_relpath, read_beneath
 from patchcheck.trees._common import LeadsOut, check_size, load_json, save_json, writing
-from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS
+from patchcheck.trees.archive.compress import BUFSIZE, READ_ERRORS, Limited, open_decompressed
 from patchcheck.trees.archive.tar import RawMember, TarError, iter_tar
 
 # Opens the archive and yields its decompressed tar bytes as a stream: each pass re-opens it.
@@ -48,6 +49,22 @@ def member_name(name: str, archive: str) -> str | None:
         return clean_relpath(name, f"{archive}: member")
     except UnsafePath as e:
         raise TreeError(str(e)) from e
+
+
+def read_tar_files(path: Path, limit: int, want: Callable[[str], bool]) -> dict[str, bytes]:
+    """The regular files of a small tarball (a debian.tar.xz, an SRPM's patches.tar.bz2) whose
+    names ``want`` takes, by name, in memory. The tarball as a whole, decompressed, is what
+    ``limit`` bounds."""
+    out: dict[str, bytes] = {}
+    try:
+        with open(path, "rb") as f, open_decompressed(f, path.name) as raw:
+            for m in iter_tar(io.BufferedReader(Limited(raw, limit, str(path)))):
+                name = member_name(m.name, str(path))
+                if name is not None and m.isfile() and want(name):
+                    out[name] = m.read()
+    except (TarError, OSError, *READ_ERRORS) as e:
+        raise TreeError(f"{path}: corrupt tarball ({e})") from e
+    return out
 
 
 def link_target(rel: str, linkname: str) -> str | None:
