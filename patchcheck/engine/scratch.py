@@ -90,6 +90,9 @@ class Scratch:
         # searches of every hunk read them, and only a real (not --dry-run) run changes them
         self._data: dict[str, bytes | None] = {}
         self._index: dict[str, LineIndex] = {}
+        # files read from the tree but not yet written here: only a tool needs them on disk,
+        # and most patches are decided without one (engine/fast.py)
+        self._pending: dict[str, bytes] = {}
 
     def ensure(self, path: str) -> bool:
         """Copy ``path`` from the tree on first use; True when a regular file is there."""
@@ -97,13 +100,20 @@ class Scratch:
             self._loaded.add(path)
             self._paths.add(path)
             data = self.tree.read(path)
+            self._index.pop(path, None)
             if data is None:
                 unlink_beneath(self.work, path)  # never trust a file an earlier series left here
+                self._data.pop(path, None)
             else:
-                self._put(path, data)
-            self._data.pop(path, None)
-            self._index.pop(path, None)
+                self._pending[path] = data
+                self._data[path] = data
         return self.read(path) is not None
+
+    def _flush(self) -> None:
+        """Write the files read from the tree that are not on disk yet (before a tool runs)."""
+        pending, self._pending = self._pending, {}
+        for path, data in pending.items():
+            self._put(path, data)
 
     def read(self, path: str) -> bytes | None:
         """The regular file's bytes in the scratch; None when absent or not a regular file
@@ -175,6 +185,7 @@ class Scratch:
 
     def check_git_apply(self, diff: bytes, *, reverse: bool = False) -> proc.Result:
         """``git apply --check -v`` (nothing written)."""
+        self._flush()
         # GIT_CEILING_DIRECTORIES stops git from finding a repository above the scratch
         # folder and resolving paths against it.
         return git.git(
@@ -187,6 +198,7 @@ class Scratch:
     def run_patch(
         self, diff: bytes, *, fuzz: int, reverse: bool = False, dry_run: bool = False, silent: bool = False
     ) -> proc.Result:
+        self._flush()
         args = patchtool.argv(reverse=reverse, dry_run=dry_run, fuzz=fuzz, silent=silent)
         res = patchtool.run(args, cwd=self.work, input=diff)
         if not dry_run:
