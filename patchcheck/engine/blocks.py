@@ -33,17 +33,24 @@ class LineIndex:
 
     _MISSES = 64  # partial-line matches skipped before the line positions take over
 
-    def __init__(self, lines: list[bytes]) -> None:
+    def __init__(self, lines: list[bytes], data: bytes | None = None) -> None:
+        """``data``: the file's bytes, when ``lines`` are its ``splitlines()`` (saves joining
+        them again for the byte search)."""
         self.lines = lines
+        self._data = data
         self._where: dict[bytes, list[int]] | None = None
         self._normed: list[bytes] | None = None
         self._text: tuple[bytes, list[int]] | None = None  # joined lines, each line's offset
 
     def _joined(self) -> tuple[bytes, list[int]] | None:
         if self._text is None:
-            joined = b"\n".join(self.lines)
-            if joined.count(b"\n") != max(0, len(self.lines) - 1):
-                return None  # a line holds an LF: byte offsets would not be lines
+            data = self._data
+            if data is not None and b"\r" not in data:
+                joined = data[:-1] if data.endswith(b"\n") else data  # = the lines joined by LF
+            else:
+                joined = b"\n".join(self.lines)
+                if joined.count(b"\n") != max(0, len(self.lines) - 1):
+                    return None  # a line holds an LF: byte offsets would not be lines
             # each line's offset: the lengths plus their LFs, summed up (at C speed)
             starts = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
             starts.pop()

@@ -63,6 +63,17 @@ class _Roots:
 _ROOTS = _Roots()
 
 
+def forget_roots() -> None:
+    """In a forked worker process: start from no roots (the inherited ones are the parent's,
+    in use there); ``remove_roots`` removes this process's own."""
+    global _ROOTS
+    _ROOTS = _Roots()
+
+
+def remove_roots() -> None:
+    _ROOTS.cleanup()
+
+
 class Scratch:
     """A temp folder holding copies of just the files a series touches.
 
@@ -129,7 +140,8 @@ class Scratch:
     def index(self, path: str) -> LineIndex:
         got = self._index.get(path)
         if got is None:
-            got = self._index[path] = LineIndex(self.data(path).splitlines())
+            data = self.data(path)
+            got = self._index[path] = LineIndex(data.splitlines(), data)
         return got
 
     def lines(self, path: str) -> list[bytes]:

@@ -33,3 +33,17 @@ def test_many_partial_matches_hand_over_to_the_line_positions() -> None:
     assert index.find([b"a"], 0) == 400  # 400 partial matches on the way
     assert index.find([b"a"], 800) == 400
     assert index.find([b"ax", b"xa"], 401) == plain(lines, [b"ax", b"xa"], 401) == 397
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"a", b"b", b"", b"a b", b"\r", b"\n", b"\r\n"]), max_size=40),
+    st.lists(st.sampled_from([b"a", b"b", b""]), min_size=1, max_size=3),
+    st.integers(-5, 45),
+)
+def test_an_index_of_a_file_s_bytes_answers_like_a_plain_scan(
+    parts: list[bytes], block: list[bytes], near: int
+) -> None:
+    data = b"".join(parts)
+    lines = data.splitlines()
+    assert LineIndex(lines, data).find(block, near) == plain(lines, block, near)
