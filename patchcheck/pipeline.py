@@ -8,10 +8,8 @@ core per process); where fork is not offered, in threads.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.util
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -158,7 +156,7 @@ def run_matrix(
 
     if jobs <= 1 or len(cells) <= 1:
         return [one(c) for c in cells]
-    if len(cells) >= MIN_CELLS_FOR_PROCESSES and "fork" in multiprocessing.get_all_start_methods():
+    if len(cells) >= MIN_CELLS_FOR_PROCESSES and _can_fork():
         return _in_processes(cells, fetched, limit, jobs, progress)
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(one, cells))
@@ -172,7 +170,15 @@ CHUNKS_PER_JOB = 8  # chunks per worker: small enough to even out, big enough to
 _WORK: tuple[Sequence[Cell], Fetched, int] | None = None
 
 
+def _can_fork() -> bool:
+    import multiprocessing  # here: a one-bug check does not pay for importing it
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def _worker_start() -> None:
+    import multiprocessing.util
+
     scratch.forget_roots()  # the parent's scratch folders are the parent's to use and remove
     multiprocessing.util.Finalize(None, scratch.remove_roots, exitpriority=10)
 
@@ -187,6 +193,9 @@ def _in_processes(
     cells: Sequence[Cell], fetched: Fetched, limit: int, jobs: int, progress: Callable[[BugResult], None] | None
 ) -> list[BugResult]:
     """The cells in ``jobs`` forked workers, chunk by chunk; results in cell order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
     global _WORK
     size = max(1, -(-len(cells) // (jobs * CHUNKS_PER_JOB)))
     bounds = [(i, min(i + size, len(cells))) for i in range(0, len(cells), size)]

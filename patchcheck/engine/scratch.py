@@ -104,6 +104,7 @@ class Scratch:
         # files read from the tree but not yet written here: only a tool needs them on disk,
         # and most patches are decided without one (engine/fast.py)
         self._pending: dict[str, bytes] = {}
+        self._wrote = False  # anything written here (a flushed file, a tool run) this series
 
     def ensure(self, path: str) -> bool:
         """Copy ``path`` from the tree on first use; True when a regular file is there."""
@@ -123,6 +124,7 @@ class Scratch:
     def _flush(self) -> None:
         """Write the files read from the tree that are not on disk yet (before a tool runs)."""
         pending, self._pending = self._pending, {}
+        self._wrote = True  # the tool about to run may write too
         for path, data in pending.items():
             self._put(path, data)
 
@@ -221,6 +223,9 @@ class Scratch:
     def close(self) -> None:
         if not self._shared:
             shutil.rmtree(self.root, ignore_errors=True)
+            return
+        if not self._wrote:  # nothing of this series is on disk: nothing to remove
+            _ROOTS.give_back()
             return
         clean = True
         for p in self._paths:
