@@ -1,7 +1,9 @@
 """The pipeline: bugs -> series -> tree views -> hunk results -> verdicts.
 
 Each series is fetched once and each tree opened (and prepared) once per run; the bug x tree
-cells then run in a thread pool (the work is in git/patch subprocesses).
+cells then run in worker processes (forked: they share the trees, series and contexts as they
+are, read-only), in chunks of cells, because most cells are decided in-process (Python: one
+core per process); where fork is not offered, in threads.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from patchcheck.engine import scratch
 from patchcheck.engine.check import MAX_HUNKS, TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
 from patchcheck.evidence.prereqs import SearchLimits
@@ -172,7 +175,7 @@ def run_matrix(
 
     shown = progress.task("checking", len(cells), "bug x tree cells")
 
-    def one(cell: tuple[TreeView, TreeContext, Bug]) -> BugResult:
+    def one(cell: Cell) -> BugResult:
         r = check_bug(cell[2], cell[0], fetched, cell[1], limit)
         shown.advance()
         return r
@@ -180,5 +183,60 @@ def run_matrix(
     with shown:
         if jobs <= 1 or len(cells) <= 1:
             return [one(c) for c in cells]
+        if len(cells) >= MIN_CELLS_FOR_PROCESSES and _can_fork():
+            return _in_processes(cells, fetched, limit, jobs, lambda _r: shown.advance())
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return list(pool.map(one, cells))
+
+
+Cell = tuple[TreeView, TreeContext, Bug]
+MIN_CELLS_FOR_PROCESSES = 16  # fewer: starting the workers costs more than they save
+CHUNKS_PER_JOB = 8  # chunks per worker: small enough to even out, big enough to be cheap
+
+# what the forked workers inherit: the cells, the series and the hunk limit of this run
+_WORK: tuple[Sequence[Cell], Fetched, int] | None = None
+
+
+def _can_fork() -> bool:
+    import multiprocessing  # here: a one-bug check does not pay for importing it
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def _worker_start() -> None:
+    import multiprocessing.util
+
+    scratch.forget_roots()  # the parent's scratch folders are the parent's to use and remove
+    multiprocessing.util.Finalize(None, scratch.remove_roots, exitpriority=10)
+
+
+def _chunk(bounds: tuple[int, int]) -> list[BugResult]:
+    assert _WORK is not None, "workers are forked by _in_processes"
+    cells, fetched, limit = _WORK
+    return [check_bug(b, t, fetched, c, limit) for t, c, b in cells[bounds[0] : bounds[1]]]
+
+
+def _in_processes(
+    cells: Sequence[Cell], fetched: Fetched, limit: int, jobs: int, progress: Callable[[BugResult], None] | None
+) -> list[BugResult]:
+    """The cells in ``jobs`` forked workers, chunk by chunk; results in cell order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    global _WORK
+    size = max(1, -(-len(cells) // (jobs * CHUNKS_PER_JOB)))
+    bounds = [(i, min(i + size, len(cells))) for i in range(0, len(cells), size)]
+    out: list[list[BugResult]] = [[] for _ in bounds]
+    _WORK = (cells, fetched, limit)
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start) as pool:
+            futures = {pool.submit(_chunk, b): k for k, b in enumerate(bounds)}
+            for f in as_completed(futures):
+                out[futures[f]] = f.result()
+                for r in out[futures[f]]:
+                    if progress:
+                        progress(r)
+    finally:
+        _WORK = None
+    return [r for chunk in out for r in chunk]

@@ -13,7 +13,6 @@ import re
 import shutil
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 from patchcheck import __version__
@@ -25,6 +24,8 @@ _VERSION = re.compile(r"\d+(?:\.\d+)+")
 
 
 def version_line() -> str:
+    from importlib import metadata  # 80 ms of imports: only for --version and doctor
+
     try:
         b4 = metadata.version("b4")
     except metadata.PackageNotFoundError:

@@ -10,10 +10,12 @@ import difflib
 import re
 from bisect import bisect_left
 from collections.abc import Sequence
+from itertools import accumulate
 
 from patchcheck.text.diff import Hunk
 
 NEAR_WINDOW = 400  # lines searched either side of a failed hunk's expected place
+_UNSURE = -1  # LineIndex._find_bytes could not tell
 
 
 def norm(line: bytes) -> bytes:
@@ -23,15 +25,79 @@ def norm(line: bytes) -> bytes:
 class LineIndex:
     """One file's lines and, built on first use, where each distinct line occurs.
 
-    A block is looked up from its rarest line's positions, nearest to the wanted place
-    first, so placing every hunk of a patch costs one pass over the file plus a little per
-    hunk, not a rescan of the file per hunk.
+    A block is looked up as bytes in the LF-joined file, from the wanted place outwards
+    (C-speed searches; most blocks are found at or near their place). When that meets too
+    many matches that are no whole lines, or a line holds an LF, the block is looked up from
+    its rarest line's positions instead: one pass over the file builds them, then each
+    block costs a little.
     """
 
-    def __init__(self, lines: list[bytes]) -> None:
+    _MISSES = 64  # partial-line matches skipped before the line positions take over
+
+    def __init__(self, lines: list[bytes], data: bytes | None = None) -> None:
+        """``data``: the file's bytes, when ``lines`` are its ``splitlines()`` (saves joining
+        them again for the byte search)."""
         self.lines = lines
+        self._data = data
         self._where: dict[bytes, list[int]] | None = None
         self._normed: list[bytes] | None = None
+        self._text: tuple[bytes, list[int]] | None = None  # joined lines, each line's offset
+
+    def _joined(self) -> tuple[bytes, list[int]] | None:
+        if self._text is None:
+            data = self._data
+            if data is not None and b"\r" not in data:
+                joined = data[:-1] if data.endswith(b"\n") else data  # = the lines joined by LF
+            else:
+                joined = b"\n".join(self.lines)
+                if joined.count(b"\n") != max(0, len(self.lines) - 1):
+                    return None  # a line holds an LF: byte offsets would not be lines
+            # each line's offset: the lengths plus their LFs, summed up (at C speed)
+            starts = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
+            starts.pop()
+            self._text = joined, starts
+        return self._text
+
+    def _find_bytes(self, block: Sequence[bytes], near: int) -> int | None:
+        """``find`` by byte search; _UNSURE when it cannot tell."""
+        if self._where is not None or not self.lines or any(b"\n" in ln for ln in block):
+            return _UNSURE
+        got = self._joined()
+        if got is None:
+            return _UNSURE
+        joined, starts = got
+        pat = b"\n".join(block)
+        size, end = len(pat), len(joined)
+        misses = 0
+
+        def whole(p: int) -> bool:
+            return (p == 0 or joined[p - 1] == 10) and (
+                p + size == end or joined[p + size : p + size + 1] == b"\n"
+            )
+
+        above: int | None = None
+        lo = max(near, 0)
+        if lo < len(starts):
+            p = joined.find(pat, starts[lo])
+            while p != -1 and not whole(p):
+                misses += 1
+                if misses > self._MISSES:
+                    return _UNSURE
+                p = joined.find(pat, p + 1)
+            above = None if p == -1 else bisect_left(starts, p)
+        below: int | None = None
+        hi = min(near, len(starts)) - 1
+        if hi >= 0:
+            q = joined.rfind(pat, 0, starts[hi] + size)
+            while q != -1 and not whole(q):
+                misses += 1
+                if misses > self._MISSES:
+                    return _UNSURE
+                q = joined.rfind(pat, 0, q + size - 1)
+            below = None if q == -1 else bisect_left(starts, q)
+        if below is not None and (above is None or near - below <= above - near):
+            return below
+        return above
 
     def _positions(self) -> dict[bytes, list[int]]:
         if self._where is None:
@@ -53,6 +119,9 @@ class LineIndex:
         lines = self.lines
         if not block:
             return max(0, min(near, len(lines)))
+        got = self._find_bytes(block, near)
+        if got != _UNSURE:
+            return got
         where = self._positions()
         # the anchor: the block's rarest line (a line found nowhere settles it)
         k, starts = 0, where.get(block[0], [])

@@ -21,6 +21,7 @@ from patchcheck.engine.blocks import (
     removed_only,
     significant,
 )
+from patchcheck.engine.fast import certain_runs
 from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.tools import NotAPatch, Section, refusal, run_tools
 from patchcheck.model import HunkResult, HunkStatus
@@ -187,7 +188,9 @@ def grade_patch(scratch: Scratch, files: list[FilePatch]) -> Decision:
     before_at = {loc.hunk.index: loc.before_at for loc in located}
     new_absent = [fp for fp in new_files if fp not in new_present]
     already = [*new_present, *(fp for fp, _ in moved)]
-    runs = run_tools(scratch, sections, before_at, already, new_absent, bool(missing))
+    runs = certain_runs(scratch, sections, already, new_absent, bool(missing)) or run_tools(
+        scratch, sections, before_at, already, new_absent, bool(missing)
+    )
     rev, fwd = runs.rev, runs.fwd
 
     results: list[HunkResult] = []

@@ -63,6 +63,17 @@ class _Roots:
 _ROOTS = _Roots()
 
 
+def forget_roots() -> None:
+    """In a forked worker process: start from no roots (the inherited ones are the parent's,
+    in use there); ``remove_roots`` removes this process's own."""
+    global _ROOTS
+    _ROOTS = _Roots()
+
+
+def remove_roots() -> None:
+    _ROOTS.cleanup()
+
+
 class Scratch:
     """A temp folder holding copies of just the files a series touches.
 
@@ -90,6 +101,10 @@ class Scratch:
         # searches of every hunk read them, and only a real (not --dry-run) run changes them
         self._data: dict[str, bytes | None] = {}
         self._index: dict[str, LineIndex] = {}
+        # files read from the tree but not yet written here: only a tool needs them on disk,
+        # and most patches are decided without one (engine/fast.py)
+        self._pending: dict[str, bytes] = {}
+        self._wrote = False  # anything written here (a flushed file, a tool run) this series
 
     def ensure(self, path: str) -> bool:
         """Copy ``path`` from the tree on first use; True when a regular file is there."""
@@ -97,13 +112,21 @@ class Scratch:
             self._loaded.add(path)
             self._paths.add(path)
             data = self.tree.read(path)
+            self._index.pop(path, None)
             if data is None:
                 unlink_beneath(self.work, path)  # never trust a file an earlier series left here
+                self._data.pop(path, None)
             else:
-                self._put(path, data)
-            self._data.pop(path, None)
-            self._index.pop(path, None)
+                self._pending[path] = data
+                self._data[path] = data
         return self.read(path) is not None
+
+    def _flush(self) -> None:
+        """Write the files read from the tree that are not on disk yet (before a tool runs)."""
+        pending, self._pending = self._pending, {}
+        self._wrote = True  # the tool about to run may write too
+        for path, data in pending.items():
+            self._put(path, data)
 
     def read(self, path: str) -> bytes | None:
         """The regular file's bytes in the scratch; None when absent or not a regular file
@@ -119,7 +142,8 @@ class Scratch:
     def index(self, path: str) -> LineIndex:
         got = self._index.get(path)
         if got is None:
-            got = self._index[path] = LineIndex(self.data(path).splitlines())
+            data = self.data(path)
+            got = self._index[path] = LineIndex(data.splitlines(), data)
         return got
 
     def lines(self, path: str) -> list[bytes]:
@@ -181,6 +205,7 @@ class Scratch:
 
     def check_git_apply(self, diff: bytes, *, reverse: bool = False) -> proc.Result:
         """``git apply --check -v`` (nothing written)."""
+        self._flush()
         # GIT_CEILING_DIRECTORIES stops git from finding a repository above the scratch
         # folder and resolving paths against it.
         return git.git(
@@ -193,6 +218,7 @@ class Scratch:
     def run_patch(
         self, diff: bytes, *, fuzz: int, reverse: bool = False, dry_run: bool = False, silent: bool = False
     ) -> proc.Result:
+        self._flush()
         args = patchtool.argv(reverse=reverse, dry_run=dry_run, fuzz=fuzz, silent=silent)
         res = patchtool.run(args, cwd=self.work, input=diff)
         if not dry_run:
@@ -203,6 +229,9 @@ class Scratch:
     def close(self) -> None:
         if not self._shared:
             shutil.rmtree(self.root, ignore_errors=True)
+            return
+        if not self._wrote:  # nothing of this series is on disk: nothing to remove
+            _ROOTS.give_back()
             return
         clean = True
         for p in self._paths:

@@ -161,7 +161,9 @@ def read_beneath(root: Path, rel: str, *, limit: int | None = None, follow: bool
     with open(fd, "rb", closefd=True) as f:
         if limit is not None and st.st_size > limit:
             raise TooLarge(target, limit)
-        data = f.read() if limit is None else f.read(limit + 1)
+        data = f.read() if limit is None else f.read(st.st_size + 1)  # not a buffer of ``limit``
+        if limit is not None and len(data) > st.st_size:  # it grew since fstat
+            data += f.read(limit + 1 - len(data))
         if limit is not None and len(data) > limit:
             raise TooLarge(target, limit)
         return data
