@@ -33,6 +33,7 @@ class LineIndex:
     """
 
     _MISSES = 64  # partial-line matches skipped before the line positions take over
+    _WINDOW = 2000  # lines searched by bytes either side of the expected place
 
     def __init__(self, lines: list[bytes], data: bytes | None = None) -> None:
         """``data``: the file's bytes, when ``lines`` are its ``splitlines()`` (saves joining
@@ -68,6 +69,8 @@ class LineIndex:
         joined, starts = got
         pat = b"\n".join(block)
         size, end = len(pat), len(joined)
+        if size == 0:
+            return _UNSURE  # one empty line: every offset "matches"; the line index knows
         misses = 0
 
         def whole(p: int) -> bool:
@@ -75,28 +78,36 @@ class LineIndex:
                 p + size == end or joined[p + size : p + size + 1] == b"\n"
             )
 
+        # Search a window around ``near`` only: a hit there is closer than anything outside
+        # it, and a block absent from the window goes to the line index (built once per
+        # file), so that many hunks never rescan a large file each (quadratic).
+        w_hi = min(max(near, 0) + self._WINDOW, len(starts))
+        w_lo = max(min(near, len(starts)) - self._WINDOW, 0)
+        fwd_end = end if w_hi >= len(starts) else min(end, starts[w_hi] - 1 + size)
         above: int | None = None
         lo = max(near, 0)
         if lo < len(starts):
-            p = joined.find(pat, starts[lo])
+            p = joined.find(pat, starts[lo], fwd_end)
             while p != -1 and not whole(p):
                 misses += 1
                 if misses > self._MISSES:
                     return _UNSURE
-                p = joined.find(pat, p + 1)
+                p = joined.find(pat, p + 1, fwd_end)
             above = None if p == -1 else bisect_left(starts, p)
         below: int | None = None
         hi = min(near, len(starts)) - 1
         if hi >= 0:
-            q = joined.rfind(pat, 0, starts[hi] + size)
+            q = joined.rfind(pat, starts[w_lo], starts[hi] + size)
             while q != -1 and not whole(q):
                 misses += 1
                 if misses > self._MISSES:
                     return _UNSURE
-                q = joined.rfind(pat, 0, q + size - 1)
+                q = joined.rfind(pat, starts[w_lo], q + size - 1)
             below = None if q == -1 else bisect_left(starts, q)
         if below is not None and (above is None or near - below <= above - near):
             return below
+        if above is None:
+            return _UNSURE  # not in the window: the line index answers
         return above
 
     def _positions(self) -> dict[bytes, list[int]]:

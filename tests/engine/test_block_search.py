@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patchcheck.engine.blocks import LineIndex
+from patchcheck.engine.blocks import LineIndex, find_block
 
 
 def plain(lines: list[bytes], block: list[bytes], near: int) -> int | None:
@@ -47,3 +47,17 @@ def test_an_index_of_a_file_s_bytes_answers_like_a_plain_scan(
     data = b"".join(parts)
     lines = data.splitlines()
     assert LineIndex(lines, data).find(block, near) == plain(lines, block, near)
+
+
+def test_one_empty_line_block_is_found_nearest() -> None:
+    """An empty block line matched at every byte offset (and a reverse search ran off the
+    start of the file): the nearest blank line must win, as a plain scan says."""
+    assert find_block([b"a", b"", b"", b"a"], [b""], 1) == 1
+
+
+def test_absent_block_far_from_its_place_is_still_found() -> None:
+    """The byte search looks only near the expected place; the line index finds the rest."""
+    lines = [b"x%d" % i for i in range(10_000)]
+    assert find_block(lines, [b"x9000", b"x9001"], 10) == 9000
+    assert find_block(lines, [b"x3", b"x4"], 9_999) == 3
+    assert find_block(lines, [b"absent"], 5_000) is None
