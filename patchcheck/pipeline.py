@@ -93,7 +93,7 @@ def object_store(repo: Path) -> Path | None:
 
 def tree_context(tree: TreeView, cache_dir: Path | None, upstream_repo: Path | None = None) -> TreeContext:
     """Everything about a tree beyond its files, gathered once per run."""
-    ctx = TreeContext(changelog=tree.changelog())
+    ctx = TreeContext(changelog=tree.changelog(), queue_headers=tree.queue_headers())
     dirs: list[Path] = []
     gd, head = tree.git_dir(), tree.head()
     if gd is not None and head:
