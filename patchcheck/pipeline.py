@@ -102,7 +102,7 @@ def tree_context(
 ) -> TreeContext:
     """Everything about a tree beyond its files, gathered once per run. An upstream clone
     also brings the search for a conflict's prerequisites (within ``limits``)."""
-    ctx = TreeContext(changelog=tree.changelog())
+    ctx = TreeContext(changelog=tree.changelog(), queue_headers=tree.queue_headers())
     if upstream_repo is not None:
         ctx.upstream = UpstreamRepo(upstream_repo)
         ctx.prereqs = limits or SearchLimits()

@@ -7,8 +7,9 @@ tools (git, dpkg-source, rpmbuild -bs) from our own files.
   ...)`` and ``CVE-`` lines. ``export_folder`` and ``build_ubuntu_dsc`` give the same tree as a
   plain folder and as a format 1.0 source package (orig tarball + .diff.gz, as Ubuntu ships).
 - ``build_openeuler_srpm``: a kernel SRPM in the openEuler layout (Kylin V10, CTyunOS and
-  openEuler flavours): ``kernel.tar.gz`` of a 4.19.90 tree, ``patches.tar.bz2`` + ``series.conf``,
-  and a spec using %global, ``%if 0%{?with_patch}``, %ifarch, %bcond, a ``%(...)`` macro, and
+  openEuler flavours): ``kernel.tar.gz`` of a 4.19.90 tree, ``patches.tar.bz2`` + ``series.conf``
+  (one patch a backport with openEuler's ``mainline inclusion`` header), and a spec using
+  %global, ``%if 0%{?with_patch}``, %ifarch, %bcond, a ``%(...)`` macro, and
   ApplyPatch/ApplyOptionalPatch helpers it defines itself. ``queue``/``final`` say what the spec
   applies for each arch and what the tree then holds, for tests to compare against.
 """
@@ -250,23 +251,52 @@ ARCH_FILE = {
 }
 KNOB = dict(FINAL)
 KNOB["mm/untouched.c"] = FINAL["mm/untouched.c"] + b"int vendor_knob;\n"
+# A backport of an upstream fix with openEuler's header: the inclusion block names the
+# upstream commit (made up) and a CVE; the subject is upstream's.
+BACKPORT_SHA = hashlib.sha1(b"fixture: upstream list bound fix").hexdigest()
+BACKPORT_CVE = "CVE-2024-4242"
+BACKPORT_SUBJECT = "list: bound the fixture walk of a corrupted list"
+_BACKPORTED = dict(FINAL)
+_BACKPORTED["include/linux/list.h"] = FINAL["include/linux/list.h"] + b"#define LIST_WALK_BOUND 4096\n"
+BACKPORT_DIFF = _diff(FINAL, _BACKPORTED, "x").split(b"\n---\n", 1)[1]
+_INCLUSION = f"""\
+mainline inclusion
+from mainline-v6.7-rc1
+commit {BACKPORT_SHA}
+category: bugfix
+bugzilla: https://gitee.com/openeuler/kernel/issues/I8FXT1
+CVE: {BACKPORT_CVE}
+
+Reference: https://git.kernel.org/pub/scm/linux/kernel/git/torvalds/linux.git/commit/?id={BACKPORT_SHA}
+
+--------------------------------
+
+A corrupted list made the walk run forever.
+
+Signed-off-by: Upstream Dev <up@example.org>
+Signed-off-by: Fixture Packager <packager@example.org>
+"""
 SERIES_PATCHES = {
     "0001-nfsd-check-clp.patch": PATCH1,
     "0002-nfsd-add-callback-wq.patch": PATCH2,
     "0003-vendor-knob.patch": _diff(FINAL, KNOB, "mm: vendor knob"),
+    "0004-list-bound-the-walk.patch": _diff(FINAL, _BACKPORTED, BACKPORT_SUBJECT).replace(
+        b"\n\n---\n", b"\n\n" + _INCLUSION.encode() + b"---\n", 1
+    ),
 }
 SERIES_CONF = (
     "# openEuler-style series: one patch a line, relative to the tree\n"
     "patches/0001-nfsd-check-clp.patch\n\n"
     "patches/0002-nfsd-add-callback-wq.patch\n"
     "patches/0003-vendor-knob.patch\n"
+    "patches/0004-list-bound-the-walk.patch\n"
 )
-_COMMON = dict(FINAL)
+_COMMON = dict(_BACKPORTED)
 _COMMON["kernel/events/core.c"] = FINAL["kernel/events/core.c"] + b"int perf_fixture_hardening;\n"
 SPEC_PATCHES = {
     "1001-x86-only.patch": _diff(_COMMON, {**_COMMON, ARCH_FILE["x86_64"][0]: ARCH_FILE["x86_64"][1]}, "x86"),
     "1002-arm64-only.patch": _diff(_COMMON, {**_COMMON, ARCH_FILE["aarch64"][0]: ARCH_FILE["aarch64"][1]}, "arm"),
-    "1003-common-after-series.patch": _diff(FINAL, _COMMON, "perf: fixture hardening"),
+    "1003-common-after-series.patch": _diff(_BACKPORTED, _COMMON, "perf: fixture hardening"),
     "1004-optional-placeholder.patch": b"# an empty placeholder: ApplyOptionalPatch skips it\n",
     "1005-clang-only.patch": _diff(_COMMON, {**_COMMON, "clang.c": b"int clang_fixture;\n"}, "clang"),
     "1006-vendor-knob.patch": SERIES_PATCHES["0003-vendor-knob.patch"],  # applied -R: the knob goes again

@@ -7,6 +7,7 @@ with their near matches, as reject text; nothing of it is applied.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -38,9 +39,7 @@ class Step:
 def _plain(ctx: TreeContext) -> TreeContext:
     """The context without the prerequisite search (for judging the prerequisites, and for
     trying them under a fix)."""
-    return TreeContext(
-        history=ctx.history, changelog=ctx.changelog, object_dirs=ctx.object_dirs, upstream=ctx.upstream
-    )
+    return dataclasses.replace(ctx, prereqs=None, with_prereqs=False)
 
 
 class Backporter:

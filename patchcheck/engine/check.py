@@ -18,7 +18,7 @@ from patchcheck.engine.scratch import Scratch
 from patchcheck.engine.threeway import merges_cleanly
 from patchcheck.engine.tools import MAX_FUZZ, NotAPatch, TooCostly
 from patchcheck.errors import EXIT_NO_SERIES, SeriesError
-from patchcheck.evidence.changelog import changelog_match
+from patchcheck.evidence.changelog import changelog_match, queue_match
 from patchcheck.evidence.history import History
 from patchcheck.evidence.prereqs import SearchLimits
 from patchcheck.fetch.upstream import UpstreamRepo
@@ -36,6 +36,7 @@ class TreeContext:
 
     history: History | None = None  # git history index, for git trees
     changelog: str | None = None  # distro changelog text, for package trees
+    queue_headers: list[tuple[str, str]] = field(default_factory=list)  # (patch, header) a package applies
     object_dirs: tuple[Path, ...] = field(default_factory=tuple)  # git objects, for 3way
     # the bug's origin checked by content, for trees without history (evidence/origin.py)
     origin: Callable[[Fix, PatchMail], decide.Origin | None] | None = None
@@ -113,13 +114,14 @@ def _check_paths(files: Sequence[FilePatch], msgid: str) -> None:
 def _more_evidence(
     patch: PatchMail, fix: Fix, ctx: TreeContext, files: Sequence[FilePatch], cves: Sequence[str]
 ) -> tuple[Evidence | None, tuple[str, ...]]:
-    """What history (else a changelog) says about the fix, and the introducing commits
-    asked for that the history lacks (empty unless all of them are absent)."""
+    """What history (else a changelog, else the headers of a package's patches) says about
+    the fix, and the introducing commits asked for that the history lacks (empty unless all
+    of them are absent)."""
     found = None
+    upstream = list(dict.fromkeys([*fix.upstream, *([patch.upstream] if patch.upstream else [])]))
     if ctx.history is not None:
-        upstream = [*fix.upstream, *([patch.upstream] if patch.upstream else [])]
         found = ctx.history.find_fix(
-            upstream=list(dict.fromkeys(upstream)),
+            upstream=upstream,
             subject=patch.subject,
             diff=normalise_eol(patch.diff),
             paths=sorted({fp.path for fp in files}),
@@ -129,6 +131,8 @@ def _more_evidence(
         found = changelog_match(
             ctx.changelog, subject=patch.subject, cves=list(dict.fromkeys([*patch.cves, *cves]))
         )
+    if found is None and ctx.queue_headers:
+        found = queue_match(ctx.queue_headers, upstream=upstream, subject=patch.subject, cves=[*patch.cves, *cves])
     absent: tuple[str, ...] = ()
     if (
         found is None

@@ -1,18 +1,23 @@
 """Presence evidence from a distro changelog shipped with the tree: a Debian/Ubuntu
-``debian/changelog`` or an RPM spec's ``%changelog`` naming the fix's subject or a CVE."""
+``debian/changelog`` or an RPM spec's ``%changelog`` naming the fix's subject or a CVE; and
+from the headers of the patches a package applies (openEuler's ``mainline inclusion`` block
+naming the upstream commit, a ``CVE:`` line, the upstream subject)."""
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from patchcheck.evidence.history import normalise_subject, specific
 from patchcheck.model import Evidence, Method
+from patchcheck.text.trailers import cve_lines, inclusion, upstream_refs
 from patchcheck.text.trailers import cves as trailer_cves
 
 _QUOTE_MAX = 200
+_MIN_SHA = 12  # an abbreviated upstream id shorter than this may name another commit
 
 _BULLET_RE = re.compile(r"^([ \t]*)[-*+][ \t]+(\S.*)$")
 _PR_NUMBER_RE = re.compile(r"^!\d+\s+")  # openEuler: "- !1234 subject" (the merge request)
@@ -113,4 +118,45 @@ def changelog_match(text: str, *, subject: str, cves: Sequence[str]) -> Evidence
         quote = idx.cves.get(cve.strip().upper())
         if quote is not None:
             return Evidence(Method.CHANGELOG, f"changelog names {cve.strip().upper()}: '{quote}'")
+    return None
+
+
+def _same_commit(a: str, b: str) -> bool:
+    a, b = a.lower(), b.lower()
+    return min(len(a), len(b)) >= _MIN_SHA and (a.startswith(b) or b.startswith(a))
+
+
+def _subject(header: str) -> str:
+    """A mail header's ``Subject:``, its folded continuation lines joined."""
+    lines = header.splitlines()
+    for i, line in enumerate(lines):
+        if line.lower().startswith("subject:"):
+            folded = itertools.takewhile(lambda ln: ln[:1] in (" ", "\t") and ln.strip(), lines[i + 1 :])
+            return " ".join(" ".join([line[8:], *folded]).split())
+        if not line.strip():
+            break  # the mail headers end at the first blank line
+    return ""
+
+
+def queue_match(
+    headers: Sequence[tuple[str, str]], *, upstream: Sequence[str], subject: str, cves: Sequence[str]
+) -> Evidence | None:
+    """Evidence that a patch the package applies (``headers``: its name and the text before
+    its diff) backports the fix: its inclusion block or backport line names the upstream
+    commit, its subject is the fix's, or a CVE line of its own names one of ``cves``."""
+    norm = normalise_subject(subject)
+    wanted = {c.strip().upper() for c in cves}
+    for name, text in headers:
+        block = inclusion(text)
+        named = [r.sha for r in upstream_refs(text)] + ([block.commit] if block and block.commit else [])
+        for sha in named:
+            if any(_same_commit(sha, u) for u in upstream):
+                return Evidence(Method.CHANGELOG, f"applied patch {name} backports commit {sha[:12]}")
+        subj = _subject(text)
+        if specific(norm) and subj and normalise_subject(subj) == norm:
+            return Evidence(Method.CHANGELOG, f"applied patch {name} has the fix's subject: '{_quote(subj)}'")
+        found = [*(block.cves if block else ()), *cve_lines(text)]
+        hit = next((c for c in found if c in wanted), None)
+        if hit is not None:
+            return Evidence(Method.CHANGELOG, f"applied patch {name} names {hit} (CVE line)")
     return None

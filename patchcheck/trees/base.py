@@ -74,6 +74,11 @@ class TreeView(ABC):
         changelog, an RPM %changelog): the one distro detection read."""
         return self.distro_info.changelog if self.distro_info is not None else None
 
+    def queue_headers(self) -> list[tuple[str, str]]:
+        """(name, text before its diff) of each patch the package applies forward to build
+        the tree (an SRPM's queue): its backport headers are evidence, as a changelog is."""
+        return []
+
 
 def resolve_arch(arch: str | None) -> str:
     """rpm's name for ``arch`` (amd64 -> x86_64), the host's when None."""

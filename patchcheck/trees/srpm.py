@@ -31,7 +31,7 @@ from patchcheck.trees.archive.compress import (
     read_limited,
 )
 from patchcheck.trees.archive.cpio import CpioError, CpioMember, iter_cpio
-from patchcheck.trees.archive.queue import QueuePatch
+from patchcheck.trees.archive.queue import QueuePatch, patch_header
 from patchcheck.trees.archive.store import MemberStore, read_tar_files
 from patchcheck.trees.base import ArchiveTree, Opened, find_distro
 from patchcheck.trees.distro import DIST_TAGS, DistroInfo, from_rpm, spec_changelog
@@ -133,6 +133,7 @@ class SrpmTree(ArchiveTree):
         )
         self.notes: list[str] = []
         queue = self._queue(plan, set(files), tarball)
+        self.applied = queue
         self.notes[:0] = [f"applied {len(queue)} patches for {self.arch} ({spec_name} %prep order)"]
         self.notes += plan.notes
         return Opened(store, f"{self.src} ({tarball})", queue, queue_what="spec patch", queue_key=self.arch)
@@ -273,6 +274,10 @@ class SrpmTree(ArchiveTree):
     def changelog(self) -> str | None:
         found = self.distro_info.changelog if self.distro_info is not None else None
         return found or spec_changelog(self.spec_text)
+
+    def queue_headers(self) -> list[tuple[str, str]]:
+        # a patch applied -R takes its change out: its header is no evidence of presence
+        return [(p.name, patch_header(p)) for p in self.applied if not p.reverse]
 
 
 def _match_name(path: Path) -> bool:

@@ -7,9 +7,12 @@ an example that forgets a tool fails here as it would in CI."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import stat
+import string
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
@@ -53,7 +56,7 @@ def dists(tmp_path_factory: pytest.TempPathFactory) -> Dists:
     return session_dists(tmp_path_factory)
 
 
-def _bug(d: Path, bug_id: str, severity: str, msgid: str) -> None:
+def add_bug(d: Path, bug_id: str, severity: str, msgid: str) -> None:
     (d / f"{bug_id}.toml").write_text(
         f'id = "{bug_id}"\ntitle = "{bug_id} in the fixture tree"\nseverity = "{severity}"\n'
         f'subsystem = "test"\n\n[[fix]]\nmsgid = "{msgid}"\n'
@@ -84,7 +87,7 @@ class Pipeline:
         d = self.repo / "known_bugs"
         d.mkdir(exist_ok=True)
         for msgid, severity in severity_by_msgid.items():
-            _bug(d, msgid.split("-")[0], severity, msgid)
+            add_bug(d, msgid.split("-")[0], severity, msgid)
 
     def system(self, hide: Iterable[str] = ()) -> str:
         """A PATH with every program of this machine except ``hide`` and the package managers,
@@ -131,32 +134,51 @@ class Pipeline:
 
     # -- the three examples, each run as its CI runs it ------------------------------------
 
-    def gitlab(self, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        """The job's before_script + script lines in one bash session under ``set -eo pipefail``
-        (GitLab's shell executor), the YAML ``variables`` exported first; ``env`` plays the
-        project's CI/CD variables, which win over the YAML's."""
+    def gitlab(
+        self, env: dict[str, str], name: str = "patchcheck", node: tuple[int, int] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Job ``name``'s before_script + script lines in one bash session under
+        ``set -eo pipefail`` (GitLab's shell executor), the YAML ``variables`` exported first;
+        ``env`` plays the project's CI/CD variables, which win over the YAML's. ``node`` is
+        (CI_NODE_INDEX, CI_NODE_TOTAL) of a ``parallel`` job, whose count it must match."""
         doc = yaml.safe_load((EXAMPLES / "gitlab-ci.yml").read_text())
-        job = doc["patchcheck"]
+        job = doc[name]
         assert "after_script" not in job
+        assert job.get("parallel") == (node and node[1]), (job.get("parallel"), node)
         variables = {**doc.get("variables", {}), **job.get("variables", {})}
         exports = [f"export {k}={_dq(str(v))}" for k, v in variables.items() if k not in env]
         lines = [*job["before_script"], *job["script"]]
-        cp = run_bash(
-            "\n".join(exports + lines), self.repo, {**env, "CI_PROJECT_DIR": str(self.repo)}, "-eo", "pipefail"
-        )
-        for artefact in [*job["artifacts"]["paths"], job["artifacts"]["reports"]["junit"]]:
-            assert (self.repo / artefact).is_file(), (artefact, cp.stdout, cp.stderr)
+        ci = {"CI_PROJECT_DIR": str(self.repo)}
+        if node:
+            ci |= {"CI_NODE_INDEX": str(node[0]), "CI_NODE_TOTAL": str(node[1])}
+        cp = run_bash("\n".join(exports + lines), self.repo, {**env, **ci}, "-eo", "pipefail")
+        reports = job["artifacts"].get("reports", {})
+        for artefact in [*job["artifacts"]["paths"], *reports.values()]:
+            path = string.Template(artefact).substitute(ci)
+            assert (self.repo / path).is_file(), (path, cp.stdout, cp.stderr)
         return cp
 
-    def github(self, env: dict[str, str]) -> tuple[int, list[str], str]:
-        """Each ``run:`` step with ``bash --noprofile --norc -eo pipefail`` (GitHub's default
-        shell), with the workflow ``env`` and what earlier steps wrote to $GITHUB_ENV; after a
-        failed step only ``!cancelled()`` / ``always()`` steps run; ``uses:`` steps are skipped.
-        ``env`` plays the repository's settings, which replace the workflow's values.
+    def github(
+        self, env: dict[str, str], name: str = "patchcheck", matrix: dict[str, str] | None = None
+    ) -> tuple[int, list[str], str]:
+        """Each ``run:`` step of job ``name`` with ``bash --noprofile --norc -eo pipefail``
+        (GitHub's default shell), with the workflow ``env`` and what earlier steps wrote to
+        $GITHUB_ENV; after a failed step only ``!cancelled()`` / ``always()`` steps run; ``uses:``
+        steps are skipped. ``env`` plays the repository's settings, which replace the workflow's
+        values; ``matrix`` is this run's ``matrix`` context (``${{ matrix.X }}`` and
+        ``${{ strategy.job-total }}`` are expanded in the job's ``env``).
         Returns the job's exit code (its first failed step's), the steps run, and their output."""
         doc = yaml.safe_load((EXAMPLES / "github-workflow.yml").read_text())
-        job = doc["jobs"]["patchcheck"]
-        base = {**{k: str(v) for k, v in {**doc.get("env", {}), **job.get("env", {})}.items()}, **env}
+        job = doc["jobs"][name]
+        axes = job.get("strategy", {}).get("matrix", {})
+        assert set(axes) == set(matrix or {}), (axes, matrix)
+        context = {f"matrix.{k}": v for k, v in (matrix or {}).items()}
+        context["strategy.job-total"] = str(math.prod(len(v) for v in axes.values()))
+        job_env = {
+            k: re.sub(r"\$\{\{ *([\w.-]+) *\}\}", lambda m: context[m[1]], str(v))
+            for k, v in job.get("env", {}).items()
+        }
+        base = {**{k: str(v) for k, v in doc.get("env", {}).items()}, **job_env, **env}
         github_env = self.tmp / "github_env"
         github_env.write_text("")
         rc, ran, log = 0, [], ""

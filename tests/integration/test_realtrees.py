@@ -157,6 +157,20 @@ def mut_conflict(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes]
     return out
 
 
+def mut_vendor_edit(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] | None:
+    """Every line the first hunk removes carries a local edit (a vendor's trailing comment):
+    the buggy code is still there in another form, so the fix conflicts; it is never
+    not-applicable (issue 11 item 3: "buggy code absent" is no proof)."""
+    h = first_hunk(diff)
+    removed = [ln for ln in h if ln.kind == "-" and significant(ln.text)]
+    if not removed or not unique_core(h, old):
+        return None
+    out = list(old)
+    for ln in removed:
+        out[ln.old] = mark(old[ln.old], "vendor")
+    return out
+
+
 def mut_missing(diff: bytes, old: list[bytes], new: list[bytes]) -> list[bytes] | None:
     return []  # [] = leave the file out of the tree
 
@@ -181,6 +195,7 @@ MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "offset": (mut_offset, "backportable/offset"),
     "fuzz": (mut_fuzz, "backportable/fuzz"),
     "conflict": (mut_conflict, "conflicting"),
+    "vendor-edit": (mut_vendor_edit, "conflicting"),
     "missing": (mut_missing, "not-applicable"),
     "present-modified": (mut_present_modified, "present/modified"),
 }

@@ -132,8 +132,8 @@ def test_srpm_reads_as_its_prep_leaves_it(srpm: OpenEulerSrpm, arch: str, tmp_pa
         release,
         arch,
     )
-    # 3 from series.conf, 1003, the arch's own, 1006 -R; the placeholder is skipped
-    assert f"applied 6 patches for {arch} (kernel.spec %prep order)" in info.notes
+    # 4 from series.conf, 1003, the arch's own, 1006 -R; the placeholder is skipped
+    assert f"applied 7 patches for {arch} (kernel.spec %prep order)" in info.notes
     assert "skipped 1004-optional-placeholder.patch (ApplyOptionalPatch: empty)" in info.notes
     # the one undecided condition is in %build: nothing about the queue to say
     assert not any("could not evaluate" in n for n in info.notes)
@@ -187,7 +187,7 @@ def test_series_naming_a_missing_patch_is_a_one_line_error(srpm: OpenEulerSrpm, 
     sources["series.conf"] = sources["series.conf"] + b"patches/9999-not-there.patch\n"
     path = _build(tmp_path, openeuler_spec("openeuler"), sources)
     with pytest.raises(
-        TreeError, match=r"series.conf line 6 names patches/9999-not-there.patch; no patch tarball"
+        TreeError, match=r"series.conf line 7 names patches/9999-not-there.patch; no patch tarball"
     ):
         open_tree(str(path), cache_dir=tmp_path / "cache", arch="x86_64")
 

@@ -75,6 +75,18 @@ def touched_paths(patch: QueuePatch) -> set[str]:
     return found
 
 
+_HEADER_MAX = 64 * 1024  # a mail header is short; a huge one is read no further
+_DIFF_START = re.compile(rb"^(?:---[ \t]*$|diff |--- |\+\+\+ |Index: |\*\*\* )", re.M)
+
+
+def patch_header(patch: QueuePatch) -> str:
+    """The text of a queue patch before its diff (and before a mail's ``---`` line): the
+    mail or commit headers and message, where a backport names its upstream commit."""
+    head = patch.data[:_HEADER_MAX]
+    m = _DIFF_START.search(head)
+    return (head[: m.start()] if m else head).decode("utf-8", "replace")
+
+
 class PatchQueue:
     """``queue`` (and ``extra`` files laid over the base first) applied once per cache entry."""
 
