@@ -42,6 +42,8 @@ TREES = [
         version="4.19.90",
         distro="Kylin V10",
         release="4.19.90-52.39.v2207.ky10",
+        arch="aarch64",
+        abi="4.19.90-52.39",
         notes=("applied 1234 spec patches",),
     ),
     TreeInfo(

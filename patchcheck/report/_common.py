@@ -106,6 +106,8 @@ def tree_identity(t: TreeInfo) -> str:
     dist = " ".join(x for x in (t.distro, t.release) if x)
     if dist:
         parts.append(dist)
+    if t.arch:
+        parts.append(t.arch)
     return f"{t.name}: {', '.join(parts)}"
 
 

@@ -85,7 +85,7 @@ def _trees_section(trees: list[TreeInfo]) -> list[str]:
         "<h2>Trees</h2>",
         '<table class="trees">',
         "<thead><tr><th>Name</th><th>Kind</th><th>Version</th><th>Distro</th>"
-        "<th>Release</th><th>Source</th><th>Notes</th></tr></thead>",
+        "<th>Release</th><th>Arch</th><th>Source</th><th>Notes</th></tr></thead>",
         "<tbody>",
     ]
     for t in trees:
@@ -93,7 +93,7 @@ def _trees_section(trees: list[TreeInfo]) -> list[str]:
         out.append(
             f'<tr><th scope="row">{e(t.name)}</th><td>{e(t.kind)}</td>'
             f"<td>{e(t.version or '')}</td><td>{e(t.distro or '')}</td>"
-            f"<td>{e(t.release or '')}</td><td><code>{e(t.source)}</code></td>"
+            f"<td>{e(t.release or '')}</td><td>{e(t.arch or '')}</td><td><code>{e(t.source)}</code></td>"
             f"<td>{notes}</td></tr>"
         )
     out += ["</tbody>", "</table>", "</section>"]

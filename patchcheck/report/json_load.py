@@ -71,6 +71,8 @@ def _tree(r: _Reader, raw: object, key: str) -> TreeInfo:
         version=r.maybe(d, "version", key),
         distro=r.maybe(d, "distro", key),
         release=r.maybe(d, "release", key),
+        abi=r.maybe(d, "abi", key),
+        arch=r.maybe(d, "arch", key),
         labels=dict(labels),
         notes=r.strings(d, "notes", key),
     )

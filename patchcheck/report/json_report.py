@@ -23,6 +23,8 @@ def tree_dict(t: TreeInfo) -> dict[str, Any]:
         "version": t.version,
         "distro": t.distro,
         "release": t.release,
+        "abi": t.abi,
+        "arch": t.arch,
         "labels": dict(t.labels),
         "notes": list(t.notes),
     }

@@ -192,8 +192,9 @@ def _several_trees(m: Matrix, color: bool, width: int | None) -> tuple[list[str]
     return blocks, True
 
 
-def _hunk_lines(r: BugResult, color: bool) -> list[str]:
-    """Per failing hunk of a cell: where, why, and the near-match diff."""
+def _hunk_lines(r: BugResult, color: bool, width: int | None = None) -> list[str]:
+    """Per failing hunk of a cell: where, why, and the near-match diff. The words wrap to
+    ``width``; the diff's lines are code and keep their length."""
     out: list[str] = []
     for p in r.patches:
         hunks = problem_hunks(p)
@@ -201,22 +202,22 @@ def _hunk_lines(r: BugResult, color: bool) -> list[str]:
             continue
         opt = " (optional)" if p.optional else ""
         name = one_line(p.subject) or one_line(p.msgid)
-        out.append(f"  {name}{opt} <{one_line(p.msgid)}>: {label(p.verdict, p.method)}")
+        head = f"  {name}{opt} <{one_line(p.msgid)}>: {label(p.verdict, p.method)}"
+        out += _flow(head.split(" "), width, indent="      ")
         for h in hunks:
-            out.append(
-                f"    {h.status} hunk #{h.index} at {clean(hunk_place(h))}: {one_line(h.reason) or h.status}"
-            )
+            why = f"    {h.status} hunk #{h.index} at {clean(hunk_place(h))}: {one_line(h.reason) or h.status}"
+            out += _flow(why.split(" "), width, indent="        ")
             for ln in clean(h.near).rstrip("\n").split("\n") if h.near else ["(no near match found)"]:
                 code = _DIFF_COLORS.get(ln[:1]) if color and h.near and ln[:3] not in ("---", "+++") else None
                 out.append("      " + (f"\x1b[{code}m{ln}\x1b[0m" if code else ln))
     return out
 
 
-def _details(m: Matrix, color: bool) -> list[str]:
+def _details(m: Matrix, color: bool, width: int | None = None) -> list[str]:
     out: list[str] = []
     for b in m.bugs:
         for r in m.for_bug(b):
-            hunks = _hunk_lines(r, color)
+            hunks = _hunk_lines(r, color, width)
             if hunks:
                 verdict = paint(label(r.verdict, r.method), r.verdict, color)
                 out += ["", f"{clean(b.id)} on {clean(r.tree.name)}: {verdict}"]
@@ -244,7 +245,7 @@ def render(report: Report, options: RenderOptions) -> str:
     size = f"{plural(len(m.bugs), 'bug')} × {plural(len(m.trees), 'tree')}:"
     lines += _flow(["summary:", size, *_commas(counts or ["no results"])], width)
     if options.verbose:
-        lines += _details(m, color)
+        lines += _details(m, color, width)
     # a conflict's prerequisites (--upstream-repo): under the table, per cell and patch
     for r in report.results:
         for p in r.patches:

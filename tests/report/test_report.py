@@ -548,3 +548,14 @@ def test_table_counts_have_plurals() -> None:
     assert "summary: 1 bug × 1 tree: 1 error" in out
     out = render(sample_report(), "table")
     assert "summary: 6 bugs × 3 trees:" in out and "2 errors" in out and "4 present" in out
+
+
+def test_table_verbose_words_wrap_to_the_width() -> None:
+    """-v at 80 columns: its prose lines (patch, hunk place and reason) fit; the near-match
+    diff lines are code and keep their length (nothing is cut)."""
+    out = render(sample_report(), "table", width=80, verbose=True)
+    details = out.split("summary:", 1)[1].split("\nerror: ", 1)[0].splitlines()
+    prose = [ln for ln in details if not ln.startswith("      ") or ln.startswith("        ")]
+    assert prose and all(len(ln) <= 80 for ln in prose), [ln for ln in prose if len(ln) > 80]
+    joined = " ".join(ln.strip() for ln in details)
+    assert "failed hunk #2 at fs/nfsd/nfs4state.c:1236: context does not match" in joined
