@@ -119,7 +119,7 @@ def tree_context(
     else:  # no history to ask: the bug's origin is checked by content, where a source has it
         from patchcheck.evidence.origin import OriginCheck
 
-        ctx.origin = OriginCheck(tree, upstream_repo)
+        ctx.origin = OriginCheck(tree, ctx.upstream)  # the run's clone: its git calls once
     if upstream_repo is not None:
         store = object_store(upstream_repo)
         if store:

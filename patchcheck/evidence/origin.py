@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 
 from patchcheck.decide import Origin
 from patchcheck.engine.check import MAX_HUNKS, check_series, touched_paths
 from patchcheck.errors import PatchcheckError
+from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import Fix, HunkStatus, Method, PatchMail, Series, Verdict
-from patchcheck.sys.git import git
 from patchcheck.text.trailers import is_sha
 from patchcheck.trees.base import TreeView
 
@@ -50,30 +49,21 @@ class _Change:
         return f'{self.sha[:12]} ("{self.subject}")'
 
 
-def _git_dir(repo: Path) -> Path:
-    dot = repo / ".git"
-    return dot if dot.exists() else repo
-
-
-def read_change(repo: Path, sha: str) -> _Change | str:
+def read_change(repo: UpstreamRepo, sha: str) -> _Change | str:
     """The commit ``sha`` abbreviates in ``repo``, with its patch; or why there is none."""
-    gd = _git_dir(repo)
-    res = git(["rev-parse", "--verify", "--quiet", f"{sha}^{{commit}}"], git_dir=gd)
-    full = res.out().strip()
-    if not res.ok or not is_sha(full, full=True):
-        return f"{sha[:12]} is not in the upstream repository {repo}"
-    res = git(["log", "-1", "--format=%P%x00%s", full], git_dir=gd)
+    full = repo.commit(sha)
+    if full is None or not is_sha(full, full=True):
+        return f"{sha[:12]} is not in the upstream repository {repo.path}"
+    res = repo.git(["log", "-1", "--format=%P%x00%s", full])
     parents, _, subject = res.out().rstrip("\n").partition("\0")
     if not res.ok:
-        return f"{sha[:12]} could not be read from {repo}: {res.err().strip()[:200]}"
+        return f"{sha[:12]} could not be read from {repo.path}: {res.err().strip()[:200]}"
     if len(parents.split()) > 1:
         return f'{full[:12]} ("{subject}") is a merge'
-    # pinned diff options: the patch comes out as format-patch would make it upstream
-    args = ["show", "--format=", "--no-renames", "--no-color", "-U3", "--src-prefix=a/", "--dst-prefix=b/", full]
-    res = git(args, git_dir=gd)
-    if not res.ok or not res.stdout.strip():
+    diff = repo.commit_diff(full)
+    if not diff.strip():
         return f'{full[:12]} ("{subject}") has no patch to check'
-    return _Change(full, subject, res.stdout)
+    return _Change(full, subject, diff)
 
 
 def _judge(tree: TreeView, change: _Change, max_hunks: int) -> Origin:
@@ -109,7 +99,7 @@ def _judge(tree: TreeView, change: _Change, max_hunks: int) -> Origin:
 class OriginCheck:
     """Checks the origin of the bugs' fixes against one tree; each change once per run."""
 
-    def __init__(self, tree: TreeView, upstream_repo: Path | None, max_hunks: int = MAX_HUNKS) -> None:
+    def __init__(self, tree: TreeView, upstream_repo: UpstreamRepo | None, max_hunks: int = MAX_HUNKS) -> None:
         self.tree = tree
         self.repo = upstream_repo
         self.max_hunks = max_hunks
