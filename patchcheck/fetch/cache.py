@@ -36,11 +36,12 @@ from typing import Any
 from patchcheck import __version__
 from patchcheck.fetch.b4shim import MailInfo
 from patchcheck.fetch.http import one_line
-from patchcheck.fetch.limits import THREAD_BYTES, NotRegular, TooLarge, read_regular
+from patchcheck.fetch.limits import THREAD_BYTES
 from patchcheck.fetch.mail import Msg, author, mboxrd, message_facts, sha256
 from patchcheck.fetch.select import Selection, upstream_for
 from patchcheck.model import Fix, PatchMail
 from patchcheck.sys.atomic import atomic_write
+from patchcheck.sys.paths import NotRegular, TooLarge, read_regular
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,13 @@ from patchcheck import __version__
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.fetch import b4shim, cache
 from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
-from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits, NotRegular, TooLarge, read_regular
+from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits
 from patchcheck.fetch.mail import Msg, sha256
 from patchcheck.fetch.select import Selection, no_patches, select
 from patchcheck.fetch.upstream import UpstreamRepo, corroborate, series_from_clone
 from patchcheck.model import Fix, Series
 from patchcheck.sys import progress
+from patchcheck.sys.paths import NotRegular, TooLarge, read_regular
 
 DEFAULT_LORE_URL = "https://lore.kernel.org"
 

@@ -5,11 +5,8 @@ variable; a breach names the limit and how to raise it.
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 from dataclasses import dataclass
-from pathlib import Path
 
 from patchcheck.errors import BadInput
 from patchcheck.text.units import format_size, parse_size
@@ -76,33 +73,3 @@ class Limits:
             _resolve(THREAD_MAILS, thread_mails),
             _resolve(MBOX_BYTES, mbox_bytes),
         )
-
-
-class NotRegular(OSError):
-    """A path that should be a regular file is a FIFO, a device, a socket or a folder."""
-
-
-class TooLarge(OSError):
-    """A file is larger than its limit."""
-
-
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path``, at most ``limit`` of them. Opened
-    non-blocking, so a FIFO never stalls; NotRegular for anything but a regular file,
-    TooLarge past the limit (checked before reading, and again while reading: the file may
-    grow)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
-        if st.st_size > limit:
-            raise TooLarge(errno.EFBIG, f"{st.st_size} bytes", str(path))
-    except BaseException:
-        os.close(fd)
-        raise
-    with open(fd, "rb", closefd=True) as f:
-        data = f.read(limit + 1)
-    if len(data) > limit:
-        raise TooLarge(errno.EFBIG, f"more than {limit} bytes", str(path))
-    return data

@@ -38,6 +38,38 @@ class TooLarge(OSError):
         self.limit = limit
 
 
+class NotRegular(OSError):
+    """A FIFO, socket, device or folder where a regular file was expected."""
+
+
+class _Folder(IsADirectoryError, NotRegular):
+    """A folder: both, so callers may tell it apart or not."""
+
+
+def read_regular(path: Path | str, limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path`` (a file the user named, or one of our cache).
+    Opened non-blocking, so a FIFO never stalls; NotRegular for anything else (a folder is
+    also an IsADirectoryError); TooLarge past ``limit``, checked before reading and again
+    while reading (the file may grow)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise _Folder(errno.EISDIR, "is a folder", str(path))
+        if not stat.S_ISREG(st.st_mode):
+            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
+        if limit is not None and st.st_size > limit:
+            raise TooLarge(str(path), limit)
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb", closefd=True) as f:
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise TooLarge(str(path), limit)
+    return data
+
+
 def norm_relpath(path: str) -> str | None:
     """``path`` in canonical relative form, or None when it is absolute, climbs out, is empty
     or holds a NUL or a backslash."""

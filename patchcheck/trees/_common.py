@@ -18,7 +18,15 @@ from patchcheck.errors import TreeError
 from patchcheck.sys import progress
 from patchcheck.sys.atomic import atomic_write
 from patchcheck.sys.lastuse import mark_used
-from patchcheck.sys.paths import OutsideRoot, TooLarge, UnsafePath, norm_relpath, read_beneath, resolve_beneath
+from patchcheck.sys.paths import (
+    OutsideRoot,
+    TooLarge,
+    UnsafePath,
+    norm_relpath,
+    read_beneath,
+    read_regular,
+    resolve_beneath,
+)
 from patchcheck.text.units import format_size
 
 DEFAULT_MAX_MEMBER_BYTES = 512 << 20
@@ -87,23 +95,6 @@ def _os_message(path: Path | str, e: OSError, what: str) -> str:
     if e.errno == errno.EACCES:
         return f"{path}: not readable (permission denied); expected {what}"
     return f"{path}: {e.strerror or e}; expected {what}"
-
-
-class NotRegular(OSError):
-    """A FIFO, socket or device where a file was expected."""
-
-
-def read_regular(path: Path | str) -> bytes:
-    """A regular file's bytes. Opened non-blocking and checked before reading: opening a
-    FIFO for reading would otherwise wait for a writer for ever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    with open(fd, "rb", closefd=True) as f:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
-        if not stat.S_ISREG(mode):
-            raise NotRegular(errno.EINVAL, "not a regular file", str(path))
-        return f.read()
 
 
 def read_user_file(path: Path, what: str) -> bytes:

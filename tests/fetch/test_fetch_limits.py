@@ -13,10 +13,8 @@ from patchcheck.fetch.http import Refused, check_gunzip
 from patchcheck.fetch.limits import (
     THREAD_BYTES,
     Limits,
-    NotRegular,
-    TooLarge,
-    read_regular,
 )
+from patchcheck.sys.paths import NotRegular, TooLarge, read_regular
 from patchcheck.text.units import format_size, parse_size
 
 
