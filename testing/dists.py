@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from testing.offline import child_env
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,7 +33,7 @@ class Dists:
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment minus this checkout's venv and patchcheck settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PATCHCHECK_", "VIRTUAL_ENV", "PYTHON"))}
+    env = child_env(drop=("PATCHCHECK_", "VIRTUAL_ENV", "PYTHON"))
     here = str(Path(sys.prefix) / "bin")
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != here)
     return {**env, **extra}

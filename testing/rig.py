@@ -21,6 +21,7 @@ import pytest
 
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_mbox, make_patch_mail
+from testing.offline import child_env
 from testing.pi_server import PIServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +43,7 @@ def edit(files: dict[str, str], path: str, old: str, new: str) -> dict[str, str]
 
 
 def env() -> dict[str, str]:
-    e = {k: v for k, v in os.environ.items() if not k.startswith("PATCHCHECK_")}
-    return {**e, "PYTHONPATH": str(REPO)}
+    return child_env(PYTHONPATH=str(REPO))
 
 
 def no_traceback(cp: Completed) -> None:

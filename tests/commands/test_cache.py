@@ -20,6 +20,7 @@ import pytest
 
 from patchcheck.fetch.cache import safe_name
 from testing.kfixtures import c_file, make_diff
+from testing.offline import child_env
 from testing.pi_server import PIServer
 from testing.rig import GOOD, LOCAL, OLD, REPO, Rig, make_rig, no_traceback
 from testing.treegen import write_tar
@@ -42,8 +43,7 @@ def pc(
         "--lore-url",
         rig.server.url,
     ]
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PATCHCHECK_")}
-    full = {**base, "PYTHONPATH": str(REPO), **(env or {})}
+    full = child_env(PYTHONPATH=str(REPO), **(env or {}))
     cp = subprocess.run(cmd, capture_output=True, text=True, env=full, timeout=120, cwd=cwd or rig.root)
     no_traceback(cp)
     return cp

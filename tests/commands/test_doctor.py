@@ -17,6 +17,7 @@ from patchcheck.errors import ToolError
 from patchcheck.sys import proc
 from patchcheck.sys.tools import TOOLS, require
 from testing import treegen
+from testing.offline import child_env
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_BUGS = REPO / "examples" / "known_bugs"
@@ -116,11 +117,7 @@ def test_missing_tool_error_names_the_package(tmp_path: Path, monkeypatch: pytes
 
 
 def _check(tree: Path, tmp_path: Path, path: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("PATCHCHECK_")},
-        "PATH": path,
-        "PYTHONPATH": str(REPO),
-    }
+    env = child_env(PATH=path, PYTHONPATH=str(REPO))
     return subprocess.run(
         [sys.executable, "-m", "patchcheck", "--tree", str(tree), "--bug", "demo-nfsd-callback-wq"]
         + ["--no-shipped-bugs", "--bugs-dir", str(EXAMPLE_BUGS), "--cache-dir", str(tmp_path / "cache"), "-q"],
