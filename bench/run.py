@@ -41,6 +41,7 @@ from testing.realtrees import (  # noqa: E402
     real_pair,
     spread,
 )
+from testing.rig import patchcheck_argv  # noqa: E402
 
 # the targets of issue 14 "Speed" (and the fetch figure of the issue before it)
 T_WARM_RATIO = 0.3  # warm audit / shell loop, wall
@@ -116,23 +117,16 @@ class Bench:
         self.trees = [pair.old, pair.new, *mutants.build(work / "mutants", pair, diffs)]
 
     def pc(self, *args: str, cache: Path, lore: bool = True) -> list[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "patchcheck",
+        return patchcheck_argv(
             *args,
-            "--bugs-dir",
-            str(self.bugs),
-            "--no-shipped-bugs",
-            "--cache-dir",
-            str(cache),
-            "--tree-cache",
-            str(cache / "trees"),  # cold means cold for trees too
-            "-j",
-            str(self.args.jobs),
             "-q",
-        ]
-        return cmd + (["--lore-url", self.server.url] if lore else ["--offline"])
+            bugs=self.bugs,
+            cache=cache,
+            tree_cache=cache / "trees",  # cold means cold for trees too
+            lore=self.server.url if lore else None,
+            jobs=self.args.jobs,
+            offline=not lore,
+        )
 
     def audit(
         self,

@@ -42,6 +42,35 @@ def edit(files: dict[str, str], path: str, old: str, new: str) -> dict[str, str]
     return out
 
 
+def patchcheck_argv(
+    *args: str,
+    bugs: Path,
+    cache: Path,
+    lore: str | None,
+    tree_cache: Path | None = None,
+    shipped: bool = False,
+    jobs: int = 2,
+    offline: bool = False,
+    timeout: float | None = None,
+) -> list[str]:
+    """``python -m patchcheck ARGS`` on a test's own bug folder, cache and archive (``lore``
+    None: no --lore-url, e.g. for --offline runs)."""
+    cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(bugs)]
+    if not shipped:
+        cmd.append("--no-shipped-bugs")
+    cmd += ["--cache-dir", str(cache)]
+    if tree_cache is not None:
+        cmd += ["--tree-cache", str(tree_cache)]
+    if lore is not None:
+        cmd += ["--lore-url", lore]
+    cmd += ["-j", str(jobs)]
+    if offline:
+        cmd.append("--offline")
+    if timeout is not None:
+        cmd += ["--timeout", f"{timeout:g}"]
+    return cmd
+
+
 def env() -> dict[str, str]:
     return child_env(PYTHONPATH=str(REPO))
 
@@ -95,29 +124,17 @@ class Rig:
     def argv(
         self, *args: str, lore: str | None = None, offline: bool = False, timeout: float | None = None
     ) -> list[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "patchcheck",
+        # the tree cache inside the series cache, as in the default layout: a fresh cache is
+        # cold for both
+        return patchcheck_argv(
             *args,
-            "--bugs-dir",
-            str(self.bugs),
-            "--no-shipped-bugs",
-            "--cache-dir",
-            str(self.cache),
-            # inside the series cache, as in the default layout: a fresh cache is cold for both
-            "--tree-cache",
-            str(self.cache / "trees"),
-            "--lore-url",
-            lore or self.server.url,
-            "-j",
-            "2",
-        ]
-        if offline:
-            cmd.append("--offline")
-        if timeout is not None:
-            cmd += ["--timeout", f"{timeout:g}"]
-        return cmd
+            bugs=self.bugs,
+            cache=self.cache,
+            tree_cache=self.cache / "trees",
+            lore=lore or self.server.url,
+            offline=offline,
+            timeout=timeout,
+        )
 
     def run(
         self,

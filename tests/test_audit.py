@@ -16,6 +16,7 @@ import pytest
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_patch_mail
 from testing.pi_server import PIServer
+from testing.rig import patchcheck_argv
 
 REPO = Path(__file__).resolve().parents[1]
 BASE = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b"), "net/c.c": c_file("c")}
@@ -47,23 +48,7 @@ class Audit:
     server: PIServer
 
     def run(self, *args: str, offline: bool = False) -> subprocess.CompletedProcess[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "patchcheck",
-            *args,
-            "--bugs-dir",
-            str(self.bugs),
-            "--no-shipped-bugs",
-            "--cache-dir",
-            str(self.cache),
-            "--lore-url",
-            self.server.url,
-            "-j",
-            "2",
-        ]
-        if offline:
-            cmd.append("--offline")
+        cmd = patchcheck_argv(*args, bugs=self.bugs, cache=self.cache, lore=self.server.url, offline=offline)
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
         assert "Traceback" not in cp.stderr, cp.stderr

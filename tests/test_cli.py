@@ -17,6 +17,7 @@ import pytest
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_patch_mail, make_series
 from testing.pi_server import PIServer
+from testing.rig import patchcheck_argv
 
 OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
 
@@ -48,22 +49,10 @@ class World:
     server: PIServer
 
     def run(self, *args: str, offline: bool = False, lore: str | None = None) -> subprocess.CompletedProcess[str]:
-        cmd = [
-            sys.executable,
-            "-m",
-            "patchcheck",
-            *args,
-            "--bugs-dir",
-            str(self.bugs),
-            "--cache-dir",
-            str(self.cache),
-            "--lore-url",
-            lore or self.server.url,
-            "-j",
-            "2",
-        ]
-        if offline:
-            cmd.append("--offline")
+        # the shipped bugs stay in: these runs name their bugs
+        cmd = patchcheck_argv(
+            *args, bugs=self.bugs, cache=self.cache, lore=lore or self.server.url, shipped=True, offline=offline
+        )
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
         return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
 
