@@ -18,7 +18,7 @@ from patchcheck.engine import scratch
 from patchcheck.engine.check import MAX_HUNKS, TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
 from patchcheck.evidence.prereqs import SearchLimits
-from patchcheck.fetch.upstream import UpstreamRepo
+from patchcheck.fetch.upstream import open_clone
 from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
 from patchcheck.sys import progress
 from patchcheck.trees.base import TreeView
@@ -104,7 +104,7 @@ def tree_context(
     also brings the search for a conflict's prerequisites (within ``limits``)."""
     ctx = TreeContext(changelog=tree.changelog(), queue_headers=tree.queue_headers())
     if upstream_repo is not None:
-        ctx.upstream = UpstreamRepo(upstream_repo)
+        ctx.upstream = open_clone(upstream_repo)
         ctx.prereqs = limits or SearchLimits()
         ctx.with_prereqs = with_prereqs
     dirs: list[Path] = []

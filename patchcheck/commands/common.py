@@ -203,7 +203,7 @@ def known_bugs(src: Sources) -> BugSet:
 
 def fetcher(src: Sources) -> Fetcher:
     from patchcheck.fetch.fetcher import Fetcher
-    from patchcheck.fetch.upstream import UpstreamRepo
+    from patchcheck.fetch.upstream import open_clone
 
     return Fetcher(
         src.cache_dir,
@@ -211,7 +211,7 @@ def fetcher(src: Sources) -> Fetcher:
         offline=src.offline,
         timeout=src.timeout,
         limits=src.limits,
-        upstream=UpstreamRepo(src.upstream_repo) if src.upstream_repo is not None else None,
+        upstream=open_clone(src.upstream_repo) if src.upstream_repo is not None else None,
     )
 
 

@@ -9,6 +9,8 @@ import dataclasses
 import email.parser
 import email.policy
 import email.utils
+import functools
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,6 +97,17 @@ class UpstreamRepo:
     def commit_diff(self, sha: str) -> bytes:
         r = self.git(["diff-tree", "-p", "--full-index", "--root", "--no-commit-id", sha])
         return r.stdout if r.ok else b""
+
+
+def open_clone(path: Path) -> UpstreamRepo:
+    """The run's one UpstreamRepo for the clone at ``path``: the fetcher and every tree's
+    context share it, so each git question is asked once per run."""
+    return _open_clone(Path(os.path.abspath(path)))
+
+
+@functools.cache
+def _open_clone(path: Path) -> UpstreamRepo:
+    return UpstreamRepo(path)
 
 
 def series_from_clone(repo: UpstreamRepo | None, fix: Fix) -> Series:
