@@ -18,7 +18,7 @@ from patchcheck.engine.check import MAX_HUNKS, check_series, touched_paths
 from patchcheck.errors import PatchcheckError
 from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import Fix, HunkStatus, Method, PatchMail, Series, Verdict
-from patchcheck.text.trailers import is_sha
+from patchcheck.text.trailers import fix_sha, is_sha
 from patchcheck.trees.base import TreeView
 
 ABSENT, PRESENT, UNKNOWN = "absent", "present", "unknown"
@@ -30,12 +30,7 @@ def origin_shas(fix: Fix, patch: PatchMail) -> list[str]:
     the mail's ``Fixes:`` trailers start with (abbreviated, as mails write them)."""
     if fix.introduced_by:
         return list(fix.introduced_by)
-    out = []
-    for value in patch.fixes:
-        words = value.split(maxsplit=1)
-        if words and is_sha(words[0].lower()):
-            out.append(words[0].lower())
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(sha for value in patch.fixes if (sha := fix_sha(value))))
 
 
 @dataclass(frozen=True)

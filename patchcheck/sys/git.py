@@ -289,7 +289,3 @@ def stream(
     argv, full_env = command(args, cwd=cwd, git_dir=git_dir, env=env)
     with proc.stream(argv, cwd=cwd, timeout=timeout, env=full_env, inherit_env=False) as s:
         yield s
-
-
-def is_git_checkout(path: str | os.PathLike[str]) -> bool:
-    return os.path.exists(os.path.join(path, ".git"))

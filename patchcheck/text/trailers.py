@@ -77,14 +77,15 @@ def fixes(body: str) -> list[str]:
     return _dedupe(_FIXES_RE.findall(body))
 
 
+def fix_sha(value: str) -> str | None:
+    """The commit id a ``Fixes:`` trailer value starts with, lower-cased."""
+    m = _FIXES_SHA_RE.match(value)
+    return m.group(1).lower() if m else None
+
+
 def fixes_shas(body: str) -> list[str]:
     """The commit ids ``Fixes:`` trailers name, lower-cased."""
-    out = []
-    for value in fixes(body):
-        m = _FIXES_SHA_RE.match(value)
-        if m:
-            out.append(m.group(1).lower())
-    return _dedupe(out)
+    return _dedupe([sha for value in fixes(body) if (sha := fix_sha(value))])
 
 
 def links(body: str) -> list[str]:
