@@ -25,7 +25,7 @@ from patchcheck.trees._common import (
 )
 from patchcheck.trees.archive.queue import PatchQueue, QueuePatch
 from patchcheck.trees.archive.store import MemberStore
-from patchcheck.trees.distro import PROBES, DistroInfo, Reader, detect
+from patchcheck.trees.distro import PROBES, DistroInfo, detect
 from patchcheck.trees.specexpr import host_arch, normalize_arch
 
 _NOTES_LOCK = threading.Lock()
@@ -83,11 +83,6 @@ class TreeView(ABC):
 def resolve_arch(arch: str | None) -> str:
     """rpm's name for ``arch`` (amd64 -> x86_64), the host's when None."""
     return normalize_arch(arch) if arch else host_arch()
-
-
-def find_distro(read: Reader, *, name: str | None, arch: str) -> DistroInfo | None:
-    """The distro facts of a tree (trees/distro.py), read through ``read``."""
-    return detect(read, name=name, arch=arch)
 
 
 def tree_info(
@@ -231,7 +226,7 @@ class ArchiveTree(TreeView):
         stem = self.src.name
         for suffix in (".tar", ".tgz", ".txz", ".tbz2"):
             stem = stem.split(suffix, 1)[0]
-        return find_distro(self.read, name=stem, arch=self.arch), []
+        return detect(self.read, name=stem, arch=self.arch), []
 
     @property
     def archive_passes(self) -> int:

@@ -20,8 +20,8 @@ from patchcheck.trees._common import check_size, check_user_path, content_key, e
 from patchcheck.trees.archive.compress import READ_ERRORS, file_stream, read_limited
 from patchcheck.trees.archive.queue import QueuePatch
 from patchcheck.trees.archive.store import MemberStore, read_tar_files
-from patchcheck.trees.base import ArchiveTree, Opened, find_distro
-from patchcheck.trees.distro import DistroInfo
+from patchcheck.trees.base import ArchiveTree, Opened
+from patchcheck.trees.distro import DistroInfo, detect
 from patchcheck.trees.registry import Kind, register
 from patchcheck.trees.tarball import TAR_SUFFIXES
 
@@ -86,7 +86,7 @@ class DscTree(ArchiveTree):
 
     def _describe(self) -> tuple[DistroInfo | None, list[str]]:
         # Ubuntu's debian.master/changelog (debian/changelog is generated from it), else Debian's
-        found = find_distro(self.read, name=None, arch=self.arch)
+        found = detect(self.read, name=None, arch=self.arch)
         return found, [f"applied {self.applied}"] if self.applied else []
 
     def _check_file(self, name: str, size: int, sha: str | None) -> str:

@@ -13,7 +13,8 @@ from patchcheck.trees._common import (
     read_in_tree,
     require_version,
 )
-from patchcheck.trees.base import OpenRequest, TreeView, find_distro, resolve_arch, tree_info
+from patchcheck.trees.base import OpenRequest, TreeView, resolve_arch, tree_info
+from patchcheck.trees.distro import detect
 from patchcheck.trees.registry import Kind, register
 
 
@@ -38,7 +39,7 @@ class FolderTree(TreeView):
             raise TreeError(f"{self.root}: not a folder; expected a kernel source folder")
         version = require_version(self.read("Makefile"), str(self.root))
         arch = resolve_arch(arch)
-        self.distro_info = find_distro(self.read, name=self.root.name, arch=arch)
+        self.distro_info = detect(self.read, name=self.root.name, arch=arch)
         self.info = tree_info(
             name=name,
             source=str(self.root),

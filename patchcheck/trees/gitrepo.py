@@ -21,8 +21,8 @@ from patchcheck.trees._common import (
     read_in_tree,
     require_version,
 )
-from patchcheck.trees.base import OpenRequest, TreeView, find_distro, resolve_arch, tree_info
-from patchcheck.trees.distro import PROBES
+from patchcheck.trees.base import OpenRequest, TreeView, resolve_arch, tree_info
+from patchcheck.trees.distro import PROBES, detect
 from patchcheck.trees.registry import Kind, register
 
 _BATCH = 2000  # paths per cat-file call: bounds the size of one reply held in memory
@@ -64,7 +64,7 @@ class GitTree(TreeView):
         self.prepare(["Makefile", *PROBES])  # one git cat-file for all of them
         version = require_version(self.read("Makefile"), f"{self.root}" + (f"@{rev}" if rev else ""))
         arch = resolve_arch(arch)
-        self.distro_info = find_distro(self.read, name=self.root.name, arch=arch)
+        self.distro_info = detect(self.read, name=self.root.name, arch=arch)
         self.info = tree_info(
             name=name,
             source=str(self.root),

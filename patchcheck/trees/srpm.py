@@ -33,8 +33,8 @@ from patchcheck.trees.archive.compress import (
 from patchcheck.trees.archive.cpio import CpioError, CpioMember, iter_cpio
 from patchcheck.trees.archive.queue import QueuePatch, patch_header
 from patchcheck.trees.archive.store import MemberStore, read_tar_files
-from patchcheck.trees.base import ArchiveTree, Opened, find_distro
-from patchcheck.trees.distro import DIST_TAGS, DistroInfo, from_rpm, spec_changelog
+from patchcheck.trees.base import ArchiveTree, Opened
+from patchcheck.trees.distro import DIST_TAGS, DistroInfo, detect, from_rpm, spec_changelog
 from patchcheck.trees.kernelqueue import (
     ApplyStep,
     is_placeholder,
@@ -147,7 +147,7 @@ class SrpmTree(ArchiveTree):
         h = self.header
         found = from_rpm(h["name"], h["version"], h["release"], arch=self.arch, spec_text=self.spec_text)
         if found is None:  # no dist tag we know: the files may still tell (an openeuler_defconfig)
-            found = find_distro(self.read, name=None, arch=self.arch)
+            found = detect(self.read, name=None, arch=self.arch)
         return found, self.notes
 
     def _wanted(self, name: str) -> bool:
