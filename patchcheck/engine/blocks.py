@@ -34,6 +34,7 @@ class LineIndex:
 
     _MISSES = 64  # partial-line matches skipped before the line positions take over
     _WINDOW = 2000  # lines searched by bytes either side of the expected place
+    _SCANS = 32  # whole-file scans for an absent block before the line positions take over
 
     def __init__(self, lines: list[bytes], data: bytes | None = None) -> None:
         """``data``: the file's bytes, when ``lines`` are its ``splitlines()`` (saves joining
@@ -42,9 +43,13 @@ class LineIndex:
         self._data = data
         self._where: dict[bytes, list[int]] | None = None
         self._normed: list[bytes] | None = None
-        self._text: tuple[bytes, list[int]] | None = None  # joined lines, each line's offset
+        self._text: tuple[bytes | None] | None = None  # the joined lines, once made
+        self._offsets: list[int] | None = None  # each line's offset in them
+        self._scans = 0  # whole-file scans done for absent blocks
 
-    def _joined(self) -> tuple[bytes, list[int]] | None:
+    def _joined(self) -> bytes | None:
+        """The lines joined by LF (None when a line holds an LF: byte offsets would not be
+        lines)."""
         if self._text is None:
             data = self._data
             if data is not None and b"\r" not in data:
@@ -52,25 +57,36 @@ class LineIndex:
             else:
                 joined = b"\n".join(self.lines)
                 if joined.count(b"\n") != max(0, len(self.lines) - 1):
-                    return None  # a line holds an LF: byte offsets would not be lines
-            # each line's offset: the lengths plus their LFs, summed up (at C speed)
-            starts = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
-            starts.pop()
-            self._text = joined, starts
-        return self._text
+                    joined = None
+            self._text = (joined,)
+        return self._text[0]
+
+    def _starts(self) -> list[int]:
+        """Each line's offset in the joined lines."""
+        if self._offsets is None:
+            # the lengths plus their LFs, summed up (at C speed)
+            self._offsets = list(accumulate(map((1).__add__, map(len, self.lines)), initial=0))
+            self._offsets.pop()
+        return self._offsets
 
     def _find_bytes(self, block: Sequence[bytes], near: int) -> int | None:
         """``find`` by byte search; _UNSURE when it cannot tell."""
         if self._where is not None or not self.lines or any(b"\n" in ln for ln in block):
             return _UNSURE
-        got = self._joined()
-        if got is None:
+        joined = self._joined()
+        if joined is None:
             return _UNSURE
-        joined, starts = got
         pat = b"\n".join(block)
         size, end = len(pat), len(joined)
         if size == 0:
             return _UNSURE  # one empty line: every offset "matches"; the line index knows
+        if self._scans < self._SCANS:
+            # absent from the whole file (a fix's post-image, mostly): one C scan says so,
+            # cheaper than the line positions for the few blocks a file is asked about
+            self._scans += 1
+            if joined.find(pat) == -1:
+                return None
+        starts = self._starts()
         misses = 0
 
         def whole(p: int) -> bool:
@@ -130,6 +146,8 @@ class LineIndex:
         lines = self.lines
         if not block:
             return max(0, min(near, len(lines)))
+        if near >= 0 and lines[near : near + len(block)] == list(block):
+            return near  # the common case: exactly where the patch says (no closer place)
         got = self._find_bytes(block, near)
         if got != _UNSURE:
             return got
