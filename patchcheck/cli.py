@@ -22,12 +22,25 @@ from typing import Any
 from patchcheck import __version__
 from patchcheck.bugs.load import SEVERITIES
 from patchcheck.bugs.select import Shard
-from patchcheck.commands.doctor import VersionAction
 from patchcheck.errors import EXIT_BAD_INPUT, EXIT_INTERNAL, PatchcheckError, Terminated
 from patchcheck.model import Verdict
 from patchcheck.report import FORMATS
 from patchcheck.sys import proc
 from patchcheck.sys.tools import KINDS
+
+
+class VersionAction(argparse.Action):
+    """``--version``: like argparse's, with b4's version looked up only when asked for."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kw: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from patchcheck.commands.doctor import version_line  # only when asked: it imports much
+
+        print(version_line())
+        parser.exit()
+
 
 VERBS = ("check", "audit", "fetch", "bugs", "trees", "triage", "cache", "merge", "doctor", "backport")
 DEFAULT_FAIL_ON = ",".join((Verdict.PARTIAL, Verdict.BACKPORTABLE, Verdict.CONFLICTING))

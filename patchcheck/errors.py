@@ -7,6 +7,8 @@ it is a defect: exit ``EXIT_INTERNAL``, the traceback in ``$XDG_STATE_HOME/patch
 
 from __future__ import annotations
 
+from typing import Any
+
 EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_BAD_INPUT = 2
@@ -23,6 +25,18 @@ class PatchcheckError(Exception):
     def __init__(self, message: str = "", *, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # the worker processes send errors back pickled; subclasses take other arguments
+        # than the message, so the copy is rebuilt without calling __init__
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[PatchcheckError], args: tuple[Any, ...], state: dict[str, Any]) -> PatchcheckError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
 
 
 class BadInput(PatchcheckError):

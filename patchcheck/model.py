@@ -170,6 +170,14 @@ class HunkResult:
 
 
 @dataclass(frozen=True)
+class SearchLimits:
+    """How far the search for a conflict's prerequisites goes (evidence/prereqs.py)."""
+
+    depth: int = 2  # 1: the fix's own prerequisites; 2: theirs too
+    commits: int = 20  # commits judged in all
+
+
+@dataclass(frozen=True)
 class Prereq:
     """An upstream commit a failed hunk of the fix needs: it last changed the hunk's lines
     before the fix (or created its file), and its own verdict on the tree."""

@@ -17,10 +17,8 @@ from typing import Protocol
 from patchcheck.engine import scratch
 from patchcheck.engine.check import MAX_HUNKS, TreeContext, check_series, touched_paths
 from patchcheck.errors import PatchcheckError, SeriesError, TreeError
-from patchcheck.evidence.prereqs import SearchLimits
-from patchcheck.fetch.upstream import open_clone
-from patchcheck.model import Bug, BugResult, Fix, PatchResult, Series, Verdict
-from patchcheck.sys import progress
+from patchcheck.model import Bug, BugResult, Fix, PatchResult, SearchLimits, Series, Verdict
+from patchcheck.sys import progress, workers
 from patchcheck.trees.base import TreeView
 from patchcheck.verdict import bug_verdict
 
@@ -104,6 +102,8 @@ def tree_context(
     also brings the search for a conflict's prerequisites (within ``limits``)."""
     ctx = TreeContext(changelog=tree.changelog(), queue_headers=tree.queue_headers())
     if upstream_repo is not None:
+        from patchcheck.fetch.upstream import open_clone
+
         ctx.upstream = open_clone(upstream_repo)
         ctx.prereqs = limits or SearchLimits()
         ctx.with_prereqs = with_prereqs
@@ -183,7 +183,7 @@ def run_matrix(
     with shown:
         if jobs <= 1 or len(cells) <= 1:
             return [one(c) for c in cells]
-        if len(cells) >= MIN_CELLS_FOR_PROCESSES and _can_fork():
+        if len(cells) >= MIN_CELLS_FOR_PROCESSES and workers.can_fork():
             return _in_processes(cells, fetched, limit, jobs, lambda _r: shown.advance())
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return list(pool.map(one, cells))
@@ -193,15 +193,6 @@ Cell = tuple[TreeView, TreeContext, Bug]
 MIN_CELLS_FOR_PROCESSES = 16  # fewer: starting the workers costs more than they save
 CHUNKS_PER_JOB = 8  # chunks per worker: small enough to even out, big enough to be cheap
 
-# what the forked workers inherit: the cells, the series and the hunk limit of this run
-_WORK: tuple[Sequence[Cell], Fetched, int] | None = None
-
-
-def _can_fork() -> bool:
-    import multiprocessing  # here: a one-bug check does not pay for importing it
-
-    return "fork" in multiprocessing.get_all_start_methods()
-
 
 def _worker_start() -> None:
     import multiprocessing.util
@@ -210,33 +201,103 @@ def _worker_start() -> None:
     multiprocessing.util.Finalize(None, scratch.remove_roots, exitpriority=10)
 
 
-def _chunk(bounds: tuple[int, int]) -> list[BugResult]:
-    assert _WORK is not None, "workers are forked by _in_processes"
-    cells, fetched, limit = _WORK
-    return [check_bug(b, t, fetched, c, limit) for t, c, b in cells[bounds[0] : bounds[1]]]
+def _cells_chunk(part: Sequence[Cell]) -> list[BugResult]:
+    fetched, limit = workers.shared()
+    return [check_bug(b, t, fetched, c, limit) for t, c, b in part]
 
 
 def _in_processes(
     cells: Sequence[Cell], fetched: Fetched, limit: int, jobs: int, progress: Callable[[BugResult], None] | None
 ) -> list[BugResult]:
     """The cells in ``jobs`` forked workers, chunk by chunk; results in cell order."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    global _WORK
-    size = max(1, -(-len(cells) // (jobs * CHUNKS_PER_JOB)))
-    bounds = [(i, min(i + size, len(cells))) for i in range(0, len(cells), size)]
-    out: list[list[BugResult]] = [[] for _ in bounds]
-    _WORK = (cells, fetched, limit)
-    try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start) as pool:
-            futures = {pool.submit(_chunk, b): k for k, b in enumerate(bounds)}
-            for f in as_completed(futures):
-                out[futures[f]] = f.result()
-                for r in out[futures[f]]:
-                    if progress:
-                        progress(r)
-    finally:
-        _WORK = None
+    def done(chunk: list[BugResult]) -> None:
+        for r in chunk:
+            if progress is not None:
+                progress(r)
+
+    parts = workers.chunks(cells, jobs, CHUNKS_PER_JOB)
+    out = workers.fork_map(_cells_chunk, parts, (fetched, limit), jobs, done, _worker_start)
     return [r for chunk in out for r in chunk]
+
+
+# ---- fetching and checking together, bug by bug, in the workers ----------------------------
+
+Streamed = tuple[list[tuple[int, int, BugResult]], dict[Fix, SeriesError]]  # (tree, bug, result)
+
+
+def check_all(
+    bugs: Sequence[Bug],
+    trees: Sequence[TreeView],
+    source: SeriesSource,
+    key: Callable[[Fix], str],
+    jobs: int,
+    contexts: Sequence[TreeContext] | None = None,
+    max_hunks: int | None = None,
+) -> tuple[list[BugResult], dict[Fix, SeriesError]]:
+    """Every bug on every tree, results in (tree, bug) order; with the fixes whose series
+    could not be obtained.
+
+    With worker processes, each worker gets its bugs' series and checks them on every
+    tree in one go: reading series (or fetching and parsing them) then runs on every core
+    too. Trees that want every path before the first read (an archive read in one pass), a
+    run too small for workers, or no fork: the series first, then the cells."""
+    ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
+    cells = len(bugs) * len(trees)
+    if any(t.wants_paths for t in trees) or jobs <= 1 or cells < MIN_CELLS_FOR_PROCESSES or not workers.can_fork():
+        fetched = fetch_all(bugs, source, key, jobs=jobs)
+        results = run_matrix(bugs, trees, fetched, jobs=jobs, contexts=ctxs, max_hunks=max_hunks)
+        return results, {f: s for f, s in fetched.by_fix.items() if isinstance(s, SeriesError)}
+    limit = MAX_HUNKS if max_hunks is None else max_hunks
+    groups = workers.chunks(_by_thread(bugs, key), jobs, CHUNKS_PER_JOB)
+    parts = [[i for g in part for i in g] for part in groups]
+    shown = progress.task("checking", cells, "bug x tree cells")
+    with shown:
+        work = (bugs, trees, ctxs, source, limit)
+        answers = workers.fork_map(
+            _streamed_chunk, parts, work, jobs, lambda got: shown.advance(len(got[0])), _worker_start
+        )
+    grid: list[list[BugResult | None]] = [[None] * len(bugs) for _ in trees]
+    failed: dict[Fix, SeriesError] = {}
+    for got, errs in answers:
+        failed |= errs
+        for k, i, r in got:
+            grid[k][i] = r
+    return [r for row in grid for r in row if r is not None], failed
+
+
+def _by_thread(bugs: Sequence[Bug], key: Callable[[Fix], str]) -> list[list[int]]:
+    """The bugs' indices in groups that share no thread with another group (each thread
+    is then fetched by one worker only), in bug order."""
+    owner: dict[str, int] = {}
+    group_of: list[int] = []
+    for i, b in enumerate(bugs):
+        keys = [key(f) for f in b.fixes]
+        g = next((owner[k] for k in keys if k in owner), i)
+        group_of.append(g)
+        for k in keys:
+            owner.setdefault(k, g)
+    groups: dict[int, list[int]] = {}
+    for i, g in enumerate(group_of):
+        groups.setdefault(g, []).append(i)
+    return list(groups.values())
+
+
+def _streamed_chunk(indices: list[int]) -> Streamed:
+    """In a worker: each bug's series (from the cache or the archive), then the bug on
+    every tree."""
+    bugs, trees, ctxs, source, limit = workers.shared()
+    out: list[tuple[int, int, BugResult]] = []
+    failed: dict[Fix, SeriesError] = {}
+    for i in indices:
+        bug = bugs[i]
+        by_fix: dict[Fix, Series | SeriesError] = {}
+        for f in bug.fixes:
+            try:
+                by_fix[f] = source.get(f)
+            except SeriesError as e:
+                by_fix[f] = failed[f] = e
+        fetched = Fetched(by_fix)
+        for k, (t, c) in enumerate(zip(trees, ctxs, strict=True)):
+            out.append((k, i, check_bug(bug, t, fetched, c, limit)))
+    return out, failed

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from patchcheck import pipeline
 from patchcheck.cli import main
 from patchcheck.pipeline import MIN_CELLS_FOR_PROCESSES
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
@@ -53,3 +54,47 @@ def test_workers_agree_with_one_process(
     assert [(r["tree"], r["bug"]) for r in two] == [(str(t), f"b{i:02d}") for t in trees for i in range(N)]
     verdicts = [r["verdict"] for r in two]
     assert verdicts.count("backportable") == N and verdicts.count("present") == N
+
+
+def test_workers_report_the_series_they_could_not_get(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Series are read in the workers: one a worker could not get is an error cell, the
+    exit code says so and its hint names the bug, as with one process."""
+    files = {"Makefile": MAKEFILE, **{f"fs/f{i}.c": c_file(f"f{i}") for i in range(N)}}
+    trees = [write_tree(tmp_path / "t1", files), write_tree(tmp_path / "t2", files)]
+    bugs = tmp_path / "bugs"
+    (bugs / "fixes").mkdir(parents=True)
+    for i in range(N):
+        new = files[f"fs/f{i}.c"].replace("\treturn ret1;", "\treturn 0;")
+        diff = make_diff(tmp_path / f"d{i}", {f"fs/f{i}.c": files[f"fs/f{i}.c"]}, {f"fs/f{i}.c": new})
+        (bugs / "fixes" / f"b{i}.mbox").write_bytes(make_patch_mail(f"fs: fix f{i}", diff, f"b{i}@x.org"))
+        (bugs / f"b{i:02d}.toml").write_text(f'id = "b{i:02d}"\ntitle = "t"\n[[fix]]\nmbox = "fixes/b{i}.mbox"\n')
+    (bugs / "zz.toml").write_text('id = "zz"\ntitle = "t"\n[[fix]]\nmsgid = "never-fetched@x.org"\n')
+    monkeypatch.setenv("PATCHCHECK_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["audit", *[a for t in trees for a in ("--tree", str(t))], "--all", "--bugs-dir", str(bugs)]
+    args += ["--no-shipped-bugs", "--offline", "--format", "json", "-q"]
+    outs = []
+    for jobs in ("2", "1"):
+        with monkeypatch.context() as m:
+            if jobs == "2":  # the workers get the series: no fetch stage before them
+                m.setattr(pipeline, "fetch_all", None)
+            assert main([*args, "-j", jobs]) == 3
+        out, err = capsys.readouterr()
+        outs.append(json.loads(out)["results"])
+        errors = [r for r in outs[-1] if r["verdict"] == "error"]
+        assert [r["bug"] for r in errors] == ["zz", "zz"]
+        assert "not in cache (offline)" in errors[0]["error"]
+        assert "hint:" in err and "zz" in err.split("hint:", 1)[1]
+    assert outs[0] == outs[1]
+
+
+def test_bugs_sharing_a_thread_go_to_one_worker() -> None:
+    from patchcheck.model import Bug, Fix
+    from patchcheck.pipeline import _by_thread
+
+    def bug(i: int, *ids: str) -> Bug:
+        return Bug(id=f"b{i}", title="t", fixes=tuple(Fix(msgid=m) for m in ids), path=Path(f"b{i}.toml"))
+
+    bugs = [bug(0, "a"), bug(1, "b"), bug(2, "c", "a"), bug(3, "d"), bug(4, "b")]
+    assert _by_thread(bugs, lambda f: f.msgid or "") == [[0, 2], [1, 4], [3]]

@@ -24,11 +24,10 @@ from patchcheck.bugs.select import select_bugs as _select
 from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, SeriesError
 from patchcheck.fetch.hints import series_hints
 from patchcheck.fetch.limits import Limits
-from patchcheck.model import Bug, BugResult, Verdict
+from patchcheck.model import Bug, BugResult, SearchLimits, Verdict
 from patchcheck.sys.atomic import replace_file
 
 if TYPE_CHECKING:
-    from patchcheck.evidence.prereqs import SearchLimits
     from patchcheck.fetch.fetcher import Fetcher
     from patchcheck.report.model import Report
 
@@ -198,7 +197,7 @@ def make_fetcher(args: argparse.Namespace) -> Fetcher:
 
 
 def known_bugs(src: Sources) -> BugSet:
-    return load_bugs(src.bugs_dirs)
+    return load_bugs(src.bugs_dirs, src.jobs)
 
 
 def fetcher(src: Sources) -> Fetcher:
@@ -220,7 +219,7 @@ def check_report(
 ) -> tuple[Report, list[tuple[str, SeriesError]]]:
     """Every bug on every requested tree (or the cells of ``shard``), through the pipeline;
     with the (bug id, error) of every series that could not be obtained, for the hints."""
-    from patchcheck.pipeline import fetch_all, run_matrix, tree_context
+    from patchcheck.pipeline import check_all, fetch_all, run_matrix, tree_context
     from patchcheck.report.model import Report
     from patchcheck.trees import find_trees_file, open_tree
 
@@ -244,8 +243,9 @@ def check_report(
     ]
     source = fetcher(src)
     if shard is None:
-        fetched = fetch_all(bugs, source, source.series_key, jobs=src.jobs)
-        results = run_matrix(bugs, trees, fetched, jobs=src.jobs, contexts=contexts, max_hunks=src.max_hunks)
+        results, errors = check_all(
+            bugs, trees, source, source.series_key, src.jobs, contexts=contexts, max_hunks=src.max_hunks
+        )
     else:
         # the shard's cells only: each tree with its own bugs, and only their series fetched
         per_tree = [[b for b in bugs if shard.takes(b.id, t.info.name)] for t in trees]
@@ -255,7 +255,8 @@ def check_report(
         for t, ctx, tbugs in zip(trees, contexts, per_tree, strict=True):
             if tbugs:
                 results += run_matrix(tbugs, [t], fetched, jobs=src.jobs, contexts=[ctx], max_hunks=src.max_hunks)
-    failed = [(b.id, s) for b in bugs for f in b.fixes if isinstance(s := fetched.by_fix.get(f), SeriesError)]
+        errors = {f: s for f, s in fetched.by_fix.items() if isinstance(s, SeriesError)}
+    failed = [(b.id, s) for b in bugs for f in b.fixes if (s := errors.get(f)) is not None]
     report = Report(
         results=results,
         trees=[t.info for t in trees],
@@ -308,7 +309,6 @@ def emit(text: str, path: Path | None) -> None:
 
 def prereq_limits(args: argparse.Namespace) -> SearchLimits:
     """--prereq-depth / --prereq-commits; --with-prereqs needs --upstream-repo."""
-    from patchcheck.evidence.prereqs import SearchLimits
 
     if args.with_prereqs and args.upstream_repo is None:
         raise BadInput("--with-prereqs needs --upstream-repo PATH (a local clone to take the prerequisites from)")

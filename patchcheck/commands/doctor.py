@@ -12,8 +12,6 @@ import platform
 import re
 import shutil
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 from patchcheck import __version__
 from patchcheck.errors import EXIT_FINDINGS, EXIT_OK, ToolError
@@ -31,17 +29,6 @@ def version_line() -> str:
     except metadata.PackageNotFoundError:
         b4 = "not installed"
     return f"patchcheck {__version__} (b4 {b4}, Python {platform.python_version()})"
-
-
-class VersionAction(argparse.Action):
-    """``--version``: like argparse's, with b4's version looked up only when asked for."""
-
-    def __init__(self, option_strings: Sequence[str], dest: str, **kw: Any) -> None:
-        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kw)
-
-    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        print(version_line())
-        parser.exit()
 
 
 def _tool_version(tool: Tool, path: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from patchcheck import decide
 from patchcheck.engine.grade import grade_patch
@@ -19,13 +20,14 @@ from patchcheck.engine.threeway import merges_cleanly
 from patchcheck.engine.tools import MAX_FUZZ, NotAPatch, TooCostly
 from patchcheck.errors import EXIT_NO_SERIES, SeriesError
 from patchcheck.evidence.changelog import changelog_match, queue_match
-from patchcheck.evidence.history import History
-from patchcheck.evidence.prereqs import SearchLimits
-from patchcheck.fetch.upstream import UpstreamRepo
-from patchcheck.model import Evidence, Fix, PatchMail, PatchResult, Series, Verdict
+from patchcheck.model import Evidence, Fix, PatchMail, PatchResult, SearchLimits, Series, Verdict
 from patchcheck.sys.paths import UnsafePath, clean_relpath
 from patchcheck.text.diff import FilePatch, MalformedPatch, normalise_eol, parse_diff
 from patchcheck.trees.base import TreeView
+
+if TYPE_CHECKING:  # a plain run needs none of them: importing them costs ~25 ms a start
+    from patchcheck.evidence.history import History
+    from patchcheck.fetch.upstream import UpstreamRepo
 
 MAX_HUNKS = 20_000  # per patch, unless --max-hunks says otherwise
 

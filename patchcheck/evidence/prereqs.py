@@ -17,17 +17,14 @@ from dataclasses import dataclass, field
 
 from patchcheck.engine.blocks import find_block
 from patchcheck.fetch.upstream import UpstreamRepo
-from patchcheck.model import HunkStatus, PatchMail, PatchResult, Prereq, Verdict
+from patchcheck.model import HunkStatus, PatchMail, PatchResult, Prereq, SearchLimits, Verdict
 from patchcheck.text.diff import Hunk, MalformedPatch, parse_diff
 
 MAX_FILES = 50  # a larger commit is judged on the fix's files only (an initial import is huge)
 _BLAME_HEAD = re.compile(r"^([0-9a-f]{40}) \d+ \d+(?: \d+)?$")
 
 
-@dataclass(frozen=True)
-class SearchLimits:
-    depth: int = 2  # 1: the fix's own prerequisites; 2: theirs too
-    commits: int = 20  # commits judged in all
+_DEFAULT_LIMITS = SearchLimits()
 
 
 @dataclass(frozen=True)
@@ -125,7 +122,7 @@ def search(
     fix: str,
     failed: Sequence[Wanted],
     judge: Callable[[PatchMail], PatchResult],
-    limits: SearchLimits = SearchLimits(),
+    limits: SearchLimits = _DEFAULT_LIMITS,
 ) -> Search:
     """The fix's prerequisites, each judged; theirs too for those that conflict."""
     res = Search()

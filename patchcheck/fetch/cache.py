@@ -7,10 +7,13 @@ Layout (``cache_dir/series/<safe msgid>/``)::
     v2-p1,3.mbox       the selected messages as received, mboxrd (``git am
                        --patch-format=mboxrd``); derived, rebuilt when missing; v2-all.mbox
                        when the fix takes every patch
-    sel-v2-p1,3.json   a fix's selection (the PatchMail fields, diffs in base64), tied to
-                       the sha256 of thread.mbox; derived like the am file: a warm run
-                       builds the Series from it without b4, and an unreadable or stale
-                       one is ignored and rewritten. sel-latest-all.json: no revision pinned
+    sel-v2-p1,3.json   a fix's selection (its sha256, then as JSON the PatchMail fields,
+                       diffs in base64), tied to
+                       the sha256 of thread.mbox and the entry's stat signature; derived
+                       like the am file: a warm run builds the Series from it without b4
+                       (re-checking the entry only when its signature changed), and an
+                       unreadable or stale one is ignored and rewritten.
+                       sel-latest-all.json: no revision pinned
 
 An entry is written into ``series/.tmp-*`` and renamed into place whole, so an interrupted
 fetch never leaves an entry that a later run trusts.
@@ -51,7 +54,8 @@ _TRASH_PREFIX = ".trash-"
 # A temp folder younger than this may belong to a fetch still writing it.
 _TMP_GRACE_SECONDS = 60.0
 # Bumped whenever what a selection file holds, or how a selection is made, changes.
-_SELECTION_FORMAT = 3  # 2: per-fix selections checked by verify; 3: each patch's date and body
+# 2: per-fix selections checked by verify; 3: each patch's date and body; 4: the entry's signature
+_SELECTION_FORMAT = 4
 
 Meta = dict[str, Any]  # meta.json, as JSON
 
@@ -312,30 +316,64 @@ def _mail_from_json(d: dict[str, Any], fix: Fix, index: int, count: int) -> Patc
     )
 
 
+def seal(payload: bytes) -> bytes:
+    """A selection file's bytes: its payload's sha256 on the first line, so that a torn or
+    damaged file is never taken for a selection."""
+    return sha256(payload).encode("ascii") + b"\n" + payload
+
+
+def unseal(raw: bytes) -> bytes | None:
+    """The payload of a selection file, or None when its checksum does not match."""
+    digest, _, payload = raw.partition(b"\n")
+    return payload if digest.decode("ascii", "replace") == sha256(payload) else None
+
+
+def _signature(entry: str) -> list[int] | None:
+    """Size and mtime (ns) of meta.json and thread.mbox: while they are unchanged, the entry
+    is the one a stored selection's check found sound (as git's index trusts a file's stat)."""
+    out: list[int] = []
+    for name in ("meta.json", "thread.mbox"):
+        try:
+            st = os.stat(os.path.join(entry, name))
+        except OSError:
+            return None
+        out += [st.st_size, st.st_mtime_ns]
+    return out
+
+
 def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
     """The fix's selection from its cache entry's selection file, or None (no sound
-    entry, no file, a file for other thread bytes or that cannot be read)."""
+    entry, no file, a file for other thread bytes or that cannot be read).
+
+    The entry's files are checked (meta.json read, thread.mbox's checksum) only when they
+    changed since the selection was written: a warm run reads one file per fix. (Plain
+    os.path strings: this runs once per fix of every warm run.)"""
     assert fix.msgid is not None
-    entry = entry_dir(cache_dir, fix.msgid)
-    path = entry / selection_name(fix)
+    entry = os.path.join(cache_dir, "series", safe_name(fix.msgid))
+    path = os.path.join(entry, selection_name(fix))
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as fh:
+            raw = fh.read()
     except OSError:
         return None
-    res = check_entry(entry, fix.msgid)
-    if isinstance(res, str):
-        return None  # the normal path reports (or re-fetches) a broken entry
-    meta = res[1]
+    payload = unseal(raw)
+    if payload is None:
+        log.debug("ignoring damaged selection file %s", path)
+        return None  # torn or edited: recomputed (and rewritten) from thread.mbox
     try:
-        sel = json.loads(raw)
-        if (
-            not isinstance(sel, dict)
-            or sel.get("key") != selection_key(fix)
-            or sel.get("sha256") != meta.get("sha256")
-        ):
+        sel = json.loads(payload)
+        if not isinstance(sel, dict) or sel.get("key") != selection_key(fix):
             return None
-        am = entry / str(sel["am_mbox"])
-        if not am.is_file():
+        fetched = sel["fetched"]
+        if sel["signature"] is None or sel["signature"] != _signature(entry):
+            res = check_entry(Path(entry), fix.msgid)
+            if isinstance(res, str):
+                return None  # the normal path reports (or re-fetches) a broken entry
+            if sel.get("sha256") != res[1].get("sha256"):
+                return None
+            fetched = res[1].get("fetched", "")
+        am = os.path.join(entry, str(sel["am_mbox"]))
+        if not os.path.isfile(am):
             return None  # rebuilt by the normal path
         count = len(sel["patches"])
         mails = tuple(_mail_from_json(p, fix, i, count) for i, p in enumerate(sel["patches"]))
@@ -345,8 +383,8 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
             revision=int(sel["revision"]),
             subject=str(sel["subject"]),
             patches=mails,
-            am_mbox=am,
-            fetched=str(meta.get("fetched", "")),
+            am_mbox=Path(am),
+            fetched=str(fetched),
             note=str(sel["note"]),
         )
     except (ValueError, KeyError, TypeError, AttributeError, binascii.Error):
@@ -357,9 +395,16 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
 def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, am: Path) -> None:
     """Write the fix's selection next to thread.mbox (atomically; failures only cost
     the b4 work again next time)."""
+    # the entry's signature, taken before its check: a change after it shows as another one
+    signature = _signature(str(entry))
+    res = check_entry(entry, None)
+    if isinstance(res, str) or res[1].get("sha256") != thread_sha256:
+        signature = None  # changed under us: every read checks the entry
     data = {
         "key": selection_key(fix),
         "sha256": thread_sha256,
+        "signature": signature,
+        "fetched": "" if isinstance(res, str) else str(res[1].get("fetched", "")),
         "revision": sel.revision,
         "subject": sel.subject,
         "note": sel.note,
@@ -368,6 +413,6 @@ def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, a
     }
     path = entry / selection_name(fix)
     try:
-        atomic_write(path, json.dumps(data, ensure_ascii=False).encode("utf-8"), TMP_PREFIX)
+        atomic_write(path, seal(json.dumps(data, ensure_ascii=False).encode("utf-8")), TMP_PREFIX)
     except OSError as e:
         log.debug("cannot write %s: %s", path, e.strerror or e)

@@ -6,9 +6,6 @@ mail that names its upstream commit. Read only, through git, never over the netw
 from __future__ import annotations
 
 import dataclasses
-import email.parser
-import email.policy
-import email.utils
 import functools
 import os
 import threading
@@ -67,6 +64,10 @@ class UpstreamRepo:
         r = self.git([*args, *(["--", *paths] if paths else [])])
         if not r.ok:
             raise SeriesError(f"{self.path}: git format-patch {sha[:12]} failed: {r.err().strip()[:200]}")
+        import email.parser  # here: a run without an upstream clone never needs them (~10 ms)
+        import email.policy
+        import email.utils
+
         parser = email.parser.BytesParser(policy=email.policy.default)
         msg = parser.parsebytes(r.stdout)
         subject = " ".join(str(msg.get("Subject") or "").split())

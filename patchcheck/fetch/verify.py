@@ -46,7 +46,10 @@ def verify_selections(fetcher: Fetcher) -> tuple[int, list[tuple[str, str]]]:
 
 def _check(fetcher: Fetcher, path: Path, meta: dict[str, Any]) -> str | None:
     try:
-        doc = json.loads(path.read_bytes())
+        payload = cache.unseal(path.read_bytes())
+        if payload is None:
+            return f"damaged selection (its checksum does not match){_REBUILT}"
+        doc = json.loads(payload)
         key = doc["key"]
         numbers = key["patches"]
         fix = Fix(

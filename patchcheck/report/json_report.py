@@ -124,16 +124,16 @@ def report_dict(report: Report) -> dict[str, Any]:
 def render(report: Report, options: RenderOptions) -> str:
     # ensure_ascii=False keeps maintainers' names readable; the output is UTF-8 anyway.
     doc = report_dict(report)
-    results = doc.pop("results")
-    if not results:
-        return json.dumps({**doc, "results": []}, indent=2, ensure_ascii=False) + "\n"
-    # one result per line: json's indenting encoder is pure Python, and for an audit of
-    # thousands of cells it cost more time and memory than checking them (the compact one
-    # is C)
-    head = json.dumps({**doc, "results": [0]}, indent=2, ensure_ascii=False)
-    cut = head.rindex("0")
-    body = ",\n    ".join(json.dumps(r, ensure_ascii=False) for r in results)
-    return head[:cut] + body + head[cut + 1 :] + "\n"
+    # the long lists one item per line: json's indenting encoder is pure Python, and for an
+    # audit of thousands of bugs it cost more time and memory than checking them (the
+    # compact one is C)
+    lists = {k: doc[k] for k in ("bugs", "results") if doc[k]}
+    out = json.dumps({**doc, **{k: [0] for k in lists}}, indent=2, ensure_ascii=False)
+    for k, items in lists.items():
+        # a top-level key is the only one indented by two spaces
+        body = ",\n    ".join(json.dumps(x, ensure_ascii=False) for x in items)
+        out = out.replace(f'\n  "{k}": [\n    0\n  ]', f'\n  "{k}": [\n    {body}\n  ]', 1)
+    return out + "\n"
 
 
 def triage_dict(t: TriageReport) -> dict[str, Any]:

@@ -54,6 +54,12 @@ class TreeView(ABC):
     def prepare(self, paths: Iterable[str]) -> None:  # noqa: B027 - optional hook
         """Hint: these paths will be read. Default: nothing to do."""
 
+    @property
+    def wants_paths(self) -> bool:
+        """Whether ``prepare`` wants every path before the first read (one pass over an
+        archive): then the series are all fetched before any bug is checked."""
+        return False
+
     @abstractmethod
     def read(self, path: str) -> bytes | None:
         """The file's bytes, or None when the tree has no such file."""
@@ -237,6 +243,10 @@ class ArchiveTree(TreeView):
     def patches_applied_now(self) -> int:
         """GNU patch runs made by this view (0 when the applied queue came from the cache)."""
         return self.queue.applied_now if self.queue else 0
+
+    @property
+    def wants_paths(self) -> bool:
+        return True
 
     def prepare(self, paths: Iterable[str]) -> None:
         touched = self.queue.touched() if self.queue else set()

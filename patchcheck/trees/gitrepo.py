@@ -114,6 +114,10 @@ class GitTree(TreeView):
         return self._commit
 
     # -- reading ---------------------------------------------------------------------------
+    @property
+    def wants_paths(self) -> bool:
+        return self._rev is not None  # blobs are read in batches
+
     def prepare(self, paths: Iterable[str]) -> None:
         if self._rev is not None:
             self._fetch(paths)

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.bugs.load import BugFileErrors, default_bugs_dir, load_bug, load_bugs, scan_bugs
+from patchcheck.bugs.load import (
+    MIN_FILES_FOR_PROCESSES,
+    BugFileErrors,
+    default_bugs_dir,
+    load_bug,
+    load_bugs,
+    scan_bugs,
+)
 from patchcheck.errors import BadInput, BugFileError
 
 GOOD = """id = "{id}"
@@ -161,6 +168,24 @@ def test_folders_combine_and_ids_stay_unique(tmp_path: Path) -> None:
     assert str(b / "b1.toml") in msg and str(a / "b1.toml") in msg and "--no-shipped-bugs" in msg
     with pytest.raises(BugFileError, match="also defined by"):
         load_bugs([a, b])
+
+
+def test_many_files_load_alike_in_worker_processes(tmp_path: Path) -> None:
+    """A release audit's folder is read in worker processes: the same bugs, and the same
+    errors (every problem of a file, duplicates across folders) in the same order."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    for n in range(MIN_FILES_FOR_PROCESSES):
+        write(a, GOOD.format(id=f"b{n:03d}"), f"b{n:03d}")
+    write(a, 'id = "Other"\ntitle = "two\\nlines"\ncolour = 1\n[[fix]]\nmsgid = "<a@b>"\n', "b100x")
+    write(b, GOOD.format(id="b007"), "b007")
+    one, errors1 = scan_bugs([a, b], jobs=1)
+    two, errors2 = scan_bugs([a, b], jobs=2)
+    assert two.bugs == one.bugs and len(two.bugs) == MIN_FILES_FOR_PROCESSES
+    assert [(type(e), str(e)) for e in errors2] == [(type(e), str(e)) for e in errors1]
+    assert [p.key for p in errors2[0].problems] == [p.key for p in errors1[0].problems]  # type: ignore[attr-defined]
+    assert len(errors2) == 2 and "also defined by" in str(errors2[1])
 
 
 def test_shards_split_cells_once_and_stably() -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.fetch.cache import safe_name
+from patchcheck.fetch.cache import safe_name, seal, unseal
 from testing.kfixtures import c_file, make_diff
 from testing.offline import child_env
 from testing.pi_server import PIServer
@@ -133,10 +133,10 @@ def test_verify_checks_stored_selections(rig: Rig) -> None:
     assert cp.returncode == 0 and cp.stdout.strip().endswith("cache is sound"), cp.stdout
 
     # a selection whose diff was changed would be trusted by every warm run: verify catches it
-    doc = json.loads(good)
+    doc = json.loads(unseal(good) or b"")
     other = make_diff(rig.root / "gen", OLD, {**OLD, "fs/b.c": OLD["fs/b.c"].replace("ready3", "ready9")})
     doc["patches"][0]["diff"] = base64.b64encode(other).decode()
-    sel.write_text(json.dumps(doc))
+    sel.write_bytes(seal(json.dumps(doc).encode()))
     cp = rig.run("cache", "verify")
     assert cp.returncode == 3, cp.stdout
     line = cp.stdout.strip()
@@ -145,19 +145,23 @@ def test_verify_checks_stored_selections(rig: Rig) -> None:
 
     sel.write_bytes(good[: len(good) // 2])  # torn
     cp = rig.run("cache", "verify")
+    assert cp.returncode == 3 and "damaged selection (its checksum does not match)" in cp.stdout, cp.stdout
+
+    sel.write_bytes(seal(b"{not json"))  # sealed, but no selection
+    cp = rig.run("cache", "verify")
     assert cp.returncode == 3 and "unreadable selection" in cp.stdout, cp.stdout
 
     # stale (made from other thread bytes): never read, so no problem
-    doc = json.loads(good)
+    doc = json.loads(unseal(good) or b"")
     doc["sha256"] = "0" * 64
-    sel.write_text(json.dumps(doc))
+    sel.write_bytes(seal(json.dumps(doc).encode()))
     assert rig.run("cache", "verify").returncode == 0
 
     # deleted, as the message says: the next run rebuilds it, equal to the first
     sel.unlink()
     cp, res = rig.check("b-good", offline=True)
     assert res["b-good"]["verdict"] == "backportable"
-    assert json.loads(sel.read_bytes())["patches"] == json.loads(good)["patches"]
+    assert json.loads(unseal(sel.read_bytes()) or b"")["patches"] == json.loads(unseal(good) or b"")["patches"]
     assert rig.run("cache", "verify").returncode == 0
 
 

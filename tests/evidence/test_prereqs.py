@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from patchcheck.cli import main
-from patchcheck.evidence.prereqs import SearchLimits, Wanted, absent, search
+from patchcheck.evidence.prereqs import Wanted, absent, search
 from patchcheck.fetch.upstream import UpstreamRepo
-from patchcheck.model import PatchMail, PatchResult, Prereq, Verdict
+from patchcheck.model import PatchMail, PatchResult, Prereq, SearchLimits, Verdict
 from patchcheck.text.diff import parse_diff
 from testing.gitrepo import commit
 from testing.upstream import BASE, Upstream, build_upstream, edit, git_am, tree_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from patchcheck.errors import SeriesError
-from patchcheck.fetch.cache import prune_cache, safe_name, verify_cache
+from patchcheck.fetch.cache import prune_cache, safe_name, seal, unseal, verify_cache
 from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
@@ -143,7 +144,7 @@ def test_stored_selection_serves_warm_runs_without_b4(pi_server: PIServer, tmp_p
     assert out.split() == [b"cache", b"2", b"False"], err.decode()
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "bad-diff", "other-thread"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "edited", "bad-diff", "other-thread"])
 def test_damaged_selection_is_ignored_and_rewritten(pi_server: PIServer, tmp_path: Path, damage: str) -> None:
     spec = mailgen.make_series("dmg", 2)
     pi_server.add_thread(spec.mbox)
@@ -155,14 +156,40 @@ def test_damaged_selection_is_ignored_and_rewritten(pi_server: PIServer, tmp_pat
         sel.write_bytes(b"\x00\xff not json")
     elif damage == "truncated":
         sel.write_bytes(good[: len(good) // 2])
+    elif damage == "edited":  # valid JSON, another diff, but the checksum of the old one
+        d = json.loads(unseal(good) or b"")
+        d["patches"][0]["diff"] = base64.b64encode(b"diff --git a/x b/x\n").decode()
+        sel.write_bytes(good.split(b"\n", 1)[0] + b"\n" + json.dumps(d).encode())
     else:
-        d = json.loads(good)
+        d = json.loads(unseal(good) or b"")
         if damage == "bad-diff":
             d["patches"][0]["diff"] = "!!not base64!!"
-        else:
-            d["sha256"] = "0" * 64
-        sel.write_text(json.dumps(d))
+        else:  # written when the entry held other thread bytes (so other sizes or times)
+            d["sha256"], d["signature"] = "0" * 64, [0, 0, 0, 0]
+        sel.write_bytes(seal(json.dumps(d).encode()))
     again = fetcher(tmp_path, pi_server, offline=True).get(fix)
     assert again.patches == first.patches and again.source == "cache"
     assert sel.read_bytes() == good
     assert verify_cache(tmp_path / "cache") == []
+
+
+def test_unchanged_entry_is_not_checked_again(
+    pi_server: PIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm read trusts the entry while meta.json and thread.mbox keep the size and mtime
+    its selection recorded; a touched file brings the full check back."""
+    from patchcheck.fetch import cache
+
+    spec = mailgen.make_series("sig", 1)
+    pi_server.add_thread(spec.mbox)
+    fix = Fix(msgid=spec.cover_msgid)
+    fetcher(tmp_path, pi_server).get(fix)
+    checked: list[Path] = []
+    real = cache.check_entry
+    monkeypatch.setattr(cache, "check_entry", lambda e, *a: checked.append(e) or real(e, *a))
+    assert cache.read_selection(tmp_path / "cache", fix) is not None and checked == []
+    thread = tmp_path / "cache" / "series" / safe_name(spec.cover_msgid or "") / "thread.mbox"
+    os.utime(thread, ns=(1, 1))
+    assert cache.read_selection(tmp_path / "cache", fix) is not None and len(checked) == 1
+    thread.write_bytes(thread.read_bytes().replace(b"Subject:", b"Subject: x"))
+    assert cache.read_selection(tmp_path / "cache", fix) is None and len(checked) == 2

@@ -1,0 +1,65 @@
+"""Forked worker processes for CPU-bound work (Python runs one thread at a time).
+
+The workers are forked, so they inherit what the caller set up (trees, series, contexts)
+as it is, read-only, instead of receiving it pickled; only each work item and its answer
+cross the pipe. Where fork is not offered, callers do the work in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# what the forked workers inherit: the caller's shared data, set just before they are forked
+_SHARED: Any = None
+
+
+def can_fork() -> bool:
+    import multiprocessing  # here: a one-bug check does not pay for importing it
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
+def shared() -> Any:
+    """In a worker: the ``shared`` value of the ``fork_map`` that forked it."""
+    assert _SHARED is not None, "only in a worker of fork_map"
+    return _SHARED
+
+
+def fork_map(
+    fn: Callable[[T], R],
+    items: Sequence[T],
+    shared: Any,
+    jobs: int,
+    done: Callable[[R], None] = lambda _r: None,
+    start: Callable[[], None] | None = None,
+) -> list[R]:
+    """``fn`` over ``items`` in ``jobs`` forked workers, which see ``shared`` through
+    ``shared()`` and first run ``start``; answers in item order, each passed to ``done`` as
+    it arrives. A worker's exception is raised here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    global _SHARED
+    out: list[Any] = [None] * len(items)
+    _SHARED = shared
+    try:
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=start) as pool:
+            futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
+            for f in as_completed(futures):
+                got = out[futures[f]] = f.result()
+                done(got)
+    finally:
+        _SHARED = None
+    return out
+
+
+def chunks(items: Sequence[T], jobs: int, per_job: int) -> list[Sequence[T]]:
+    """``items`` cut into about ``jobs * per_job`` consecutive chunks: small enough to even
+    out the workers, big enough to be cheap to hand over."""
+    size = max(1, -(-len(items) // (jobs * per_job)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
