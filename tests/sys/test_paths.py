@@ -57,6 +57,30 @@ def test_links_out_are_never_followed(root: Path, target: str) -> None:
         read_beneath(root, "evil")
 
 
+def test_a_folder_link_on_the_way_is_judged_like_a_file_link(root: Path, tmp_path: Path) -> None:
+    """One open call reads a plain path; a folder link on the way sends the read to the
+    component-wise walk: followed inside the root, never out of it."""
+    os.symlink(tmp_path, root / "out")  # a folder outside, whose "secret" one open would reach
+    os.symlink("d", root / "dd")
+    with pytest.raises(OutsideRoot):
+        read_beneath(root, "out/secret")
+    assert read_beneath(root, "out/secret", follow=False) is None
+    assert read_beneath(root, "dd/f.c") == b"inside\n"
+    assert read_beneath(root, "dd/f.c", follow=False) is None
+
+
+def test_a_plain_path_takes_one_open(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchcheck.sys import paths
+
+    def walk(*_a: object, **_k: object) -> int:
+        raise AssertionError("walked")
+
+    monkeypatch.setattr(paths, "_walk", walk)
+    assert read_beneath(root, "d/f.c") == b"inside\n"
+    with pytest.raises(AssertionError, match="walked"):
+        read_beneath(root, "d/nope")  # absent: the walk tells why
+
+
 def test_link_loop(root: Path) -> None:
     os.symlink("b", root / "a")
     os.symlink("a", root / "b")

@@ -39,3 +39,17 @@ def test_chunks_cover_every_item_in_order() -> None:
     parts = workers.chunks(items, 2, 8)
     assert [x for p in parts for x in p] == items and 12 <= len(parts) <= 17
     assert workers.chunks([1], 4, 8) == [[1]]
+
+
+def _threshold(_n: int) -> int:
+    import gc
+
+    return gc.get_threshold()[0]
+
+
+def test_workers_collect_garbage_less_often_and_the_caller_unchanged() -> None:
+    import gc
+
+    before = gc.get_threshold()
+    assert workers.fork_map(_threshold, [1, 2], None, 2) == [workers.GC_THRESHOLD] * 2
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
