@@ -4,9 +4,10 @@ Such paths come from strangers. They are normalised and refused when absolute, c
 (``..``), empty or holding NUL; files beneath a root are reached by walking the root one
 component at a time with ``O_NOFOLLOW`` and resolving symlinks here, so that no link (planted
 by a patch, an archive member or a stranger's checkout) can lead a read or a write outside
-the root. (A read may first open the path in one call: it is kept only when the kernel's
-name for the open file is the path itself, i.e. no link was met on the way.) Links that stay inside the root are followed, as ``git cat-file --follow-symlinks``
-does for a ``--rev`` read, so every tree kind sees the same files.
+the root. Links that stay inside the root are followed, as ``git cat-file --follow-symlinks``
+does for a ``--rev`` read, so every tree kind sees the same files. (A read may first open the
+path in one call: it is kept only when the kernel's name for the open file is the path
+itself, i.e. no link was met on the way.)
 """
 
 from __future__ import annotations
