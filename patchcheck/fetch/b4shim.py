@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from patchcheck.errors import ToolError
@@ -197,6 +197,45 @@ def _mailbox(msgs: Sequence[Msg]) -> tuple[Any, tuple[int, ...]]:
     return lmbx, tuple(revisions)
 
 
+class Parsed:
+    """A thread's messages as b4 reads them, parsed once: building b4's LoreMessage objects
+    (a header parse per field) is most of what b4 costs, and the thread's check, its
+    meta.json summaries and each fix's selection all ask of the same messages. Used through
+    B4 only (under its lock).
+
+    What is kept are plain values taken before any ``get_series`` (which mutates the
+    mailbox and its messages): the revisions, b4's loose messages, each message's reading
+    in the mailbox (``add_message`` may set its revision from its cover letter or
+    neighbours) and on its own (the revision its subject gives). The mailbox itself serves
+    one series question, untouched; later questions get a mailbox built afresh, as b4 would
+    build it, and every answer is kept per (revision, named)."""
+
+    def __init__(self, msgs: Sequence[Msg], lmbx: Any, revisions: tuple[int, ...]) -> None:
+        self.msgs = tuple(msgs)
+        self.revisions = revisions
+        self.loose = tuple(_info(lm) for lm in [*lmbx.unknowns, *lmbx.followups])
+        self._placed: dict[str, MailInfo] = {}  # msgid -> its reading in the mailbox
+        self._alone: dict[int, MailInfo] = {}  # id(message) -> its reading on its own
+        for mid, lm in lmbx.msgid_map.items():
+            info = _info(lm)
+            self._placed[mid] = info
+            self._alone[id(lm.msg)] = replace(info, revision=int(lm.lsubject.revision))
+        self._lmbx: Any = lmbx
+        self.answers: dict[tuple[int | None, str | None], tuple[ThreadInfo, SeriesInfo | None]] = {}
+
+    def named(self, msgid: str | None) -> MailInfo | None:
+        return self._placed.get(msgid) if msgid else None
+
+    def alone(self, m: Msg) -> MailInfo | None:
+        """``b4.LoreMessage(m.msg)``'s reading, when the mailbox holds this very message."""
+        return self._alone.get(id(m.msg))
+
+    def untouched(self) -> Any:
+        """A mailbox of the thread that no ``get_series`` has mutated (call under ``B4._env``)."""
+        lmbx, self._lmbx = self._lmbx, None
+        return lmbx if lmbx is not None else _mailbox(self.msgs)[0]
+
+
 # ---- mbox bytes to messages ------------------------------------------------------------
 
 
@@ -285,26 +324,38 @@ class B4:
             return None
         return {str(liblore.utils.get_clean_msgid(m)) for m in strict}
 
+    def parse(self, msgs: Sequence[Msg]) -> Parsed:
+        """b4's reading of the thread, made once for every question asked of it below."""
+        with self._env():
+            return Parsed(msgs, *_mailbox(msgs))
+
     def read(
-        self, msgs: Sequence[Msg], revision: int | None = None, series: bool = True, named: str | None = None
+        self, parsed: Parsed, revision: int | None = None, series: bool = True, named: str | None = None
     ) -> tuple[ThreadInfo, SeriesInfo | None]:
         """The thread's revisions and, when ``series`` and there is one, the series of
         ``revision``; with no revision, that of ``named`` when it is one patch of a
-        several-patch series, else b4's latest. A fresh mailbox per call: b4's get_series
-        mutates the mailbox."""
+        several-patch series, else b4's latest. Each answer is made once per thread (b4's
+        get_series mutates the mailbox: each answer comes from a mailbox it never touched)."""
+        one = parsed.named(named)
+        if not parsed.revisions or not series:
+            return ThreadInfo(parsed.revisions, None, parsed.loose, one), None
+        key = (revision, named)
+        if key not in parsed.answers:
+            parsed.answers[key] = self._series(parsed, revision, one)
+        return parsed.answers[key]
+
+    def _series(
+        self, parsed: Parsed, revision: int | None, one: MailInfo | None
+    ) -> tuple[ThreadInfo, SeriesInfo | None]:
+        revisions = parsed.revisions
         with self._env():
-            lmbx, revisions = _mailbox(msgs)
-            loose = tuple(_info(lm) for lm in [*lmbx.unknowns, *lmbx.followups])
-            lm_named = lmbx.msgid_map.get(named) if named else None
-            one = _info(lm_named) if lm_named is not None else None
-            if not revisions or not series:
-                return ThreadInfo(revisions, None, loose, one), None
+            lmbx = parsed.untouched()
             chosen = revision
             if chosen is None and one is not None and one.one_of_many and one.revision in revisions:
                 chosen = one.revision
             if chosen is None:
                 chosen = lmbx.get_latest_revision() or revisions[-1]
-            info = ThreadInfo(revisions, chosen, loose, one)
+            info = ThreadInfo(revisions, chosen, parsed.loose, one)
             if chosen not in revisions and revision is not None:
                 return info, None
             lser = lmbx.get_series(chosen, codereview_trailers=False)
@@ -318,17 +369,21 @@ class B4:
             )
         return info, picked
 
-    def infos(self, msgs: Sequence[Msg]) -> list[tuple[Msg, MailInfo]]:
-        """b4's reading of each message it accepts."""
+    def infos(self, parsed: Parsed) -> list[tuple[Msg, MailInfo]]:
+        """b4's reading of each message it accepts, each on its own (``b4.LoreMessage``)."""
         import b4
 
         out: list[tuple[Msg, MailInfo]] = []
-        with self._env():
-            for m in msgs:
-                try:
-                    out.append((m, _info(b4.LoreMessage(m.msg))))
-                except ValueError:
-                    continue
+        for m in parsed.msgs:
+            alone = parsed.alone(m)
+            if alone is None:
+                # not in the mailbox (a second copy of a Message-Id, or one b4 refused)
+                with self._env():
+                    try:
+                        alone = _info(b4.LoreMessage(m.msg))
+                    except ValueError:
+                        continue
+            out.append((m, alone))
         return out
 
     def download(self, msgid: str, session: requests.Session) -> bytes:
