@@ -120,6 +120,17 @@ def _b4_subprocess(
     return res.returncode, res.stdout, res.stderr
 
 
+def _b4_subprocess_no_patch_id(
+    cmdargs: list[str], stdin: bytes | None = None, rundir: str | None = None
+) -> tuple[int, bytes, bytes]:
+    """``_b4_subprocess`` without ``git patch-id`` (b4 takes the failure as a patch-id of
+    None), for a series read whose answer patch-ids cannot change (see ``Parsed.needs_patch_ids``):
+    the process per patch was most of the CPU of reading a one-patch thread."""
+    if cmdargs[2:3] == ["patch-id"]:
+        return 1, b"", b"patchcheck: patch-ids cannot matter here"
+    return _b4_subprocess(cmdargs, stdin, rundir)
+
+
 # ---- what b4 makes of a thread, as plain values ---------------------------------------
 
 
@@ -220,6 +231,8 @@ class Parsed:
             info = _info(lm)
             self._placed[mid] = info
             self._alone[id(lm.msg)] = replace(info, revision=int(lm.lsubject.revision))
+        # the revisions of the patches (diffs, not replies) wherever b4 filed them
+        self._patch_revisions = {i.revision for i in self._placed.values() if i.has_diff and not i.reply}
         self._lmbx: Any = lmbx
         self.answers: dict[tuple[int | None, str | None], tuple[ThreadInfo, SeriesInfo | None]] = {}
 
@@ -229,6 +242,15 @@ class Parsed:
     def alone(self, m: Msg) -> MailInfo | None:
         """``b4.LoreMessage(m.msg)``'s reading, when the mailbox holds this very message."""
         return self._alone.get(id(m.msg))
+
+    def needs_patch_ids(self, revision: int) -> bool:
+        """Whether b4's series of ``revision`` may depend on patch-ids. b4 uses them only to
+        carry follow-up trailers over from a patch of another revision (get_series'
+        ``trailer_map``; the code-review search that also fills it is off): with every patch
+        of the thread in ``revision`` that map stays empty (and get_series of
+        ``revision - 1``, for a partial reroll, finds no series), so each patch-id would be
+        a ``git`` process for nothing."""
+        return not self._patch_revisions <= {revision}
 
     def untouched(self) -> Any:
         """A mailbox of the thread that no ``get_series`` has mutated (call under ``B4._env``)."""
@@ -347,6 +369,8 @@ class B4:
     def _series(
         self, parsed: Parsed, revision: int | None, one: MailInfo | None
     ) -> tuple[ThreadInfo, SeriesInfo | None]:
+        import b4
+
         revisions = parsed.revisions
         with self._env():
             lmbx = parsed.untouched()
@@ -358,6 +382,8 @@ class B4:
             info = ThreadInfo(revisions, chosen, parsed.loose, one)
             if chosen not in revisions and revision is not None:
                 return info, None
+            if not parsed.needs_patch_ids(chosen):
+                b4._run_command = _b4_subprocess_no_patch_id  # until the next _env
             lser = lmbx.get_series(chosen, codereview_trailers=False)
             if lser is None:
                 return info, None
