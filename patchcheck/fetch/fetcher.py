@@ -18,7 +18,7 @@ from pathlib import Path
 from patchcheck import __version__
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.fetch import b4shim, cache
-from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
+from patchcheck.fetch.http import Downloads, Watch, archive_base, connection_dropped, fetch_error, looks_html
 from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits
 from patchcheck.fetch.mail import sha256
 from patchcheck.fetch.select import Selection, no_patches, select
@@ -97,6 +97,7 @@ class Fetcher:
         self._threads: dict[str, _Thread] = {}
         # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
         self._live: set[Watch] = set()
+        self._local = threading.local()  # each thread's Downloads
         self._aborted = False
         # msgid -> why its thread, fetched this run, could not be stored in the cache
         self.unstored: dict[str, str] = {}
@@ -261,16 +262,32 @@ class Fetcher:
                 if self._aborted:
                     raise SeriesError(f"{url}: not fetched (interrupted)")
                 self._live.add(watch)
-            agent = f"patchcheck/{__version__} b4/{b4shim.version()}"
-            session = watched_session(watch, self.timeout, agent, self.base, self.limits)
+            downloads = self._downloads()
             try:
-                return self._b4.download(msgid, session)
+                try:
+                    kept = downloads.kept_alive
+                    with downloads.session(watch) as session:
+                        return self._b4.download(msgid, session)
+                except Exception as e:
+                    # the server may close an idle kept-alive connection just as we reuse
+                    # it: that one failure is retried once, on a new connection
+                    if not (kept and connection_dropped(e, watch)):
+                        raise
+                with downloads.session(watch) as session:
+                    return self._b4.download(msgid, session)
             except Exception as e:  # liblore lets requests/gzip errors through as they are
                 raise fetch_error(e, msgid, url, self.lore_url, watch) from e
             finally:
                 with self._lock:
                     self._live.discard(watch)
-                session.close()
+
+    def _downloads(self) -> Downloads:
+        """This thread's downloads (a requests session is no thing to share between threads)."""
+        downloads: Downloads | None = getattr(self._local, "downloads", None)
+        if downloads is None:
+            agent = f"patchcheck/{__version__} b4/{b4shim.version()}"
+            downloads = self._local.downloads = Downloads(self.timeout, agent, self.base, self.limits)
+        return downloads
 
     def _validate(
         self, data: bytes, msgid: str | None, where: str, dedupe: bool, synth: str | None = None

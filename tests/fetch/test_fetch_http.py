@@ -75,3 +75,46 @@ def test_hang_and_drip_bounded_by_total_timeout(pi_server: PIServer, tmp_path: P
     )
     assert time.monotonic() - t0 < 4
     assert not (tmp_path / "cache").exists()
+
+
+def _serve_one(server: PIServer, name: str) -> str:
+    msgid = f"{name}@example.org"
+    server.add_thread(mailgen.make_mbox([mailgen.make_patch_mail(f"{name}: fix", mailgen.simple_diff(), msgid)]))
+    return msgid
+
+
+def test_series_share_one_kept_alive_connection(pi_server: PIServer, tmp_path: Path) -> None:
+    f = fetcher(tmp_path, pi_server)
+    for name in ("ka1", "ka2", "ka3"):
+        assert f.get(Fix(msgid=_serve_one(pi_server, name))).patches[0].subject == f"{name}: fix"
+    assert (len(pi_server.requests), pi_server.connections) == (3, 1)
+
+
+def test_kept_alive_connection_closed_by_the_server_is_retried_once(pi_server: PIServer, tmp_path: Path) -> None:
+    f = fetcher(tmp_path, pi_server)
+    f.get(Fix(msgid=_serve_one(pi_server, "first")))
+    pi_server.fault = "close-kept"  # closes the kept-alive connection on its next request
+    assert f.get(Fix(msgid=_serve_one(pi_server, "second"))).patches[0].subject == "second: fix"
+    assert (len(pi_server.requests), pi_server.connections) == (3, 2)
+
+
+def test_a_failed_download_leaves_no_connection_behind(pi_server: PIServer, tmp_path: Path) -> None:
+    f = fetcher(tmp_path, pi_server, timeout=5)
+    pi_server.fault = "500"
+    expect_error(lambda: f.get(Fix(msgid=_serve_one(pi_server, "bad"))), "HTTP 500")
+    pi_server.fault = None
+    f.get(Fix(msgid=_serve_one(pi_server, "good")))
+    assert pi_server.connections == 2
+
+
+@pytest.mark.parametrize("fault", ["hang", "drip"])
+def test_kept_alive_connection_is_bounded_by_the_next_total_timeout(
+    pi_server: PIServer, tmp_path: Path, fault: str
+) -> None:
+    f = fetcher(tmp_path, pi_server, timeout=1.5)
+    f.get(Fix(msgid=_serve_one(pi_server, "quick")))
+    pi_server.fault = fault
+    t0 = time.monotonic()
+    expect_error(lambda: f.get(Fix(msgid="slow@example.org")), "timed out", pi_server.url)
+    assert time.monotonic() - t0 < 4
+    assert pi_server.connections == 1  # the slow answer came over the kept-alive connection
