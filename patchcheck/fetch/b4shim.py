@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import email.message
+import email.parser
 import logging
 import os
 import threading
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from patchcheck.errors import ToolError
 from patchcheck.fetch.http import HttpStatus
-from patchcheck.fetch.mail import Msg, show_diff_parts, with_msgid
+from patchcheck.fetch.mail import Msg, keeping_headers, show_diff_parts, with_msgid
 from patchcheck.sys.git import git
 
 if TYPE_CHECKING:
@@ -272,6 +274,19 @@ def split_thread(mbox: bytes, dedupe: bool) -> list[bytes]:
     return liblore.utils.split_mbox_as_bytes(mbox)
 
 
+_PARSER: email.parser.BytesParser[email.message.EmailMessage] | None = None
+
+
+def _parser() -> email.parser.BytesParser[email.message.EmailMessage]:
+    """liblore's parser (``liblore.utils.parse_message``: its policy), keeping each parsed header."""
+    global _PARSER
+    if _PARSER is None:
+        import liblore
+
+        _PARSER = email.parser.BytesParser(policy=keeping_headers(liblore.emlpolicy))
+    return _PARSER
+
+
 def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[Msg]:
     """Parsed messages; those without a Message-Id are dropped, or given a made-up one
     (``<synth_prefix>-N@patchcheck.invalid``) when ``synth_prefix`` is set."""
@@ -284,7 +299,7 @@ def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[M
             continue
         if synth_prefix is not None:
             raw = with_msgid(raw, f"{synth_prefix}-{n + 1}@patchcheck.invalid")
-        msg = liblore.utils.parse_message(raw)
+        msg = _parser().parsebytes(raw)
         show_diff_parts(msg)
         mid = liblore.utils.get_clean_msgid(msg)
         if mid:
