@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import heapq
+import itertools
 import os
 import socket
 import threading
@@ -110,8 +112,7 @@ class Watch:
         self.last_status = 0
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self.fire)
-        self._timer.daemon = True
+        self.done = False  # the fetch is over: firing now touches nothing
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -120,6 +121,8 @@ class Watch:
         if sock is None:
             return
         with self._lock:
+            if self.done:
+                return
             self._socks.append(sock)
             if self.expired:
                 _shutdown(sock)
@@ -131,11 +134,61 @@ class Watch:
                 _shutdown(s)
 
     def __enter__(self) -> Watch:
-        self._timer.start()
+        _watchdog.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        # a kept-alive connection outlives the fetch: a late fire must not cut it
+        with self._lock:
+            self.done = True
+            self._socks.clear()
+
+
+class _Watchdog:
+    """One thread fires each Watch at its deadline (a Timer thread per fetch cost more CPU
+    than the rest of a download's bookkeeping, and its start waits for the scheduler). A
+    finished Watch stays queued until its deadline, then is dropped unfired."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, Watch]] = []  # a heap, by deadline
+        self._count = itertools.count()  # ties never compare Watches
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: Watch) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (watch.deadline, next(self._count), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="patchcheck-watchdog", daemon=True)
+                self._thread.start()
+            elif self._queue[0][2] is watch:
+                self._cond.notify()  # it sleeps until a later deadline
+
+    def _run(self) -> None:
+        while True:
+            due: list[Watch] = []
+            with self._cond:
+                now = time.monotonic()
+                while self._queue and self._queue[0][0] <= now:
+                    due.append(heapq.heappop(self._queue)[2])
+                if not due:
+                    self._cond.wait(self._queue[0][0] - now if self._queue else None)
+            for watch in due:
+                if not watch.done:
+                    watch.fire()
+
+
+_watchdog = _Watchdog()
+
+
+def _new_watchdog() -> None:
+    # a forked child has no watchdog thread (and its lock may be held by a thread that is
+    # not there): it starts its own
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_new_watchdog)
 
 
 def _shutdown(sock: socket.socket) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from pathlib import Path
 
 import pytest
 
 from patchcheck.fetch.fetcher import Fetcher
+from patchcheck.fetch.http import Watch
 from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
@@ -118,3 +121,40 @@ def test_kept_alive_connection_is_bounded_by_the_next_total_timeout(
     expect_error(lambda: f.get(Fix(msgid="slow@example.org")), "timed out", pi_server.url)
     assert time.monotonic() - t0 < 4
     assert pi_server.connections == 1  # the slow answer came over the kept-alive connection
+
+
+def test_watch_cuts_its_sockets_at_its_deadline_and_none_after_its_fetch() -> None:
+    a1, a2 = socket.socketpair()
+    b1, b2 = socket.socketpair()
+    with a1, a2, b1, b2:
+        with Watch(0.3) as early:
+            early.add(a1)  # its fetch ends in time: a kept-alive socket lives on
+        with Watch(0.3) as late:
+            late.add(b1)
+            time.sleep(0.8)
+        assert (early.expired, late.expired) == (False, True)
+        a1.sendall(b"x")
+        assert a2.recv(1) == b"x"
+        assert b2.recv(1) == b""  # shut down
+
+
+def test_watch_fires_in_a_forked_child() -> None:
+    with Watch(30):
+        pass  # the watchdog thread runs in this process
+    pid = os.fork()
+    if pid == 0:  # the child has its own watchdog
+        code = 1
+        try:
+            with Watch(0.2) as w:
+                time.sleep(1)
+            code = 0 if w.expired else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 10
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done[0] == 0:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        raise AssertionError("the child's Watch hung")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
