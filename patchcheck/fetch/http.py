@@ -260,7 +260,22 @@ def _watched_session(
 
     home = origin(base)
 
+    env_settings: dict[tuple[tuple[str, str, int], bool | None], Any] = {}
+
     class Session(requests.Session):
+        def merge_environment_settings(
+            self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> Any:
+            # requests reads the environment (proxies, no_proxy, CA bundle) on every request,
+            # scanning all of os.environ twice: the session reads it once per origin
+            if proxies or verify is not None or cert is not None or not isinstance(url, str):
+                return super().merge_environment_settings(url, proxies, stream, verify, cert)
+            key = (origin(url), stream)
+            if key not in env_settings:
+                env_settings[key] = super().merge_environment_settings(url, {}, stream, None, None)
+            got = env_settings[key]
+            return {**got, "proxies": dict(got["proxies"])}
+
         def get_redirect_target(self, resp: requests.Response) -> str | None:
             target = super().get_redirect_target(resp)
             if target is not None:

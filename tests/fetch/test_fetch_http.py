@@ -158,3 +158,22 @@ def test_watch_fires_in_a_forked_child() -> None:
         os.waitpid(pid, 0)
         raise AssertionError("the child's Watch hung")
     assert os.waitstatus_to_exitcode(done[1]) == 0
+
+
+def test_proxy_environment_is_honoured(
+    pi_server: PIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The session reads the environment once (requests would on every request): a proxy
+    there is used, and no_proxy still exempts the archive."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", dead)
+    f = fetcher(tmp_path, pi_server, timeout=5)
+    for name in ("px1", "px2"):  # the second over the same session
+        expect_error(lambda: f.get(Fix(msgid=_serve_one(pi_server, name))), "connect")  # noqa: B023
+    assert pi_server.requests == []
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    assert fetcher(tmp_path, pi_server).get(Fix(msgid=_serve_one(pi_server, "px3"))).patches
