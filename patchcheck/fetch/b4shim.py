@@ -355,6 +355,11 @@ class B4:
         import b4
         import liblore.utils
 
+        if len(msgs) == 1 and msgs[0].msgid == msgid:
+            # b4 keeps the one message or has no opinion: either way it stays (most fixes
+            # are such threads, and b4's answer builds a LoreMessage for it)
+            return {msgid}
+
         with self._env():
             strict = b4.get_strict_thread([m.msg for m in msgs], msgid)
         if not strict:
