@@ -150,14 +150,36 @@ def test_watch_fires_in_a_forked_child() -> None:
             code = 0 if w.expired else 1
         finally:
             os._exit(code)
+    assert _exit_code(pid) == 0
+
+
+def _exit_code(pid: int) -> int:
+    """The forked child's exit code; it is killed (and the test fails) after 10 s."""
     deadline = time.monotonic() + 10
     while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     if done[0] == 0:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
-        raise AssertionError("the child's Watch hung")
-    assert os.waitstatus_to_exitcode(done[1]) == 0
+        raise AssertionError("the forked child hung")
+    return os.waitstatus_to_exitcode(done[1])
+
+
+def test_a_forked_child_never_uses_its_parents_connection(pi_server: PIServer, tmp_path: Path) -> None:
+    f = fetcher(tmp_path, pi_server, timeout=5)
+    f.get(Fix(msgid=_serve_one(pi_server, "parent1")))
+    child = _serve_one(pi_server, "child")
+    pid = os.fork()
+    if pid == 0:  # a pipeline worker: fetches with the Fetcher it inherited
+        code = 1
+        try:
+            code = 0 if f.get(Fix(msgid=child)).patches[0].subject == "child: fix" else 1
+        finally:
+            os._exit(code)
+    assert _exit_code(pid) == 0
+    assert pi_server.connections == 2
+    assert f.get(Fix(msgid=_serve_one(pi_server, "parent2"))).patches[0].subject == "parent2: fix"
+    assert (len(pi_server.requests), pi_server.connections) == (3, 2)
 
 
 def test_proxy_environment_is_honoured(
