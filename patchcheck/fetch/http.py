@@ -1,5 +1,5 @@
 """HTTP for the fetch stage: a total deadline per download, bounded answers, redirects
-that stay on the archive's origin, and one-line errors.
+that stay on the archive's origin, one-line errors, and one kept-alive connection per thread.
 
 requests is imported where it is used: a warm run served from the cache never needs it.
 """
