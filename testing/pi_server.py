@@ -8,7 +8,9 @@ It answers what b4/liblore ask for a thread:
 * ``GET /all/<msgid>/raw``: the one message.
 
 ``fault`` switches every answer to a failure mode: "500", "html200", "corrupt-gzip",
-"hang" (accept, never answer), "drip" (headers, then a byte now and then), "redirect-loop";
+"hang" (accept, never answer), "drip" (headers, then a byte now and then), "redirect-loop",
+"close-kept" (a request on a kept-alive connection gets the connection closed, no answer: a
+server closing an idle connection as the client reuses it);
 and hostile ones: "redirect" (302 to ``redirect_to`` + ``/moved`` + the path; any server
 serves ``/moved/<path>`` as ``<path>``), "endless" (200, no length, bytes until the client
 goes away), "body" (200 with ``body`` as a gzipped thread, e.g. a gzip bomb).
@@ -29,7 +31,18 @@ from types import TracebackType
 _MSGID_HDR = re.compile(rb"^message-id:\s*<([^>]+)>", re.I | re.M)
 _FROM_LINE = re.compile(rb"^From \S+.*\d\d:\d\d:\d\d.*\d{4}", re.M)
 
-FAULTS = ("500", "html200", "corrupt-gzip", "hang", "drip", "redirect-loop", "redirect", "endless", "body")
+FAULTS = (
+    "500",
+    "html200",
+    "corrupt-gzip",
+    "hang",
+    "drip",
+    "redirect-loop",
+    "close-kept",
+    "redirect",
+    "endless",
+    "body",
+)
 _MOVED = "/moved"
 
 
@@ -47,6 +60,8 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self) -> tuple[socket.socket, object]:
         sock, addr = super().get_request()
+        with self.owner._lock:
+            self.owner.connections += 1
         # without it every small reply waits for the peer's delayed ACK (~40 ms)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock, addr
@@ -54,7 +69,8 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
+    protocol_version = "HTTP/1.1"  # connections are kept alive
+    served = 0  # requests on this connection (one handler per connection)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         pass  # keep test output clean
@@ -85,6 +101,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         owner = self.server.owner
         path = self.path
+        self.served += 1
         with owner._lock:
             owner.requests.append(path)
             fault = owner.fault
@@ -105,7 +122,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, b"404 Not Found\n", head=head)
             return
         if tail == "t.mbox.gz":
-            self._send(200, gzip.compress(mbox), "application/gzip", head)
+            self._send(200, owner._gzipped(mbox), "application/gzip", head)
         elif tail == "raw" and raw is not None:
             self._send(200, raw, "text/plain; charset=utf-8", head)
         elif tail == "" and listname != "all":
@@ -157,6 +174,10 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             self.close_connection = True
+        elif fault == "close-kept":
+            if self.served == 1:
+                return False
+            self.close_connection = True
         elif fault == "redirect-loop":
             self._send(302, b"", head=head, headers=[("Location", self.path)])
         elif fault == "redirect":
@@ -188,9 +209,11 @@ class PIServer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._threads: dict[str, bytes] = {}
+        self._gz: dict[bytes, bytes] = {}  # each thread compressed once (the bench asks 1,819 of them)
         self._messages: dict[str, bytes] = {}
         self._stop = threading.Event()
         self.requests: list[str] = []
+        self.connections = 0  # TCP connections accepted
         self.fault: str | None = None
         self.fault_seconds = 60.0  # how long "hang" and "drip" keep a connection
         self.drip_interval = 0.2
@@ -219,6 +242,15 @@ class PIServer:
             for mid in ids:
                 self._threads[mid] = mbox
             self._messages.update(found)
+
+    def _gzipped(self, mbox: bytes) -> bytes:
+        with self._lock:
+            gz = self._gz.get(mbox)
+        if gz is None:
+            gz = gzip.compress(mbox)
+            with self._lock:
+                self._gz[mbox] = gz
+        return gz
 
     def clear_requests(self) -> None:
         with self._lock:

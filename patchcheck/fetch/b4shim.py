@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import email.message
+import email.parser
 import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from patchcheck.errors import ToolError
 from patchcheck.fetch.http import HttpStatus
-from patchcheck.fetch.mail import Msg, show_diff_parts, with_msgid
+from patchcheck.fetch.mail import Msg, keeping_headers, show_diff_parts, with_msgid
 from patchcheck.sys.git import git
 
 if TYPE_CHECKING:
@@ -120,6 +122,17 @@ def _b4_subprocess(
     return res.returncode, res.stdout, res.stderr
 
 
+def _b4_subprocess_no_patch_id(
+    cmdargs: list[str], stdin: bytes | None = None, rundir: str | None = None
+) -> tuple[int, bytes, bytes]:
+    """``_b4_subprocess`` without ``git patch-id`` (b4 takes the failure as a patch-id of
+    None), for a series read whose answer patch-ids cannot change (see ``Parsed.needs_patch_ids``):
+    the process per patch was most of the CPU of reading a one-patch thread."""
+    if cmdargs[2:3] == ["patch-id"]:
+        return 1, b"", b"patchcheck: patch-ids cannot matter here"
+    return _b4_subprocess(cmdargs, stdin, rundir)
+
+
 # ---- what b4 makes of a thread, as plain values ---------------------------------------
 
 
@@ -197,6 +210,56 @@ def _mailbox(msgs: Sequence[Msg]) -> tuple[Any, tuple[int, ...]]:
     return lmbx, tuple(revisions)
 
 
+class Parsed:
+    """A thread's messages as b4 reads them, parsed once: building b4's LoreMessage objects
+    (a header parse per field) is most of what b4 costs, and the thread's check, its
+    meta.json summaries and each fix's selection all ask of the same messages. Used through
+    B4 only (under its lock).
+
+    What is kept are plain values taken before any ``get_series`` (which mutates the
+    mailbox and its messages): the revisions, b4's loose messages, each message's reading
+    in the mailbox (``add_message`` may set its revision from its cover letter or
+    neighbours) and on its own (the revision its subject gives). The mailbox itself serves
+    one series question, untouched; later questions get a mailbox built afresh, as b4 would
+    build it, and every answer is kept per (revision, named)."""
+
+    def __init__(self, msgs: Sequence[Msg], lmbx: Any, revisions: tuple[int, ...]) -> None:
+        self.msgs = tuple(msgs)
+        self.revisions = revisions
+        self.loose = tuple(_info(lm) for lm in [*lmbx.unknowns, *lmbx.followups])
+        self._placed: dict[str, MailInfo] = {}  # msgid -> its reading in the mailbox
+        self._alone: dict[int, MailInfo] = {}  # id(message) -> its reading on its own
+        for mid, lm in lmbx.msgid_map.items():
+            info = _info(lm)
+            self._placed[mid] = info
+            self._alone[id(lm.msg)] = replace(info, revision=int(lm.lsubject.revision))
+        # the revisions of the patches (diffs, not replies) wherever b4 filed them
+        self._patch_revisions = {i.revision for i in self._placed.values() if i.has_diff and not i.reply}
+        self._lmbx: Any = lmbx
+        self.answers: dict[tuple[int | None, str | None], tuple[ThreadInfo, SeriesInfo | None]] = {}
+
+    def named(self, msgid: str | None) -> MailInfo | None:
+        return self._placed.get(msgid) if msgid else None
+
+    def alone(self, m: Msg) -> MailInfo | None:
+        """``b4.LoreMessage(m.msg)``'s reading, when the mailbox holds this very message."""
+        return self._alone.get(id(m.msg))
+
+    def needs_patch_ids(self, revision: int) -> bool:
+        """Whether b4's series of ``revision`` may depend on patch-ids. b4 uses them only to
+        carry follow-up trailers over from a patch of another revision (get_series'
+        ``trailer_map``; the code-review search that also fills it is off): with every patch
+        of the thread in ``revision`` that map stays empty (and get_series of
+        ``revision - 1``, for a partial reroll, finds no series), so each patch-id would be
+        a ``git`` process for nothing."""
+        return not self._patch_revisions <= {revision}
+
+    def untouched(self) -> Any:
+        """A mailbox of the thread that no ``get_series`` has mutated (call under ``B4._env``)."""
+        lmbx, self._lmbx = self._lmbx, None
+        return lmbx if lmbx is not None else _mailbox(self.msgs)[0]
+
+
 # ---- mbox bytes to messages ------------------------------------------------------------
 
 
@@ -211,6 +274,19 @@ def split_thread(mbox: bytes, dedupe: bool) -> list[bytes]:
     return liblore.utils.split_mbox_as_bytes(mbox)
 
 
+_PARSER: email.parser.BytesParser[email.message.EmailMessage] | None = None
+
+
+def _parser() -> email.parser.BytesParser[email.message.EmailMessage]:
+    """liblore's parser (``liblore.utils.parse_message``: its policy), keeping each parsed header."""
+    global _PARSER
+    if _PARSER is None:
+        import liblore
+
+        _PARSER = email.parser.BytesParser(policy=keeping_headers(liblore.emlpolicy))
+    return _PARSER
+
+
 def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[Msg]:
     """Parsed messages; those without a Message-Id are dropped, or given a made-up one
     (``<synth_prefix>-N@patchcheck.invalid``) when ``synth_prefix`` is set."""
@@ -223,7 +299,7 @@ def parse_msgs(raws: Sequence[bytes], synth_prefix: str | None = None) -> list[M
             continue
         if synth_prefix is not None:
             raw = with_msgid(raw, f"{synth_prefix}-{n + 1}@patchcheck.invalid")
-        msg = liblore.utils.parse_message(raw)
+        msg = _parser().parsebytes(raw)
         show_diff_parts(msg)
         mid = liblore.utils.get_clean_msgid(msg)
         if mid:
@@ -279,34 +355,55 @@ class B4:
         import b4
         import liblore.utils
 
+        if len(msgs) == 1 and msgs[0].msgid == msgid:
+            # b4 keeps the one message or has no opinion: either way it stays (most fixes
+            # are such threads, and b4's answer builds a LoreMessage for it)
+            return {msgid}
+
         with self._env():
             strict = b4.get_strict_thread([m.msg for m in msgs], msgid)
         if not strict:
             return None
         return {str(liblore.utils.get_clean_msgid(m)) for m in strict}
 
+    def parse(self, msgs: Sequence[Msg]) -> Parsed:
+        """b4's reading of the thread, made once for every question asked of it below."""
+        with self._env():
+            return Parsed(msgs, *_mailbox(msgs))
+
     def read(
-        self, msgs: Sequence[Msg], revision: int | None = None, series: bool = True, named: str | None = None
+        self, parsed: Parsed, revision: int | None = None, series: bool = True, named: str | None = None
     ) -> tuple[ThreadInfo, SeriesInfo | None]:
         """The thread's revisions and, when ``series`` and there is one, the series of
         ``revision``; with no revision, that of ``named`` when it is one patch of a
-        several-patch series, else b4's latest. A fresh mailbox per call: b4's get_series
-        mutates the mailbox."""
+        several-patch series, else b4's latest. Each answer is made once per thread (b4's
+        get_series mutates the mailbox: each answer comes from a mailbox it never touched)."""
+        one = parsed.named(named)
+        if not parsed.revisions or not series:
+            return ThreadInfo(parsed.revisions, None, parsed.loose, one), None
+        key = (revision, named)
+        if key not in parsed.answers:
+            parsed.answers[key] = self._series(parsed, revision, one)
+        return parsed.answers[key]
+
+    def _series(
+        self, parsed: Parsed, revision: int | None, one: MailInfo | None
+    ) -> tuple[ThreadInfo, SeriesInfo | None]:
+        import b4
+
+        revisions = parsed.revisions
         with self._env():
-            lmbx, revisions = _mailbox(msgs)
-            loose = tuple(_info(lm) for lm in [*lmbx.unknowns, *lmbx.followups])
-            lm_named = lmbx.msgid_map.get(named) if named else None
-            one = _info(lm_named) if lm_named is not None else None
-            if not revisions or not series:
-                return ThreadInfo(revisions, None, loose, one), None
+            lmbx = parsed.untouched()
             chosen = revision
             if chosen is None and one is not None and one.one_of_many and one.revision in revisions:
                 chosen = one.revision
             if chosen is None:
                 chosen = lmbx.get_latest_revision() or revisions[-1]
-            info = ThreadInfo(revisions, chosen, loose, one)
+            info = ThreadInfo(revisions, chosen, parsed.loose, one)
             if chosen not in revisions and revision is not None:
                 return info, None
+            if not parsed.needs_patch_ids(chosen):
+                b4._run_command = _b4_subprocess_no_patch_id  # until the next _env
             lser = lmbx.get_series(chosen, codereview_trailers=False)
             if lser is None:
                 return info, None
@@ -318,17 +415,21 @@ class B4:
             )
         return info, picked
 
-    def infos(self, msgs: Sequence[Msg]) -> list[tuple[Msg, MailInfo]]:
-        """b4's reading of each message it accepts."""
+    def infos(self, parsed: Parsed) -> list[tuple[Msg, MailInfo]]:
+        """b4's reading of each message it accepts, each on its own (``b4.LoreMessage``)."""
         import b4
 
         out: list[tuple[Msg, MailInfo]] = []
-        with self._env():
-            for m in msgs:
-                try:
-                    out.append((m, _info(b4.LoreMessage(m.msg))))
-                except ValueError:
-                    continue
+        for m in parsed.msgs:
+            alone = parsed.alone(m)
+            if alone is None:
+                # not in the mailbox (a second copy of a Message-Id, or one b4 refused)
+                with self._env():
+                    try:
+                        alone = _info(b4.LoreMessage(m.msg))
+                    except ValueError:
+                        continue
+            out.append((m, alone))
         return out
 
     def download(self, msgid: str, session: requests.Session) -> bytes:

@@ -18,9 +18,9 @@ from pathlib import Path
 from patchcheck import __version__
 from patchcheck.errors import BadInput, SeriesError
 from patchcheck.fetch import b4shim, cache
-from patchcheck.fetch.http import Watch, archive_base, fetch_error, looks_html, watched_session
+from patchcheck.fetch.http import Downloads, Watch, archive_base, connection_dropped, fetch_error, looks_html
 from patchcheck.fetch.limits import MBOX_BYTES, THREAD_MAILS, Limits
-from patchcheck.fetch.mail import Msg, sha256
+from patchcheck.fetch.mail import sha256
 from patchcheck.fetch.select import Selection, no_patches, select
 from patchcheck.fetch.upstream import UpstreamRepo, corroborate, series_from_clone
 from patchcheck.model import Fix, Series
@@ -37,7 +37,7 @@ class _Thread:
     key: str
     msgid: str | None
     where: str  # URL or path, for messages
-    msgs: tuple[Msg, ...]
+    parsed: b4shim.Parsed  # its messages, as b4 read them
     source: str
     fetched: str
     entry: Path | None  # cache folder, when cached
@@ -97,6 +97,7 @@ class Fetcher:
         self._threads: dict[str, _Thread] = {}
         # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
         self._live: set[Watch] = set()
+        self._local = threading.local()  # each thread's Downloads
         self._aborted = False
         # msgid -> why its thread, fetched this run, could not be stored in the cache
         self.unstored: dict[str, str] = {}
@@ -208,8 +209,8 @@ class Fetcher:
         data = _read_mbox_file(fix.mbox, self.limits.mbox_bytes)
         digest = sha256(data)
         where = str(fix.mbox)
-        msgs = self._validate(data, fix.msgid, where, dedupe=False, synth=f"mbox-{digest[:12]}")
-        return _Thread(f"mbox:{digest}", fix.msgid, where, tuple(msgs), "mbox", "", None, digest)
+        parsed = self._validate(data, fix.msgid, where, dedupe=False, synth=f"mbox-{digest[:12]}")
+        return _Thread(f"mbox:{digest}", fix.msgid, where, parsed, "mbox", "", None, digest)
 
     def _thread_from_lore(self, msgid: str) -> _Thread:
         entry = cache.entry_dir(self.cache_dir, msgid)
@@ -221,9 +222,9 @@ class Fetcher:
                 problem = res
             else:
                 data, meta = res
-                msgs = self._validate(data, msgid, str(entry / "thread.mbox"), dedupe=True)
+                parsed = self._validate(data, msgid, str(entry / "thread.mbox"), dedupe=True)
                 fetched, digest = str(meta.get("fetched", "")), str(meta.get("sha256", ""))
-                return _Thread(msgid, msgid, url, tuple(msgs), "cache", fetched, entry, digest)
+                return _Thread(msgid, msgid, url, parsed, "cache", fetched, entry, digest)
         if self.offline:
             miss = SeriesError.NOT_CACHED
             if problem:
@@ -232,7 +233,7 @@ class Fetcher:
                 )
             raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}", reason=miss)
         data = self._download(msgid, url)
-        msgs = self._validate(data, msgid, url, dedupe=True)
+        parsed = self._validate(data, msgid, url, dedupe=True)
         fetched = _now()
         meta = {
             "format": cache.CACHE_FORMAT,
@@ -243,15 +244,13 @@ class Fetcher:
             "sha256": sha256(data),
             "size": len(data),
             "b4": b4shim.version(),
-            "messages": cache.summaries(self._b4.infos(msgs)),
+            "messages": cache.summaries(self._b4.infos(parsed)),
         }
         why = cache.store_entry(entry, msgid, data, meta)
         if why is not None:
             with self._lock:
                 self.unstored[msgid] = why
-        return _Thread(
-            msgid, msgid, url, tuple(msgs), "lore", fetched, entry if entry.is_dir() else None, sha256(data)
-        )
+        return _Thread(msgid, msgid, url, parsed, "lore", fetched, entry if entry.is_dir() else None, sha256(data))
 
     def _url(self, msgid: str) -> str:
         # the URL liblore requests (LoreNode._local_mbox_by_msgid)
@@ -263,21 +262,37 @@ class Fetcher:
                 if self._aborted:
                     raise SeriesError(f"{url}: not fetched (interrupted)")
                 self._live.add(watch)
-            agent = f"patchcheck/{__version__} b4/{b4shim.version()}"
-            session = watched_session(watch, self.timeout, agent, self.base, self.limits)
+            downloads = self._downloads()
             try:
-                return self._b4.download(msgid, session)
+                try:
+                    kept = downloads.kept_alive
+                    with downloads.session(watch) as session:
+                        return self._b4.download(msgid, session)
+                except Exception as e:
+                    # the server may close an idle kept-alive connection just as we reuse
+                    # it: that one failure is retried once, on a new connection
+                    if not (kept and connection_dropped(e, watch)):
+                        raise
+                with downloads.session(watch) as session:
+                    return self._b4.download(msgid, session)
             except Exception as e:  # liblore lets requests/gzip errors through as they are
                 raise fetch_error(e, msgid, url, self.lore_url, watch) from e
             finally:
                 with self._lock:
                     self._live.discard(watch)
-                session.close()
+
+    def _downloads(self) -> Downloads:
+        """This thread's downloads (a requests session is no thing to share between threads)."""
+        downloads: Downloads | None = getattr(self._local, "downloads", None)
+        if downloads is None:
+            agent = f"patchcheck/{__version__} b4/{b4shim.version()}"
+            downloads = self._local.downloads = Downloads(self.timeout, agent, self.base, self.limits)
+        return downloads
 
     def _validate(
         self, data: bytes, msgid: str | None, where: str, dedupe: bool, synth: str | None = None
-    ) -> list[Msg]:
-        """Messages of the thread, or SeriesError when it cannot hold a series."""
+    ) -> b4shim.Parsed:
+        """The thread as b4 reads it, or SeriesError when it cannot hold a series."""
         label = msgid or where
         if not data.strip():
             raise SeriesError(f"{label}: empty mbox from {where}")
@@ -301,10 +316,10 @@ class Fetcher:
             if keep is not None:
                 msgs = [m for m in msgs if m.msgid in keep]
         # a thread without any patch is not worth caching: say so now
-        info, _ = self._b4.read(msgs, series=False)
-        if not info.revisions:
-            raise SeriesError(no_patches(label, where, len(msgs), info.loose))
-        return msgs
+        parsed = self._b4.parse(msgs)
+        if not parsed.revisions:
+            raise SeriesError(no_patches(label, where, len(msgs), parsed.loose))
+        return parsed
 
     # -- selection
 
@@ -312,10 +327,10 @@ class Fetcher:
         """The fix's selection made afresh from its thread by b4, never read from a stored
         selection (what ``cache verify`` holds a stored one against); nothing is written."""
         th = self._thread(fix)
-        return select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)
+        return select(self._b4, th.parsed, fix, fix.msgid or th.where, th.where)
 
     def _select(self, th: _Thread, fix: Fix) -> Series:
-        sel = select(self._b4, th.msgs, fix, fix.msgid or th.where, th.where)
+        sel = select(self._b4, th.parsed, fix, fix.msgid or th.where, th.where)
         extra: dict[str, str] = {"where": th.where, "am_format": "mboxrd"}
         am = cache.write_am(th.entry, sel) if th.entry is not None else None
         if am is not None:

@@ -1,5 +1,5 @@
 """HTTP for the fetch stage: a total deadline per download, bounded answers, redirects
-that stay on the archive's origin, and one-line errors.
+that stay on the archive's origin, one-line errors, and one kept-alive connection per thread.
 
 requests is imported where it is used: a warm run served from the cache never needs it.
 """
@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import heapq
+import itertools
+import os
 import socket
 import threading
 import time
@@ -109,8 +112,7 @@ class Watch:
         self.last_status = 0
         self._socks: list[socket.socket] = []
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self.fire)
-        self._timer.daemon = True
+        self.done = False  # the fetch is over: firing now touches nothing
 
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -119,6 +121,8 @@ class Watch:
         if sock is None:
             return
         with self._lock:
+            if self.done:
+                return
             self._socks.append(sock)
             if self.expired:
                 _shutdown(sock)
@@ -130,11 +134,61 @@ class Watch:
                 _shutdown(s)
 
     def __enter__(self) -> Watch:
-        self._timer.start()
+        _watchdog.add(self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        # a kept-alive connection outlives the fetch: a late fire must not cut it
+        with self._lock:
+            self.done = True
+            self._socks.clear()
+
+
+class _Watchdog:
+    """One thread fires each Watch at its deadline (a Timer thread per fetch cost more CPU
+    than the rest of a download's bookkeeping, and its start waits for the scheduler). A
+    finished Watch stays queued until its deadline, then is dropped unfired."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._queue: list[tuple[float, int, Watch]] = []  # a heap, by deadline
+        self._count = itertools.count()  # ties never compare Watches
+        self._thread: threading.Thread | None = None
+
+    def add(self, watch: Watch) -> None:
+        with self._cond:
+            heapq.heappush(self._queue, (watch.deadline, next(self._count), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="patchcheck-watchdog", daemon=True)
+                self._thread.start()
+            elif self._queue[0][2] is watch:
+                self._cond.notify()  # it sleeps until a later deadline
+
+    def _run(self) -> None:
+        while True:
+            due: list[Watch] = []
+            with self._cond:
+                now = time.monotonic()
+                while self._queue and self._queue[0][0] <= now:
+                    due.append(heapq.heappop(self._queue)[2])
+                if not due:
+                    self._cond.wait(self._queue[0][0] - now if self._queue else None)
+            for watch in due:
+                if not watch.done:
+                    watch.fire()
+
+
+_watchdog = _Watchdog()
+
+
+def _new_watchdog() -> None:
+    # a forked child has no watchdog thread (and its lock may be held by a thread that is
+    # not there): it starts its own
+    global _watchdog
+    _watchdog = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_new_watchdog)
 
 
 def _shutdown(sock: socket.socket) -> None:
@@ -143,24 +197,47 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def watched_session(watch: Watch, timeout: float, user_agent: str, base: str, limits: Limits) -> requests.Session:
-    """A requests session whose connections report to ``watch`` and honour its deadline,
-    whose answers are read within ``limits``, and which follows redirects only within the
-    origin of ``base`` (a few of them)."""
+class _Current:
+    """The Watch of the download a kept-alive session is serving (None between downloads)."""
+
+    watch: Watch | None = None
+
+    def get(self) -> Watch:
+        if self.watch is None:
+            raise RuntimeError("a request outside of a download")
+        return self.watch
+
+
+def _watched_session(
+    current: _Current, timeout: float, user_agent: str, base: str, limits: Limits
+) -> requests.Session:
+    """A requests session whose connections report to the current download's Watch and
+    honour its deadline, whose answers are read within ``limits``, and which follows
+    redirects only within the origin of ``base`` (a few of them)."""
     import requests
     import urllib3.connection
     import urllib3.connectionpool
     from requests.adapters import HTTPAdapter
 
+    # A connection reports its socket when it connects, and again with each request: a
+    # kept-alive one serves later downloads, each with its own Watch.
     class Conn(urllib3.connection.HTTPConnection):
         def connect(self) -> None:
             super().connect()
-            watch.add(self.sock)
+            current.get().add(self.sock)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            current.get().add(self.sock)
+            super().request(*args, **kwargs)
 
     class SConn(urllib3.connection.HTTPSConnection):
         def connect(self) -> None:
             super().connect()
-            watch.add(self.sock)
+            current.get().add(self.sock)
+
+        def request(self, *args: Any, **kwargs: Any) -> None:
+            current.get().add(self.sock)
+            super().request(*args, **kwargs)
 
     class Pool(urllib3.connectionpool.HTTPConnectionPool):
         ConnectionCls = Conn
@@ -174,6 +251,7 @@ def watched_session(watch: Watch, timeout: float, user_agent: str, base: str, li
             self.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": SPool}
 
         def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            watch = current.get()
             left = watch.remaining()
             if left <= 0 or watch.expired:
                 raise requests.Timeout(f"no complete answer within {timeout:g}s")
@@ -182,7 +260,22 @@ def watched_session(watch: Watch, timeout: float, user_agent: str, base: str, li
 
     home = origin(base)
 
+    env_settings: dict[tuple[tuple[str, str, int], bool | None], Any] = {}
+
     class Session(requests.Session):
+        def merge_environment_settings(
+            self, url: str | bytes | None, proxies: Any, stream: Any, verify: Any, cert: Any
+        ) -> Any:
+            # requests reads the environment (proxies, no_proxy, CA bundle) on every request,
+            # scanning all of os.environ twice: the session reads it once per origin
+            if proxies or verify is not None or cert is not None or not isinstance(url, str):
+                return super().merge_environment_settings(url, proxies, stream, verify, cert)
+            key = (origin(url), stream)
+            if key not in env_settings:
+                env_settings[key] = super().merge_environment_settings(url, {}, stream, None, None)
+            got = env_settings[key]
+            return {**got, "proxies": dict(got["proxies"])}
+
         def get_redirect_target(self, resp: requests.Response) -> str | None:
             target = super().get_redirect_target(resp)
             if target is not None:
@@ -192,6 +285,7 @@ def watched_session(watch: Watch, timeout: float, user_agent: str, base: str, li
             return target
 
     def bounded(resp: requests.Response, *args: Any, **kwargs: Any) -> None:
+        watch = current.get()
         # the body is read here, within the limit, before requests or liblore read it whole
         resp._content = _read_body(resp, limits.answer_bytes)  # read to the end: requests marks it consumed
         # what the last answer looked like, to explain a body that is not gzip
@@ -211,6 +305,45 @@ def watched_session(watch: Watch, timeout: float, user_agent: str, base: str, li
     session.headers["User-Agent"] = user_agent
     session.hooks["response"].append(bounded)
     return session
+
+
+class Downloads:
+    """One thread's downloads, one at a time, over one kept-alive session, each bounded by
+    its own Watch: a session (a TCP connect, a TLS handshake) per series was a third of the
+    CPU of fetching a one-patch series. A session that saw a download fail is dropped (a
+    Watch may have cut its connections, an answer may be half read); one inherited across a
+    fork is dropped unclosed (the parent may still use the connection)."""
+
+    def __init__(self, timeout: float, user_agent: str, base: str, limits: Limits) -> None:
+        self._args = (timeout, user_agent, base, limits)
+        self._current = _Current()
+        self._session: requests.Session | None = None
+        self._pid = os.getpid()
+        self.kept_alive = False  # the session has served a download: it may hold an open connection
+
+    @contextlib.contextmanager
+    def session(self, watch: Watch) -> Iterator[requests.Session]:
+        """The session, for one download under ``watch``."""
+        if self._pid != os.getpid():
+            self._session, self._pid = None, os.getpid()
+        if self._session is None:
+            self._session = _watched_session(self._current, *self._args)
+            self.kept_alive = False
+        self._current.watch = watch
+        try:
+            yield self._session
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            self._current.watch = None
+        self.kept_alive = True
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+        self._session = None
+        self.kept_alive = False
 
 
 def one_line(text: object) -> str:
@@ -233,6 +366,17 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         if isinstance(reason, BaseException):
             stack.append(reason)
         stack += [a for a in cur.args if isinstance(a, BaseException)]
+
+
+def connection_dropped(exc: BaseException, watch: Watch) -> bool:
+    """The connection failed (reset, closed before the answer), in time and for no other
+    reason: what a kept-alive connection that the server closed meanwhile gives."""
+    import requests
+
+    chain = list(_causes(exc))
+    if watch.expired or any(isinstance(c, Refused | requests.Timeout | socket.timeout) for c in chain):
+        return False
+    return any(isinstance(c, requests.ConnectionError | ConnectionError) for c in chain)
 
 
 def looks_html(data: bytes, ctype: str = "") -> bool:

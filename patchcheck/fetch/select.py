@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from patchcheck.errors import SeriesError
-from patchcheck.fetch.b4shim import B4, MailInfo, SeriesInfo
+from patchcheck.fetch.b4shim import B4, MailInfo, Parsed, SeriesInfo
 from patchcheck.fetch.mail import Msg, author, cut_signature, message_facts
 from patchcheck.model import Fix, PatchMail
 
@@ -92,10 +92,11 @@ def _named_patch(fix: Fix, named: MailInfo | None, lser: SeriesInfo) -> int | No
     return named.counter if placed is not None and placed.msgid == named.msgid else None
 
 
-def select(b4: B4, msgs: Sequence[Msg], fix: Fix, label: str, where: str) -> Selection:
+def select(b4: B4, parsed: Parsed, fix: Fix, label: str, where: str) -> Selection:
     """The fix's revision (pinned, else the named patch's, else the latest) and patches
     (``patches``, else the one patch the msgid names, else all)."""
-    info, lser = b4.read(msgs, fix.revision, named=None if fix.patches else fix.msgid)
+    msgs = parsed.msgs
+    info, lser = b4.read(parsed, fix.revision, named=None if fix.patches else fix.msgid)
     if not info.revisions:
         raise SeriesError(no_patches(label, where, len(msgs), info.loose))
     if fix.revision is not None and fix.revision not in info.revisions:

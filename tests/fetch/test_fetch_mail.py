@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import email.encoders
+import email.parser
+import email.policy
 import time
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from patchcheck.fetch.mail import author, cut_signature, facts, mboxrd, with_msgid
+from patchcheck.fetch.mail import author, cut_signature, facts, keeping_headers, mboxrd, with_msgid
 from patchcheck.model import Fix
 from testing import mailgen
 from testing.pi_server import PIServer
@@ -179,3 +181,35 @@ def test_patch_attachments_of_every_text_type(pi_server: PIServer, tmp_path: Pat
     assert f.get(Fix(msgid="xdiff-b64@x.org")).patches[0].diff == latin
     cached = fetcher(tmp_path, pi_server, offline=True).get(Fix(msgid="xdiff-qp@x.org"))
     assert cached.patches[0].diff == latin
+
+
+def test_kept_headers_read_as_the_policy_reads_them() -> None:
+    """keeping_headers parses each header once; what a message says is unchanged."""
+    raw = (
+        b"From: =?utf-8?q?Fran=C3=A7ois_P=C3=A9rez?= <fp@example.org>\n"
+        b"Subject: [PATCH v2 1/2] =?utf-8?q?net=3A_fix_na=C3=AFve?=\n"
+        b"  folded tail\n"
+        b"Message-Id: <x$(id)@example.org>\n"
+        b"References: <a@example.org>\n <b@example.org>\n"
+        b"Date: Mon, 4 Nov 2024 10:00:00 -9900\n"
+        b'Content-Type: multipart/mixed; boundary="b"\n\n'
+        b"--b\nContent-Type: text/plain; charset=latin-1\nContent-Transfer-Encoding: 8bit\n\nFran\xe7ois\n"
+        b"--b\nContent-Type: text/x-diff; name=fix.patch\n\ndiff --git a/x b/x\n--b--\n"
+    )
+    base = email.policy.default
+    plain = email.parser.BytesParser(policy=base).parsebytes(raw)
+    kept = email.parser.BytesParser(policy=keeping_headers(base)).parsebytes(raw)
+    for a, b in zip(plain.walk(), kept.walk(), strict=True):
+        # the header registry makes a class per parse: compare the header class it derives from
+        assert [(n, type(v).__mro__[1], str(v)) for n, v in a.items()] == [
+            (n, type(v).__mro__[1], str(v)) for n, v in b.items()
+        ]
+        assert (a.get_content_type(), a.get_params(), a.get_content_charset()) == (
+            b.get_content_type(),
+            b.get_params(),
+            b.get_content_charset(),
+        )
+        assert a.get_payload(decode=True) == b.get_payload(decode=True)
+    assert kept.get("From").addresses == plain.get("From").addresses
+    assert kept.get("Subject") is kept.get("Subject")  # parsed once
+    assert kept.as_bytes() == plain.as_bytes()
