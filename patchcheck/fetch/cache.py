@@ -8,12 +8,11 @@ Layout (``cache_dir/series/<safe msgid>/``)::
                        --patch-format=mboxrd``); derived, rebuilt when missing; v2-all.mbox
                        when the fix takes every patch
     sel-v2-p1,3.json   a fix's selection (its sha256, then as JSON the PatchMail fields,
-                       diffs in base64), tied to
-                       the sha256 of thread.mbox and the entry's stat signature; derived
-                       like the am file: a warm run builds the Series from it without b4
-                       (re-checking the entry only when its signature changed), and an
-                       unreadable or stale one is ignored and rewritten.
-                       sel-latest-all.json: no revision pinned
+                       diffs in base64), tied to the sha256 of thread.mbox and the entry's
+                       stat signature; derived like the am file: a warm run builds the
+                       Series from it without b4 (re-checking the entry only when its
+                       signature changed), and a damaged or stale one is ignored and
+                       rewritten. sel-latest-all.json: no revision pinned
 
 An entry is written into ``series/.tmp-*`` and renamed into place whole, so an interrupted
 fetch never leaves an entry that a later run trusts (nor does a machine crash: see _write_file).
