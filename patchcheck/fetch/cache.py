@@ -366,13 +366,17 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
         if not isinstance(sel, dict) or sel.get("key") != selection_key(fix):
             return None
         fetched = sel["fetched"]
-        if sel["signature"] is None or sel["signature"] != _signature(entry):
+        signature = _signature(entry)  # taken before the check: a change after it shows later
+        if sel["signature"] is None or sel["signature"] != signature:
             res = check_entry(Path(entry), fix.msgid)
             if isinstance(res, str):
                 return None  # the normal path reports (or re-fetches) a broken entry
             if sel.get("sha256") != res[1].get("sha256"):
                 return None
             fetched = res[1].get("fetched", "")
+            if signature is not None:  # sound as it is now (e.g. a fresh checkout): say so
+                sel["signature"], sel["fetched"] = signature, fetched
+                _store_selection(Path(path), sel)
         am = os.path.join(entry, str(sel["am_mbox"]))
         if not os.path.isfile(am):
             return None  # rebuilt by the normal path
@@ -412,7 +416,11 @@ def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, a
         "am_mbox": am.name,
         "patches": [_mail_to_json(p, up) for p, up in zip(sel.patches, sel.trailer_upstream, strict=True)],
     }
-    path = entry / selection_name(fix)
+    _store_selection(entry / selection_name(fix), data)
+
+
+def _store_selection(path: Path, data: dict[str, Any]) -> None:
+    # atomically; a failure only costs the b4 work (or the entry's check) again next time
     try:
         atomic_write(path, seal(json.dumps(data, ensure_ascii=False).encode("utf-8")), TMP_PREFIX)
     except OSError as e:

@@ -121,6 +121,10 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
 
 
+# one encoder for every item: json.dumps builds a new one per call when given options
+_ONE_LINE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def render(report: Report, options: RenderOptions) -> str:
     # ensure_ascii=False keeps maintainers' names readable; the output is UTF-8 anyway.
     doc = report_dict(report)
@@ -131,7 +135,7 @@ def render(report: Report, options: RenderOptions) -> str:
     out = json.dumps({**doc, **{k: [0] for k in lists}}, indent=2, ensure_ascii=False)
     for k, items in lists.items():
         # a top-level key is the only one indented by two spaces
-        body = ",\n    ".join(json.dumps(x, ensure_ascii=False) for x in items)
+        body = ",\n    ".join(map(_ONE_LINE, items))
         out = out.replace(f'\n  "{k}": [\n    0\n  ]', f'\n  "{k}": [\n    {body}\n  ]', 1)
     return out + "\n"
 

@@ -177,7 +177,8 @@ def test_unchanged_entry_is_not_checked_again(
     pi_server: PIServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A warm read trusts the entry while meta.json and thread.mbox keep the size and mtime
-    its selection recorded; a touched file brings the full check back."""
+    its selection recorded; a touched file brings the full check back once (a sound entry's
+    new signature is recorded), a changed one fails it."""
     from patchcheck.fetch import cache
 
     spec = mailgen.make_series("sig", 1)
@@ -189,7 +190,8 @@ def test_unchanged_entry_is_not_checked_again(
     monkeypatch.setattr(cache, "check_entry", lambda e, *a: checked.append(e) or real(e, *a))
     assert cache.read_selection(tmp_path / "cache", fix) is not None and checked == []
     thread = tmp_path / "cache" / "series" / safe_name(spec.cover_msgid or "") / "thread.mbox"
-    os.utime(thread, ns=(1, 1))
+    os.utime(thread, ns=(1, 1))  # as a fresh checkout of a committed cache has it
+    assert cache.read_selection(tmp_path / "cache", fix) is not None and len(checked) == 1
     assert cache.read_selection(tmp_path / "cache", fix) is not None and len(checked) == 1
     thread.write_bytes(thread.read_bytes().replace(b"Subject:", b"Subject: x"))
     assert cache.read_selection(tmp_path / "cache", fix) is None and len(checked) == 2
