@@ -268,18 +268,26 @@ def check_all(
 
 def _by_thread(bugs: Sequence[Bug], key: Callable[[Fix], str]) -> list[list[int]]:
     """The bugs' indices in groups that share no thread with another group (each thread
-    is then fetched by one worker only), in bug order."""
+    is then fetched by one worker only), each group in bug order, by its first bug."""
+    parent = list(range(len(bugs)))  # union-find over the bugs: a thread joins its bugs
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
     owner: dict[str, int] = {}
-    group_of: list[int] = []
     for i, b in enumerate(bugs):
-        keys = [key(f) for f in b.fixes]
-        g = next((owner[k] for k in keys if k in owner), i)
-        group_of.append(g)
-        for k in keys:
-            owner.setdefault(k, g)
+        for k in map(key, b.fixes):
+            if k in owner:
+                a, c = root(owner[k]), root(i)
+                parent[max(a, c)] = min(a, c)
+            else:
+                owner[k] = i
     groups: dict[int, list[int]] = {}
-    for i, g in enumerate(group_of):
-        groups.setdefault(g, []).append(i)
+    for i in range(len(bugs)):
+        groups.setdefault(root(i), []).append(i)
     return list(groups.values())
 
 

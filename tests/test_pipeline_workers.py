@@ -98,3 +98,6 @@ def test_bugs_sharing_a_thread_go_to_one_worker() -> None:
 
     bugs = [bug(0, "a"), bug(1, "b"), bug(2, "c", "a"), bug(3, "d"), bug(4, "b")]
     assert _by_thread(bugs, lambda f: f.msgid or "") == [[0, 2], [1, 4], [3]]
+    # a bug that shares one thread with each of two groups joins them into one
+    bugs += [bug(5, "d", "c")]
+    assert _by_thread(bugs, lambda f: f.msgid or "") == [[0, 2, 3, 5], [1, 4]]
