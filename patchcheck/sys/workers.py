@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import signal
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -57,9 +58,18 @@ def fork_map(
         init = functools.partial(_start, start)
         with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init) as pool:
             futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
-            for f in as_completed(futures):
-                got = out[futures[f]] = f.result()
-                done(got)
+            try:
+                for f in as_completed(futures):
+                    got = out[futures[f]] = f.result()
+                    done(got)
+            except BaseException:
+                # Ctrl-C, a signal, a worker's error: nothing queued runs any more, and the
+                # workers are ended as patchcheck is (SIGTERM unwinds them like the parent:
+                # their downloads cut, their scratch folders removed)
+                pool.shutdown(wait=False, cancel_futures=True)
+                for child in multiprocessing.active_children():
+                    child.terminate()
+                raise
     finally:
         _SHARED = None
         gc.unfreeze()
@@ -70,8 +80,17 @@ def _start(then: Callable[[], None] | None) -> None:
     # the work makes many short-lived objects and few cycles: the default threshold (700)
     # runs the collector thousands of times for nothing (~8% of a worker's time)
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+    # Ctrl-C is the parent's to handle (it then ends the workers); ended by a signal, a
+    # worker leaves quietly (no traceback of its own), running its exit-time cleanups
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _leave)
     if then is not None:
         then()
+
+
+def _leave(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def chunks(items: Sequence[T], jobs: int, per_job: int) -> list[Sequence[T]]:

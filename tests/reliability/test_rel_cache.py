@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from patchcheck.fetch.cache import safe_name
-from testing.rig import GOOD, LOCAL, Rig, interrupt, no_traceback, wait_for
+from testing.rig import GOOD, LOCAL, Rig, bug_file, env, interrupt, no_traceback, wait_for
 
 
 def _entry(rig: Rig, msgid: str = GOOD) -> Path:
@@ -71,6 +73,33 @@ def test_sigint_mid_fetch_is_prompt_and_clean(rig: Rig) -> None:
     rig.server.delay = 0
     _sound(rig)
     _later_run_is_good(rig)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_mid_fetch_in_a_worker_is_prompt_and_clean(rig: Rig, tmp_path: Path, sig: signal.Signals) -> None:
+    """An audit large enough for worker processes fetches in them: a signal to patchcheck
+    (not to its workers) still ends the run at once, the workers' fetches cut, nothing
+    queued run after it, no scratch copy left behind."""
+    for i in range(8):
+        bug_file(rig.bugs, f"b-local-{i}", 'mbox = "fixes/local.mbox"')
+    other = tmp_path / "linux2"
+    shutil.copytree(rig.tree, other)
+    rig.server.delay = 20
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    argv = rig.argv("audit", "--tree", str(rig.tree), "--tree", str(other), "--all", "-j", "2")
+    proc = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env(), "TMPDIR": str(tmpdir)}
+    )
+    wait_for(lambda: _fetches(rig) > 0)
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    rc, out, err = interrupt(proc, sig, limit=10)
+    assert time.monotonic() - t0 < 5
+    assert rc == 128 + sig
+    assert err.strip().splitlines()[-1] in ("patchcheck: interrupted", f"patchcheck: terminated by {sig.name}")
+    assert "Traceback" not in err and out == ""
+    assert not _entry(rig).exists() and os.listdir(tmpdir) == []
 
 
 def test_leftovers_of_a_killed_store_are_never_trusted(rig: Rig) -> None:
