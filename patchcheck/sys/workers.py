@@ -65,10 +65,14 @@ def fork_map(
             except BaseException:
                 # Ctrl-C, a signal, a worker's error: nothing queued runs any more, and the
                 # workers are ended as patchcheck is (SIGTERM unwinds them like the parent:
-                # their downloads cut, their scratch folders removed)
-                pool.shutdown(wait=False, cancel_futures=True)
+                # their downloads cut, their scratch folders removed). The pool is then shut
+                # down waiting for its manager thread: one still running at exit races
+                # Python's own exit hook for the pool's pipe ("Bad file descriptor").
+                for f in futures:
+                    f.cancel()
                 for child in multiprocessing.active_children():
                     child.terminate()
+                pool.shutdown(wait=True, cancel_futures=True)
                 raise
     finally:
         _SHARED = None
