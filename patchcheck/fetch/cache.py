@@ -329,7 +329,7 @@ def unseal(raw: bytes) -> bytes | None:
     return payload if digest.decode("ascii", "replace") == sha256(payload) else None
 
 
-def _signature(entry: str) -> list[int] | None:
+def signature(entry: str | Path) -> list[int] | None:
     """Size and mtime (ns) of meta.json and thread.mbox: while they are unchanged, the entry
     is the one a stored selection's check found sound (as git's index trusts a file's stat)."""
     out: list[int] = []
@@ -366,16 +366,16 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
         if not isinstance(sel, dict) or sel.get("key") != selection_key(fix):
             return None
         fetched = sel["fetched"]
-        signature = _signature(entry)  # taken before the check: a change after it shows later
-        if sel["signature"] is None or sel["signature"] != signature:
+        now = signature(entry)  # taken before the check: a change after it shows later
+        if sel["signature"] is None or sel["signature"] != now:
             res = check_entry(Path(entry), fix.msgid)
             if isinstance(res, str):
                 return None  # the normal path reports (or re-fetches) a broken entry
             if sel.get("sha256") != res[1].get("sha256"):
                 return None
             fetched = res[1].get("fetched", "")
-            if signature is not None:  # sound as it is now (e.g. a fresh checkout): say so
-                sel["signature"], sel["fetched"] = signature, fetched
+            if now is not None:  # sound as it is now (e.g. a fresh checkout): say so
+                sel["signature"], sel["fetched"] = now, fetched
                 _store_selection(Path(path), sel)
         am = os.path.join(entry, str(sel["am_mbox"]))
         if not os.path.isfile(am):
@@ -397,19 +397,31 @@ def read_selection(cache_dir: Path, fix: Fix) -> StoredSelection | None:
         return None  # derived data: recomputed (and rewritten) from thread.mbox
 
 
-def write_selection(entry: Path, thread_sha256: str, fix: Fix, sel: Selection, am: Path) -> None:
-    """Write the fix's selection next to thread.mbox (atomically; failures only cost
-    the b4 work again next time)."""
-    # the entry's signature, taken before its check: a change after it shows as another one
-    signature = _signature(str(entry))
+def held_signature(entry: Path, thread_sha256: str) -> list[int] | None:
+    """The entry's signature when the entry is sound and holds the thread of that sha256
+    (taken before its check: a change after it shows as another signature), else None."""
+    now = signature(entry)
     res = check_entry(entry, None)
-    if isinstance(res, str) or res[1].get("sha256") != thread_sha256:
-        signature = None  # changed under us: every read checks the entry
+    return None if isinstance(res, str) or res[1].get("sha256") != thread_sha256 else now
+
+
+def write_selection(
+    entry: Path,
+    thread_sha256: str,
+    entry_signature: list[int] | None,
+    fetched: str,
+    fix: Fix,
+    sel: Selection,
+    am: Path,
+) -> None:
+    """Write the fix's selection next to thread.mbox (atomically; failures only cost
+    the b4 work again next time). ``entry_signature``: the entry's when it was found to hold
+    the thread (None: every read checks the entry)."""
     data = {
         "key": selection_key(fix),
         "sha256": thread_sha256,
-        "signature": signature,
-        "fetched": "" if isinstance(res, str) else str(res[1].get("fetched", "")),
+        "signature": entry_signature,
+        "fetched": fetched,
         "revision": sel.revision,
         "subject": sel.subject,
         "note": sel.note,

@@ -42,6 +42,7 @@ class _Thread:
     fetched: str
     entry: Path | None  # cache folder, when cached
     sha256: str = ""  # of the thread's bytes: what a stored selection was derived from
+    signature: list[int] | None = None  # the cache entry's, when it was found to hold them
 
 
 def _now() -> str:
@@ -217,6 +218,7 @@ class Fetcher:
         url = self._url(msgid)
         problem: str | None = None
         if entry.is_dir():
+            held = cache.signature(entry)  # before the check: a change after it shows later
             res = cache.check_entry(entry, msgid, self.limits.thread_bytes)
             if isinstance(res, str):
                 problem = res
@@ -224,7 +226,7 @@ class Fetcher:
                 data, meta = res
                 parsed = self._validate(data, msgid, str(entry / "thread.mbox"), dedupe=True)
                 fetched, digest = str(meta.get("fetched", "")), str(meta.get("sha256", ""))
-                return _Thread(msgid, msgid, url, parsed, "cache", fetched, entry, digest)
+                return _Thread(msgid, msgid, url, parsed, "cache", fetched, entry, digest, held)
         if self.offline:
             miss = SeriesError.NOT_CACHED
             if problem:
@@ -234,14 +236,14 @@ class Fetcher:
             raise SeriesError(f"{msgid}: not in cache (offline); cache folder {entry}", reason=miss)
         data = self._download(msgid, url)
         parsed = self._validate(data, msgid, url, dedupe=True)
-        fetched = _now()
+        fetched, digest = _now(), sha256(data)
         meta = {
             "format": cache.CACHE_FORMAT,
             "msgid": msgid,
             "lore_url": self.lore_url,
             "url": url,
             "fetched": fetched,
-            "sha256": sha256(data),
+            "sha256": digest,
             "size": len(data),
             "b4": b4shim.version(),
             "messages": cache.summaries(self._b4.infos(parsed)),
@@ -250,7 +252,13 @@ class Fetcher:
         if why is not None:
             with self._lock:
                 self.unstored[msgid] = why
-        return _Thread(msgid, msgid, url, parsed, "lore", fetched, entry if entry.is_dir() else None, sha256(data))
+        if not entry.is_dir():
+            return _Thread(msgid, msgid, url, parsed, "lore", fetched, None, digest)
+        # another process may have stored the thread first: the entry is ours only if it
+        # holds these bytes
+        return _Thread(
+            msgid, msgid, url, parsed, "lore", fetched, entry, digest, cache.held_signature(entry, digest)
+        )
 
     def _url(self, msgid: str) -> str:
         # the URL liblore requests (LoreNode._local_mbox_by_msgid)
@@ -337,7 +345,7 @@ class Fetcher:
             extra["am_mbox"] = str(am)
             if th.msgid is not None:
                 assert th.entry is not None
-                cache.write_selection(th.entry, th.sha256, fix, sel, am)
+                cache.write_selection(th.entry, th.sha256, th.signature, th.fetched, fix, sel, am)
         return Series(
             key=th.key,
             msgid=th.msgid,
