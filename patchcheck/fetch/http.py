@@ -230,14 +230,8 @@ def _watched_session(
             current.get().add(self.sock)
             super().request(*args, **kwargs)
 
-    class SConn(urllib3.connection.HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            current.get().add(self.sock)
-
-        def request(self, *args: Any, **kwargs: Any) -> None:
-            current.get().add(self.sock)
-            super().request(*args, **kwargs)
+    class SConn(Conn, urllib3.connection.HTTPSConnection):  # the same, over TLS
+        pass
 
     class Pool(urllib3.connectionpool.HTTPConnectionPool):
         ConnectionCls = Conn
