@@ -29,28 +29,20 @@ def bug(d: Path, fix: str, bug_id: str = "b1") -> Path:
     return d
 
 
+def run(
+    capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, repo: Path, *extra: str, fmt: str = "json"
+) -> tuple[int, str]:
+    """``patchcheck check`` of every bug with the upstream clone: exit code and report."""
+    argv = ["check", "--tree", str(tree), "--all", "--no-shipped-bugs", "--bugs-dir", str(bugs)]
+    argv += ["--cache-dir", str(bugs.parent / "cache"), "--upstream-repo", str(repo), "--format", fmt, *extra]
+    rc = main(argv)
+    return rc, capsys.readouterr().out
+
+
 def check(
     capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, repo: Path, *extra: str
 ) -> tuple[int, list[dict]]:
-    rc = main(
-        [
-            "check",
-            "--tree",
-            str(tree),
-            "--all",
-            "--no-shipped-bugs",
-            "--bugs-dir",
-            str(bugs),
-            "--cache-dir",
-            str(bugs.parent / "cache"),
-            "--upstream-repo",
-            str(repo),
-            "--format",
-            "json",
-            *extra,
-        ]
-    )
-    out = capsys.readouterr().out
+    rc, out = run(capsys, tree, bugs, repo, *extra)
     return rc, [p for r in json.loads(out)["results"] for p in r["patches"]]
 
 
@@ -236,25 +228,7 @@ def test_every_format_shows_them(
 ) -> None:
     tree = tree_at(up, up.base, tmp_path / "tree")
     bugs = bug(tmp_path / "bugs", f'upstream = ["{up.fix}"]')
-    rc = main(
-        [
-            "check",
-            "--tree",
-            str(tree),
-            "--all",
-            "--no-shipped-bugs",
-            "--bugs-dir",
-            str(bugs),
-            "--cache-dir",
-            str(tmp_path / "c"),
-            "--upstream-repo",
-            str(up.repo),
-            "--format",
-            fmt,
-            "--with-prereqs",
-        ]
-    )
-    out = capsys.readouterr().out
+    rc, out = run(capsys, tree, bugs, up.repo, "--with-prereqs", fmt=fmt)
     assert rc == 1
     assert f"{up.prereq[:12]} fs: count ret1 atomically: backportable (clean)" in out
     assert "with prerequisites: backportable (clean)" in out
