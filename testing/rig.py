@@ -42,20 +42,20 @@ def edit(files: dict[str, str], path: str, old: str, new: str) -> dict[str, str]
     return out
 
 
-def patchcheck_argv(
+def patchcheck_args(
     *args: str,
     bugs: Path,
     cache: Path,
     lore: str | None,
     tree_cache: Path | None = None,
     shipped: bool = False,
-    jobs: int = 2,
+    jobs: int | None = 2,
     offline: bool = False,
     timeout: float | None = None,
 ) -> list[str]:
-    """``python -m patchcheck ARGS`` on a test's own bug folder, cache and archive (``lore``
-    None: no --lore-url, e.g. for --offline runs)."""
-    cmd = [sys.executable, "-m", "patchcheck", *args, "--bugs-dir", str(bugs)]
+    """patchcheck's arguments ``ARGS`` on a test's own bug folder, cache and archive
+    (``lore`` None: no --lore-url, e.g. for --offline runs; ``jobs`` None: no -j)."""
+    cmd = [*args, "--bugs-dir", str(bugs)]
     if not shipped:
         cmd.append("--no-shipped-bugs")
     cmd += ["--cache-dir", str(cache)]
@@ -63,12 +63,18 @@ def patchcheck_argv(
         cmd += ["--tree-cache", str(tree_cache)]
     if lore is not None:
         cmd += ["--lore-url", lore]
-    cmd += ["-j", str(jobs)]
+    if jobs is not None:
+        cmd += ["-j", str(jobs)]
     if offline:
         cmd.append("--offline")
     if timeout is not None:
         cmd += ["--timeout", f"{timeout:g}"]
     return cmd
+
+
+def patchcheck_argv(*args: str, **kw: Any) -> list[str]:
+    """``python -m patchcheck`` with ``patchcheck_args``."""
+    return [sys.executable, "-m", "patchcheck", *patchcheck_args(*args, **kw)]
 
 
 def env() -> dict[str, str]:

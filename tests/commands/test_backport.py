@@ -13,6 +13,7 @@ from patchcheck.commands.backport import spec_lines
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_mbox, make_patch_mail
 from testing.pi_server import PIServer
+from testing.rig import patchcheck_args
 from testing.treegen import FINAL, _build_dsc, build_srpm, have
 from testing.upstream import apply_with_fuzz, exact_apply, git_am
 
@@ -43,22 +44,8 @@ def local_bug(bugs: Path, bug_id: str, mails: list[bytes], extra: str = "") -> N
 def backport(
     capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, out: Path, *extra: str
 ) -> tuple[int, str]:
-    rc = main(
-        [
-            "backport",
-            "--tree",
-            str(tree),
-            "--all",
-            "--no-shipped-bugs",
-            "--bugs-dir",
-            str(bugs),
-            "--cache-dir",
-            str(bugs.parent / "cache"),
-            "-o",
-            str(out),
-            *extra,
-        ]
-    )
+    argv = ["backport", "--tree", str(tree), "--all", "-o", str(out), *extra]
+    rc = main(patchcheck_args(*argv, bugs=bugs, cache=bugs.parent / "cache", lore=None, jobs=None))
     cap = capsys.readouterr()
     return rc, cap.out + cap.err
 

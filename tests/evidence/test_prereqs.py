@@ -15,6 +15,7 @@ from patchcheck.fetch.upstream import UpstreamRepo
 from patchcheck.model import PatchMail, PatchResult, Prereq, SearchLimits, Verdict
 from patchcheck.text.diff import parse_diff
 from testing.gitrepo import commit
+from testing.rig import patchcheck_args
 from testing.upstream import BASE, Upstream, build_upstream, edit, git_am, tree_at
 
 
@@ -29,13 +30,28 @@ def bug(d: Path, fix: str, bug_id: str = "b1") -> Path:
     return d
 
 
+def args(verb: str, tree: Path, bugs: Path, cache: Path, repo: Path, *extra: str) -> list[str]:
+    """``patchcheck VERB`` of every bug of ``bugs`` on ``tree``, with the upstream clone."""
+    return patchcheck_args(
+        verb,
+        "--tree",
+        str(tree),
+        "--all",
+        "--upstream-repo",
+        str(repo),
+        *extra,
+        bugs=bugs,
+        cache=cache,
+        lore=None,
+        jobs=None,
+    )
+
+
 def run(
     capsys: pytest.CaptureFixture[str], tree: Path, bugs: Path, repo: Path, *extra: str, fmt: str = "json"
 ) -> tuple[int, str]:
-    """``patchcheck check`` of every bug with the upstream clone: exit code and report."""
-    argv = ["check", "--tree", str(tree), "--all", "--no-shipped-bugs", "--bugs-dir", str(bugs)]
-    argv += ["--cache-dir", str(bugs.parent / "cache"), "--upstream-repo", str(repo), "--format", fmt, *extra]
-    rc = main(argv)
+    """``patchcheck check`` with the upstream clone: exit code and report."""
+    rc = main(args("check", tree, bugs, bugs.parent / "cache", repo, "--format", fmt, *extra))
     return rc, capsys.readouterr().out
 
 
@@ -83,24 +99,7 @@ def test_with_prereqs_makes_it_backportable_and_backport_writes_both(
         f"backportable (clean) on top of the absent prerequisites that apply (oldest first: {up.prereq[:12]})"
     )
     out = tmp_path / "out"
-    rc = main(
-        [
-            "backport",
-            "--tree",
-            str(tree),
-            "--all",
-            "--no-shipped-bugs",
-            "--bugs-dir",
-            str(bugs),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "--upstream-repo",
-            str(up.repo),
-            "--with-prereqs",
-            "-o",
-            str(out),
-        ]
-    )
+    rc = main(args("backport", tree, bugs, tmp_path / "cache", up.repo, "--with-prereqs", "-o", str(out)))
     text = capsys.readouterr().out
     assert rc == 0, text
     names = sorted(p.name for p in out.iterdir())
@@ -112,20 +111,7 @@ def test_with_prereqs_makes_it_backportable_and_backport_writes_both(
     assert log.splitlines() == ["fs: count ret1 atomically", "fs: guard ret1 against negative values"]
     assert (tmp_path / "am" / "fs/a.c").read_bytes() == (up.repo / "fs/a.c").read_bytes()
     # without --with-prereqs: the conflict's rejects, and its prerequisites printed
-    rc = main(
-        [
-            "backport",
-            "--tree",
-            str(tree),
-            "--all",
-            "--no-shipped-bugs",
-            "--bugs-dir",
-            str(bugs),
-            "--cache-dir",
-            str(tmp_path / "c"),
-        ]
-        + ["--upstream-repo", str(up.repo), "-o", str(tmp_path / "out2")]
-    )
+    rc = main(args("backport", tree, bugs, tmp_path / "c", up.repo, "-o", str(tmp_path / "out2")))
     text = capsys.readouterr().out
     assert rc == 1
     assert (

@@ -17,6 +17,7 @@ from patchcheck.model import Fix
 from testing.gitrepo import git
 from testing.mailgen import make_mbox, make_patch_mail
 from testing.pi_server import PIServer
+from testing.rig import patchcheck_args
 from testing.upstream import Upstream, build_upstream, tree_at
 
 
@@ -31,8 +32,11 @@ def bug(d: Path, fix: str) -> Path:
     return d
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    rc = main(list(args))
+def run(
+    capsys: pytest.CaptureFixture[str], bugs: Path, cache: Path, *args: str, lore: str | None = None
+) -> tuple[int, str, str]:
+    """``patchcheck ARGS`` on the test's bug folder and cache: exit code, stdout, stderr."""
+    rc = main(patchcheck_args(*args, bugs=bugs, cache=cache, lore=lore, jobs=None))
     cap = capsys.readouterr()
     return rc, cap.out, cap.err
 
@@ -70,37 +74,17 @@ def test_check_takes_the_patch_from_the_clone(
 ) -> None:
     tree = tree_at(up, up.base, tmp_path / "tree")
     bugs = bug(tmp_path / "bugs", f'upstream = ["{up.prereq}"]')
-    common = [
-        "--tree",
-        str(tree),
-        "--bug",
-        "b1",
-        "--no-shipped-bugs",
-        "--bugs-dir",
-        str(bugs),
-        "--cache-dir",
-        str(tmp_path / "c"),
-    ]
-    rc, out, err = run(capsys, "check", *common, "--format", "json", "--upstream-repo", str(up.repo))
+    common = ["check", "--tree", str(tree), "--bug", "b1", "--format", "json"]
+    rc, out, err = run(capsys, bugs, tmp_path / "c", *common, "--upstream-repo", str(up.repo))
     assert rc == 1, err
     [p] = json.loads(out)["results"][0]["patches"]
     assert (p["verdict"], p["method"], p["upstream"]) == ("backportable", "clean", up.prereq)
     assert f"patch taken from upstream commit {up.prereq[:12]}" in p["evidence"]
     # no clone: the series cannot be obtained, and the message says what to give
-    rc, out, err = run(capsys, "check", *common, "--format", "json")
+    rc, out, err = run(capsys, bugs, tmp_path / "c", *common)
     assert rc == 3 and "--upstream-repo" in json.dumps(json.loads(out))
     # patchcheck fetch has nothing to fetch for it
-    rc, out, err = run(
-        capsys,
-        "fetch",
-        "--bug",
-        "b1",
-        "--no-shipped-bugs",
-        "--bugs-dir",
-        str(bugs),
-        "--cache-dir",
-        str(tmp_path / "c"),
-    )
+    rc, out, err = run(capsys, bugs, tmp_path / "c", "fetch", "--bug", "b1")
     assert rc == 0 and out == "", (out, err)
 
 
@@ -110,23 +94,18 @@ def test_backport_writes_the_commit_as_it_applies(
     tree = tree_at(up, up.base, tmp_path / "tree")
     (tree / "fs/b.c").write_text("/* vendor */\n" + (tree / "fs/b.c").read_text())
     bugs = bug(tmp_path / "bugs", f'upstream = ["{up.other}"]')
-    rc, out, err = run(
-        capsys,
+    argv = [
         "backport",
         "--tree",
         str(tree),
         "--bug",
         "b1",
-        "--no-shipped-bugs",
-        "--bugs-dir",
-        str(bugs),
-        "--cache-dir",
-        str(tmp_path / "c"),
         "--upstream-repo",
         str(up.repo),
         "-o",
         str(tmp_path / "out"),
-    )
+    ]
+    rc, out, err = run(capsys, bugs, tmp_path / "c", *argv)
     assert rc == 0, out + err
     [p] = (tmp_path / "out").iterdir()
     text = p.read_text()
@@ -154,19 +133,8 @@ def test_a_mail_stays_the_source_and_the_commit_corroborates(
     with PIServer() as server:
         for name, diff in (("same", same), ("differs", other)):
             server.add_thread(make_mbox([make_patch_mail("fs/b: check ctx", diff, f"{name}@x.org")]))
-        args = [
-            "--tree",
-            str(tree),
-            "--all",
-            "--no-shipped-bugs",
-            "--bugs-dir",
-            str(bugs),
-            "--cache-dir",
-            str(tmp_path / "c"),
-        ]
-        rc, out, err = run(
-            capsys, "check", *args, "--lore-url", server.url, "--format", "json", "--upstream-repo", str(up.repo)
-        )
+        argv = ["check", "--tree", str(tree), "--all", "--format", "json", "--upstream-repo", str(up.repo)]
+        rc, out, err = run(capsys, bugs, tmp_path / "c", *argv, lore=server.url)
     assert rc == 1, err
     ev = {r["bug"]: r["patches"][0]["evidence"] for r in json.loads(out)["results"]}
     assert "patch taken from the mail <same@x.org>" in ev["same"]
