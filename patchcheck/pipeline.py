@@ -223,7 +223,18 @@ def _in_processes(
 
 # ---- fetching and checking together, bug by bug, in the workers ----------------------------
 
-Streamed = tuple[list[tuple[int, int, BugResult]], dict[Fix, SeriesError]]  # (tree, bug, result)
+# (tree, bug, result, the result encoded or ""), and the fixes whose series failed
+Streamed = tuple[list[tuple[int, int, BugResult, str]], dict[Fix, SeriesError]]
+
+
+@dataclass
+class Checked:
+    """``check_all``'s answer: the results in (tree, bug) order, the fixes whose series could
+    not be obtained and, when the workers encoded them, each result's encoding."""
+
+    results: list[BugResult]
+    failed: dict[Fix, SeriesError]
+    encoded: list[str] | None = None
 
 
 def check_all(
@@ -234,36 +245,40 @@ def check_all(
     jobs: int,
     contexts: Sequence[TreeContext] | None = None,
     max_hunks: int | None = None,
-) -> tuple[list[BugResult], dict[Fix, SeriesError]]:
+    encode: Callable[[BugResult], str] | None = None,
+) -> Checked:
     """Every bug on every tree, results in (tree, bug) order; with the fixes whose series
     could not be obtained.
 
     With worker processes, each worker gets its bugs' series and checks them on every
     tree in one go: reading series (or fetching and parsing them) then runs on every core
-    too. Trees that want every path before the first read (an archive read in one pass), a
-    run too small for workers, or no fork: the series first, then the cells."""
+    too, and so does ``encode`` (a report format's per-result encoder: its work would
+    otherwise wait for the last cell, on one core). Trees that want every path before the
+    first read (an archive read in one pass), a run too small for workers, or no fork: the
+    series first, then the cells, and nothing encoded."""
     ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
     cells = len(bugs) * len(trees)
     if any(t.wants_paths for t in trees) or jobs <= 1 or cells < MIN_CELLS_FOR_PROCESSES or not workers.can_fork():
         fetched = fetch_all(bugs, source, key, jobs=jobs)
         results = run_matrix(bugs, trees, fetched, jobs=jobs, contexts=ctxs, max_hunks=max_hunks)
-        return results, {f: s for f, s in fetched.by_fix.items() if isinstance(s, SeriesError)}
+        return Checked(results, {f: s for f, s in fetched.by_fix.items() if isinstance(s, SeriesError)})
     limit = MAX_HUNKS if max_hunks is None else max_hunks
     groups = workers.chunks(_by_thread(bugs, key), jobs, CHUNKS_PER_JOB)
     parts = [[i for g in part for i in g] for part in groups]
     shown = progress.task("checking", cells, "bug x tree cells")
     with shown:
-        work = (bugs, trees, ctxs, source, limit)
+        work = (bugs, trees, ctxs, source, limit, encode)
         answers = workers.fork_map(
             _streamed_chunk, parts, work, jobs, lambda got: shown.advance(len(got[0])), _worker_start
         )
-    grid: list[list[BugResult | None]] = [[None] * len(bugs) for _ in trees]
+    grid: list[list[tuple[BugResult, str] | None]] = [[None] * len(bugs) for _ in trees]
     failed: dict[Fix, SeriesError] = {}
     for got, errs in answers:
         failed |= errs
-        for k, i, r in got:
-            grid[k][i] = r
-    return [r for row in grid for r in row if r is not None], failed
+        for k, i, r, text in got:
+            grid[k][i] = (r, text)
+    done = [cell for row in grid for cell in row if cell is not None]
+    return Checked([r for r, _ in done], failed, [t for _, t in done] if encode is not None else None)
 
 
 def _by_thread(bugs: Sequence[Bug], key: Callable[[Fix], str]) -> list[list[int]]:
@@ -292,20 +307,27 @@ def _by_thread(bugs: Sequence[Bug], key: Callable[[Fix], str]) -> list[list[int]
 
 
 def _streamed_chunk(indices: list[int]) -> Streamed:
-    """In a worker: each bug's series (from the cache or the archive), then the bug on
-    every tree."""
-    bugs, trees, ctxs, source, limit = workers.shared()
-    out: list[tuple[int, int, BugResult]] = []
+    """In a worker: its bugs' series (from the cache or the archive), their patches parsed,
+    then each bug on every tree, then each result encoded when asked. One stage at a time
+    over the chunk, not bug by bug: the same work costs ~10% less CPU when each stage's
+    code and data stay warm in the processor's caches."""
+    bugs, trees, ctxs, source, limit, encode = workers.shared()
     failed: dict[Fix, SeriesError] = {}
+    by_fix: dict[Fix, Series | SeriesError] = {}
     for i in indices:
-        bug = bugs[i]
-        by_fix: dict[Fix, Series | SeriesError] = {}
-        for f in bug.fixes:
-            try:
-                by_fix[f] = source.get(f)
-            except SeriesError as e:
-                by_fix[f] = failed[f] = e
-        fetched = Fetched(by_fix)
-        for k, (t, c) in enumerate(zip(trees, ctxs, strict=True)):
-            out.append((k, i, check_bug(bug, t, fetched, c, limit)))
-    return out, failed
+        for f in bugs[i].fixes:
+            if f not in by_fix:
+                try:
+                    by_fix[f] = source.get(f)
+                except SeriesError as e:
+                    by_fix[f] = failed[f] = e
+    fetched = Fetched(by_fix)
+    for got in by_fix.values():
+        if isinstance(got, Series):
+            touched_paths(got, limit)  # each patch parsed here: the checks take it from parse_diff's cache
+    cells = [
+        (k, i, check_bug(bugs[i], t, fetched, c, limit))
+        for i in indices
+        for k, (t, c) in enumerate(zip(trees, ctxs, strict=True))
+    ]
+    return [(k, i, r, encode(r) if encode is not None else "") for k, i, r in cells], failed

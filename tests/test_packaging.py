@@ -62,7 +62,7 @@ def test_wheel_ships_known_bugs_css_and_the_command(dists: Dists) -> None:
         metadata = zf.read(meta).decode()
     assert {f"patchcheck/known_bugs/{b}.toml" for b in SHIPPED_BUGS} <= names
     assert "patchcheck/report/report.css" in names
-    assert re.search(r"^patchcheck = patchcheck\.cli:main$", entry_points, re.M)
+    assert re.search(r"^patchcheck = patchcheck\.__main__:run$", entry_points, re.M)
     assert "License-Expression: GPL-2.0-only" in metadata
     assert f"\nVersion: {__version__}\n" in metadata  # one version, from patchcheck/__init__.py
     assert not [n for n in names if n.startswith(("tests/", "testing/"))]

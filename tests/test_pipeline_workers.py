@@ -6,12 +6,16 @@ from __future__ import annotations
 import json
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from patchcheck import pipeline
 from patchcheck.cli import main
+from patchcheck.commands import common
 from patchcheck.pipeline import MIN_CELLS_FOR_PROCESSES
+from patchcheck.report import Report
+from patchcheck.report.json_report import encode_result
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_patch_mail
 
@@ -47,10 +51,22 @@ def test_workers_agree_with_one_process(
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_tmp))
     monkeypatch.setenv("PATCHCHECK_CACHE_DIR", str(tmp_path / "cache"))
 
+    reports: list[Report] = []
+    real = common.check_report
+
+    def keep(*a: Any, **k: Any) -> Any:
+        got = real(*a, **k)
+        reports.append(got[0])
+        return got
+
+    monkeypatch.setattr(common, "check_report", keep)
     two = audit(capsys, trees, bugs, jobs=2)
     assert list(scratch_tmp.iterdir()) == []  # the workers removed their scratch folders
     one = audit(capsys, trees, bugs, jobs=1)
     assert two == one
+    # the workers encoded each result (one process: the renderer does)
+    assert reports[0].encoded == [encode_result(r) for r in reports[0].results]
+    assert reports[1].encoded is None
     assert [(r["tree"], r["bug"]) for r in two] == [(str(t), f"b{i:02d}") for t in trees for i in range(N)]
     verdicts = [r["verdict"] for r in two]
     assert verdicts.count("backportable") == N and verdicts.count("present") == N

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -310,18 +310,25 @@ def _load_part(paths: Sequence[Path]) -> list[Bug | BugFileError]:
     return out
 
 
-def _load_files(paths: list[Path], jobs: int) -> list[Bug | BugFileError]:
+def _load_files(
+    paths: list[Path], jobs: int, meanwhile: Callable[[], None] | None = None
+) -> list[Bug | BugFileError]:
     """Each file's bug or error, in order; a large release audit's files in ``jobs``
-    forked workers (tomllib is pure Python)."""
+    forked workers (tomllib is pure Python), which start before ``meanwhile`` runs here."""
     if jobs <= 1 or len(paths) < MIN_FILES_FOR_PROCESSES or not workers.can_fork():
+        if meanwhile is not None:
+            meanwhile()
         return _load_part(paths)
-    parts = workers.chunks(paths, jobs, 2)
-    return [got for part in workers.fork_map(_load_part, parts, None, jobs) for got in part]
+    parts = workers.chunks(paths, jobs, 4)
+    return [got for part in workers.fork_map(_load_part, parts, None, jobs, meanwhile=meanwhile) for got in part]
 
 
-def scan_bugs(directories: Sequence[Path], jobs: int = 1) -> tuple[BugSet, list[BugFileError]]:
+def scan_bugs(
+    directories: Sequence[Path], jobs: int = 1, meanwhile: Callable[[], None] | None = None
+) -> tuple[BugSet, list[BugFileError]]:
     """Every valid bug of ``directories``, and each bad file's error (in file order; a
-    :class:`BugFileErrors` holds all of its file's ``problems``).
+    :class:`BugFileErrors` holds all of its file's ``problems``). ``meanwhile``: work of
+    the caller's to run while workers parse the files.
 
     A folder that is missing or unreadable raises at once: there is nothing to scan.
     An id defined in two folders is an error naming both files.
@@ -329,7 +336,7 @@ def scan_bugs(directories: Sequence[Path], jobs: int = 1) -> tuple[BugSet, list[
     out = BugSet(tuple(directories))
     errors: list[BugFileError] = []
     paths = [path for d in directories for path in _bug_files(d)]
-    for bug in _load_files(paths, jobs):
+    for bug in _load_files(paths, jobs, meanwhile):
         if isinstance(bug, BugFileError):
             errors.append(bug)
             continue
@@ -347,16 +354,21 @@ def scan_bugs(directories: Sequence[Path], jobs: int = 1) -> tuple[BugSet, list[
     return out, errors
 
 
-def load_bugs(directories: Path | str | Sequence[Path] | None = None, jobs: int = 1) -> BugSet:
+def load_bugs(
+    directories: Path | str | Sequence[Path] | None = None,
+    jobs: int = 1,
+    meanwhile: Callable[[], None] | None = None,
+) -> BugSet:
     """Load and validate every ``*.toml`` of the folder(s) (in ``jobs`` workers when there
-    are many); the first bad file raises (its first error, with a count of the others)."""
+    are many, while this process runs ``meanwhile``); the first bad file raises (its first
+    error, with a count of the others)."""
     if directories is None:
         dirs: Sequence[Path] = (default_bugs_dir(),)
     elif isinstance(directories, str | Path):
         dirs = (Path(directories),)
     else:
         dirs = directories
-    bugs, errors = scan_bugs(dirs, jobs)
+    bugs, errors = scan_bugs(dirs, jobs, meanwhile)
     if errors:
         raise errors[0]
     return bugs

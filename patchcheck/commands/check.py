@@ -41,8 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(opts: CheckOptions) -> int:
-    bugs = select_bugs(common.known_bugs(opts.sources), opts.selection)
-    rep, failed = common.check_report(bugs, opts.trees, opts.sources, opts.shard)
+    bugs = select_bugs(common.known_bugs(opts.sources, common.load_check_modules), opts.selection)
+    rep, failed = common.check_report(bugs, opts.trees, opts.sources, opts.shard, opts.output.encoder())
     common.emit(opts.output.render(rep), opts.output.path)
     common.summarise_errors(rep.results)
     common.show_series_hints(opts.sources, failed)

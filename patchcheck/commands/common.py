@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,6 +115,12 @@ class Output:
 
         return render(report, self.format, color=self.color, verbose=self.verbose, width=self.width)
 
+    def encoder(self) -> Callable[[BugResult], str] | None:
+        """The format's per-result encoder, for the check's workers to run."""
+        from patchcheck.report import result_encoder
+
+        return result_encoder(self.format)
+
 
 def use_color(choice: str, to_file: bool) -> bool:
     """--color always/never; auto: on a terminal only, and never when NO_COLOR is set."""
@@ -196,8 +202,19 @@ def make_fetcher(args: argparse.Namespace) -> Fetcher:
 # ---- running a check --------------------------------------------------------------------
 
 
-def known_bugs(src: Sources) -> BugSet:
-    return load_bugs(src.bugs_dirs, src.jobs)
+def known_bugs(src: Sources, meanwhile: Callable[[], None] | None = None) -> BugSet:
+    """The bug files (a release audit's in ``src.jobs`` workers, while this process runs
+    ``meanwhile``)."""
+    return load_bugs(src.bugs_dirs, src.jobs, meanwhile)
+
+
+def load_check_modules() -> None:
+    """Import what a check runs on (pipeline, tree kinds, fetcher, report formats): run
+    while workers parse the bug files, it adds nothing to the run's time."""
+    import patchcheck.fetch.fetcher  # noqa: F401
+    import patchcheck.pipeline  # noqa: F401
+    import patchcheck.report  # noqa: F401
+    import patchcheck.trees  # noqa: F401
 
 
 def fetcher(src: Sources) -> Fetcher:
@@ -215,10 +232,15 @@ def fetcher(src: Sources) -> Fetcher:
 
 
 def check_report(
-    bugs: Sequence[Bug], request: TreeRequest, src: Sources, shard: Shard | None = None
+    bugs: Sequence[Bug],
+    request: TreeRequest,
+    src: Sources,
+    shard: Shard | None = None,
+    encode: Callable[[BugResult], str] | None = None,
 ) -> tuple[Report, list[tuple[str, SeriesError]]]:
     """Every bug on every requested tree (or the cells of ``shard``), through the pipeline;
-    with the (bug id, error) of every series that could not be obtained, for the hints."""
+    with the (bug id, error) of every series that could not be obtained, for the hints.
+    ``encode``: the report format's per-result encoder, for the workers to run."""
     from patchcheck.pipeline import check_all, fetch_all, run_matrix, tree_context
     from patchcheck.report.model import Report
     from patchcheck.trees import find_trees_file, open_tree
@@ -243,9 +265,17 @@ def check_report(
     ]
     source = fetcher(src)
     if shard is None:
-        results, errors = check_all(
-            bugs, trees, source, source.series_key, src.jobs, contexts=contexts, max_hunks=src.max_hunks
+        checked = check_all(
+            bugs,
+            trees,
+            source,
+            source.series_key,
+            src.jobs,
+            contexts=contexts,
+            max_hunks=src.max_hunks,
+            encode=encode,
         )
+        results, errors, encoded = checked.results, checked.failed, checked.encoded
     else:
         # the shard's cells only: each tree with its own bugs, and only their series fetched
         per_tree = [[b for b in bugs if shard.takes(b.id, t.info.name)] for t in trees]
@@ -256,6 +286,7 @@ def check_report(
             if tbugs:
                 results += run_matrix(tbugs, [t], fetched, jobs=src.jobs, contexts=[ctx], max_hunks=src.max_hunks)
         errors = {f: s for f, s in fetched.by_fix.items() if isinstance(s, SeriesError)}
+        encoded = None
     failed = [(b.id, s) for b in bugs for f in b.fixes if (s := errors.get(f)) is not None]
     report = Report(
         results=results,
@@ -264,6 +295,7 @@ def check_report(
         version=__version__,
         generated=now(),
         shard=str(shard) if shard else None,
+        encoded=encoded,
     )
     return report, failed
 

@@ -14,6 +14,7 @@ git apply and GNU patch, and tests/integration against the real Debian trees.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 
@@ -30,6 +31,7 @@ _HEADER = re.compile(
     rb"\+\+\+ b/(\S+)\n"
 )
 _HUNK_HEAD = re.compile(rb"@@ -\d+(?:,\d+)? \+\d+(?:,\d+)? @@")
+_FIRST = operator.itemgetter(0)
 
 
 def _trailing(fp: FilePatch) -> dict[int, int] | None:
@@ -40,6 +42,8 @@ def _trailing(fp: FilePatch) -> dict[int, int] | None:
     m = _HEADER.match(fp.raw)
     if m is None or len({m.group(k) for k in (1, 2, 3, 4)}) != 1 or m.group(1).decode() != fp.old_path:
         return None
+    if b"\r" in fp.raw:  # a CR anywhere (even past the hunks): the tools decide
+        return None
     body = fp.raw[m.end() :].split(b"\n")
     out: dict[int, int] = {}
     i = 0
@@ -48,9 +52,11 @@ def _trailing(fp: FilePatch) -> dict[int, int] | None:
             return None
         n = len(h.before) + len(h.added)
         lines = body[i + 1 : i + 1 + n]
-        if len(lines) != n or any(not ln or ln[:1] not in b" -+" or b"\r" in ln for ln in lines):
+        if len(lines) != n or b"" in lines:
             return None
-        kinds = bytes(ln[0] for ln in lines)
+        kinds = bytes(map(_FIRST, lines))  # each line's first byte (map and itemgetter: C)
+        if kinds.translate(None, b" -+"):
+            return None
         changed = kinds.rstrip(b" ")
         if not changed:
             return None

@@ -94,7 +94,8 @@ class Scratch:
         self._shared = shared is not None
         self.root = shared if shared is not None else Path(tempfile.mkdtemp(prefix="patchcheck-"))
         self.work = self.root / "t"
-        self.work.mkdir(exist_ok=True)
+        if shared is None:  # a thread's root has its folder already (take() saw it)
+            self.work.mkdir()
         self._loaded: set[str] = set()
         self._paths: set[str] = set()  # every path a file of this series may be at
         # file bytes and indexed lines per path, for the current scratch state: the block

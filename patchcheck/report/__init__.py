@@ -2,15 +2,18 @@
 
 Every renderer reads the same ``Report`` (``report.model``) so the formats cannot disagree
 about a verdict. A renderer module offers ``render(report, options)`` and
-``render_triage(triage, options)``.
+``render_triage(triage, options)``; one that encodes each result on its own may offer
+``encode_result(result)``, which a check then runs beside the cells (``Report.encoded``).
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Protocol
 
 from patchcheck.errors import BadInput
+from patchcheck.model import BugResult
 from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 # format name -> module of this package; the order is the one --help shows
@@ -38,6 +41,12 @@ def renderer(fmt: str) -> _Renderer:
     return mod
 
 
+def result_encoder(fmt: str) -> Callable[[BugResult], str] | None:
+    """The format's per-result encoder, if it has one."""
+    encode: Callable[[BugResult], str] | None = getattr(renderer(fmt), "encode_result", None)
+    return encode
+
+
 def render(
     report: Report, fmt: str, *, color: bool = False, verbose: bool = False, width: int | None = None
 ) -> str:
@@ -52,4 +61,4 @@ def render_triage(
     return renderer(fmt).render_triage(triage, RenderOptions(color=color, verbose=verbose, width=width))
 
 
-__all__ = ["FORMATS", "RenderOptions", "Report", "TriageReport", "render", "render_triage"]
+__all__ = ["FORMATS", "RenderOptions", "Report", "TriageReport", "render", "render_triage", "result_encoder"]

@@ -111,32 +111,51 @@ def result_dict(r: BugResult) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     return {
-        "patchcheck": report.version,
-        "generated": report.generated,
-        "trees": [tree_dict(t) for t in report.trees],
+        **_head(report),
         "bugs": [bug_dict(b) for b in report.bugs],
-        "shard": report.shard,
-        "summary": verdict_counts(report.results),
         "results": [result_dict(r) for r in report.results],
     }
 
 
-# one encoder for every item: json.dumps builds a new one per call when given options
+def _head(report: Report) -> dict[str, Any]:
+    # the keys in schema order; "bugs" and "results" hold their place
+    return {
+        "patchcheck": report.version,
+        "generated": report.generated,
+        "trees": [tree_dict(t) for t in report.trees],
+        "bugs": None,
+        "shard": report.shard,
+        "summary": verdict_counts(report.results),
+        "results": None,
+    }
+
+
+# one encoder for every item: json.dumps builds a new one per call when given options;
+# ensure_ascii=False keeps maintainers' names readable (the output is UTF-8 anyway)
 _ONE_LINE = json.JSONEncoder(ensure_ascii=False).encode
 
 
+def encode_result(r: BugResult) -> str:
+    """One result as its line of the report (run beside the check, in its workers)."""
+    return _ONE_LINE(result_dict(r))
+
+
 def render(report: Report, options: RenderOptions) -> str:
-    # ensure_ascii=False keeps maintainers' names readable; the output is UTF-8 anyway.
-    doc = report_dict(report)
+    results = report.encoded
+    if results is None or len(results) != len(report.results):
+        results = [encode_result(r) for r in report.results]
+    lists = {"bugs": [_ONE_LINE(bug_dict(b)) for b in report.bugs], "results": results}
     # the long lists one item per line: json's indenting encoder is pure Python, and for an
     # audit of thousands of bugs it cost more time and memory than checking them (the
     # compact one is C)
-    lists = {k: doc[k] for k in ("bugs", "results") if doc[k]}
-    out = json.dumps({**doc, **{k: [0] for k in lists}}, indent=2, ensure_ascii=False)
-    for k, items in lists.items():
-        # a top-level key is the only one indented by two spaces
-        body = ",\n    ".join(map(_ONE_LINE, items))
-        out = out.replace(f'\n  "{k}": [\n    0\n  ]', f'\n  "{k}": [\n    {body}\n  ]', 1)
+    out = json.dumps(
+        {**_head(report), **{k: [0] if v else [] for k, v in lists.items()}}, indent=2, ensure_ascii=False
+    )
+    for k, lines in lists.items():
+        if lines:
+            # a top-level key is the only one indented by two spaces
+            body = ",\n    ".join(lines)
+            out = out.replace(f'\n  "{k}": [\n    0\n  ]', f'\n  "{k}": [\n    {body}\n  ]', 1)
     return out + "\n"
 
 

@@ -31,6 +31,9 @@ class Report:
     version: str  # patchcheck.__version__
     generated: str  # ISO timestamp
     shard: str | None = None  # "K/N" when the run checked one slice of the cells
+    # each result as its format's ``encode_result`` wrote it (in the check's workers), in
+    # ``results`` order; None: the renderer encodes them
+    encoded: list[str] | None = None
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,15 @@ def fork_map(
     jobs: int,
     done: Callable[[R], None] = lambda _r: None,
     start: Callable[[], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> list[R]:
-    """``fn`` over ``items`` in ``jobs`` forked workers, which see ``shared`` through
-    ``shared()`` and first run ``start``; answers in item order, each passed to ``done`` as
-    it arrives. A worker's exception is raised here."""
+    """``fn`` over ``items`` in ``jobs`` processes: this one and ``jobs - 1`` forked workers,
+    which see ``shared`` through ``shared()`` and first run ``start``; answers in item
+    order, each passed to ``done`` as it arrives. A worker's exception is raised here.
+
+    The workers take items from the front, this process from the back (after running
+    ``meanwhile``, its own work that need not wait for the answers): it would otherwise sit
+    waiting for them (one more process than cores), and its own answers need no pickling."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -53,13 +58,24 @@ def fork_map(
     # what the workers inherit is never garbage: kept out of the collector's sight, its
     # pages are not copied into each worker when the collector would walk them
     gc.freeze()
+    threshold = gc.get_threshold()
     try:
         ctx = multiprocessing.get_context("fork")
         init = functools.partial(_start, start)
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=init) as pool:
+        with ProcessPoolExecutor(max_workers=max(1, jobs - 1), mp_context=ctx, initializer=init) as pool:
             futures = {pool.submit(fn, item): k for k, item in enumerate(items)}
+            gc.set_threshold(GC_THRESHOLD, *threshold[1:])  # after the fork: see _start
             try:
-                for f in as_completed(futures):
+                if meanwhile is not None:
+                    meanwhile()
+                theirs = []
+                for f, k in reversed(list(futures.items())) if jobs > 1 else ():
+                    if f.cancel():  # not yet handed to a worker: this process's to do
+                        got = out[k] = fn(items[k])
+                        done(got)
+                    else:
+                        theirs.append(f)
+                for f in as_completed(theirs if jobs > 1 else futures):
                     got = out[futures[f]] = f.result()
                     done(got)
             except BaseException:
@@ -76,6 +92,7 @@ def fork_map(
                 raise
     finally:
         _SHARED = None
+        gc.set_threshold(*threshold)
         gc.unfreeze()
     return out
 
@@ -98,7 +115,33 @@ def _leave(signum: int, _frame: object) -> None:
 
 
 def chunks(items: Sequence[T], jobs: int, per_job: int) -> list[Sequence[T]]:
-    """``items`` cut into about ``jobs * per_job`` consecutive chunks: small enough to even
-    out the workers, big enough to be cheap to hand over."""
-    size = max(1, -(-len(items) // (jobs * per_job)))
-    return [items[i : i + size] for i in range(0, len(items), size)]
+    """``items`` cut into about ``jobs * per_job`` consecutive chunks for ``fork_map``: the
+    workers' share at the front, this process's at the back, each share's chunks shrinking
+    toward where the two meet, so that whoever finishes first waits little for the other
+    (a worker may hold one chunk more than it runs)."""
+    if jobs <= 1:
+        return [items] if items else []
+    front = len(items) * (jobs - 1) // jobs
+    sizes = _falling(front, per_job * (jobs - 1)) + _falling(len(items) - front, per_job)[::-1]
+    out: list[Sequence[T]] = []
+    start = 0
+    for size in sizes:
+        out.append(items[start : start + size])
+        start += size
+    return out
+
+
+def _falling(n: int, count: int) -> list[int]:
+    # ``n`` cut into at most ``count`` sizes, falling in steps (none empty)
+    weights = range(count, 0, -1)
+    total = sum(weights)
+    sizes: list[int] = []
+    left = n
+    for w in weights:
+        size = min(left, max(1, round(n * w / total)))
+        if size:
+            sizes.append(size)
+        left -= size
+    if left:  # rounding's remainder: on the largest, so the sizes still fall
+        sizes[0] += left
+    return sizes

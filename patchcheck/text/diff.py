@@ -238,34 +238,42 @@ def _parse_hunk(lines: list[bytes], i: int, index: int, file_index: int, path: s
     h = Hunk(index, old_start, old_len, new_start, new_len, [], [], [], [], file_index, func)
     old_left, new_left = old_len, new_len
     i += 1
+    n = len(lines)
+    # bound once: this loop runs for every line of every patch of an audit
+    before, after, removed, added = h.before.append, h.after.append, h.removed.append, h.added.append
     while old_left > 0 or new_left > 0:
-        if i >= len(lines) and not 0 < old_left == new_left <= _MAX_CHOPPED_BLANKS:
+        if i >= n and not 0 < old_left == new_left <= _MAX_CHOPPED_BLANKS:
             raise MalformedPatch(
                 f"{path}: line {i}: hunk #{file_index} is shorter than expected: the diff ends "
                 f"with {old_left} old and {new_left} new lines missing"
             )
-        ln = lines[i] if i < len(lines) else b"\n"
-        kind = ln[:1]
-        text = ln[1:].removesuffix(b"\n")
+        ln = lines[i] if i < n else b"\n"
         if ln == b"\n":  # a blank context line whose lone space was dropped
             kind, text = b" ", b""
-        if kind == b"\\":
-            i += 1
-            continue
-        if (kind in (b" ", b"-") and old_left == 0) or (kind in (b" ", b"+") and new_left == 0):
-            raise MalformedPatch(f"{path}: line {i + 1}: hunk #{file_index} is longer than its header says")
+        else:
+            kind = ln[:1]
+            text = ln[1:-1] if ln[-1:] == b"\n" else ln[1:]
         if kind == b" ":
-            h.before.append(text)
-            h.after.append(text)
-            old_left, new_left = old_left - 1, new_left - 1
+            if old_left == 0 or new_left == 0:
+                raise MalformedPatch(f"{path}: line {i + 1}: hunk #{file_index} is longer than its header says")
+            before(text)
+            after(text)
+            old_left -= 1
+            new_left -= 1
         elif kind == b"-":
-            h.before.append(text)
-            h.removed.append(text)
+            if old_left == 0:
+                raise MalformedPatch(f"{path}: line {i + 1}: hunk #{file_index} is longer than its header says")
+            before(text)
+            removed(text)
             old_left -= 1
         elif kind == b"+":
-            h.after.append(text)
-            h.added.append(text)
+            if new_left == 0:
+                raise MalformedPatch(f"{path}: line {i + 1}: hunk #{file_index} is longer than its header says")
+            after(text)
+            added(text)
             new_left -= 1
+        elif kind == b"\\":
+            pass
         else:
             raise MalformedPatch(
                 f"{path}: line {i + 1}: hunk #{file_index} is shorter than expected ({old_left} old "

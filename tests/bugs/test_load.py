@@ -188,6 +188,20 @@ def test_many_files_load_alike_in_worker_processes(tmp_path: Path) -> None:
     assert len(errors2) == 2 and "also defined by" in str(errors2[1])
 
 
+@pytest.mark.parametrize("files", [3, MIN_FILES_FOR_PROCESSES])
+def test_meanwhile_runs_once_here_small_folder_or_large(tmp_path: Path, files: int) -> None:
+    """The caller's work runs once in this process, with the workers (a large folder) or
+    before this process parses a small one: the same bugs either way."""
+    import os
+
+    for n in range(files):
+        write(tmp_path, GOOD.format(id=f"b{n:03d}"), f"b{n:03d}")
+    ran: list[int] = []
+    bugs = load_bugs(tmp_path, jobs=2, meanwhile=lambda: ran.append(os.getpid()))
+    assert ran == [os.getpid()] and len(bugs.bugs) == files
+    assert bugs.bugs == load_bugs(tmp_path).bugs
+
+
 def test_shards_split_cells_once_and_stably() -> None:
     from patchcheck.bugs.select import Shard
 

@@ -95,3 +95,13 @@ def test_the_same_file_twice_goes_to_the_tools(tmp_path: Path, diff: bytes) -> N
 def test_a_new_file_goes_to_the_tools(tmp_path: Path) -> None:
     created = make_diff(tmp_path, {}, {"fs/b.c": OLD})
     graded({"fs/a.c": OLD}, created, fast=False)
+
+
+def test_a_cr_in_a_hunk_goes_to_the_tools(diff: bytes) -> None:
+    """A CR in any line of a section (checked once over the section's bytes) is the
+    tools' to judge: an added line's, a context line's."""
+    graded({"fs/a.c": OLD}, diff, fast=True)
+    graded({"fs/a.c": OLD}, diff.replace(b"\n+", b"\r\n+", 1), fast=False)
+    added = diff.index(b"\n+\t") + 1
+    end = diff.index(b"\n", added)
+    graded({"fs/a.c": OLD}, diff[:end] + b"\r" + diff[end:], fast=False)
