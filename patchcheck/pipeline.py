@@ -221,7 +221,7 @@ def _in_processes(
     return [r for chunk in out for r in chunk]
 
 
-# ---- fetching and checking together, bug by bug, in the workers ----------------------------
+# ---- fetching and checking together, chunk by chunk, in the workers ------------------------
 
 # (tree, bug, result, the result encoded or ""), and the fixes whose series failed
 Streamed = tuple[list[tuple[int, int, BugResult, str]], dict[Fix, SeriesError]]

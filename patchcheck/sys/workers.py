@@ -68,14 +68,16 @@ def fork_map(
             try:
                 if meanwhile is not None:
                     meanwhile()
-                theirs = []
-                for f, k in reversed(list(futures.items())) if jobs > 1 else ():
-                    if f.cancel():  # not yet handed to a worker: this process's to do
-                        got = out[k] = fn(items[k])
-                        done(got)
-                    else:
-                        theirs.append(f)
-                for f in as_completed(theirs if jobs > 1 else futures):
+                theirs = list(futures)
+                if jobs > 1:
+                    theirs = []
+                    for f, k in reversed(futures.items()):
+                        if f.cancel():  # not yet handed to a worker: this process's to do
+                            got = out[k] = fn(items[k])
+                            done(got)
+                        else:
+                            theirs.append(f)
+                for f in as_completed(theirs):
                     got = out[futures[f]] = f.result()
                     done(got)
             except BaseException:
