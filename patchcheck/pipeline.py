@@ -153,6 +153,15 @@ def check_bug(
     return BugResult(bug=bug, tree=tree.info, verdict=verdict, method=method, error=error, patches=patches)
 
 
+def fetched_paths(fetched: Fetched, max_hunks: int) -> list[str]:
+    """Every tree path the fetched series may read, sorted (for TreeView.prepare)."""
+    paths: set[str] = set()
+    for s in fetched.by_fix.values():
+        if isinstance(s, Series):
+            paths |= touched_paths(s, max_hunks)
+    return sorted(paths)
+
+
 def run_matrix(
     bugs: Sequence[Bug],
     trees: Sequence[TreeView],
@@ -164,12 +173,9 @@ def run_matrix(
     """Every bug on every tree; results in (tree, bug) order whatever the finishing order.
     ``max_hunks``: the most hunks a patch may have (None: the engine's default)."""
     limit = MAX_HUNKS if max_hunks is None else max_hunks
-    paths: set[str] = set()
-    for s in fetched.by_fix.values():
-        if isinstance(s, Series):
-            paths |= touched_paths(s, limit)
+    paths = fetched_paths(fetched, limit)
     for t in trees:
-        t.prepare(sorted(paths))
+        t.prepare(paths)
     ctxs = list(contexts) if contexts is not None else [TreeContext() for _ in trees]
     cells = [(t, c, b) for t, c in zip(trees, ctxs, strict=True) for b in bugs]
 

@@ -96,31 +96,21 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(opts: BackportOptions) -> int:
     from patchcheck.engine.backport import Backporter
-    from patchcheck.engine.check import MAX_HUNKS, over_limit, touched_paths
-    from patchcheck.pipeline import fetch_all, tree_context
-    from patchcheck.trees import find_trees_file, open_tree
+    from patchcheck.engine.check import MAX_HUNKS, over_limit
+    from patchcheck.pipeline import fetch_all, fetched_paths, tree_context
+    from patchcheck.trees import find_trees_file
 
     src = opts.sources
+    limit = MAX_HUNKS if src.max_hunks is None else src.max_hunks
     bugs = select_bugs(common.known_bugs(src), opts.selection)
     tfile = find_trees_file(src.trees_file)
-    tree = open_tree(
-        opts.tree.specs[0],
-        cache_dir=src.tree_cache,
-        trees_file=tfile,
-        rev=opts.tree.rev,
-        max_member_bytes=src.max_member_bytes,
-        arch=src.arch,
-    )
+    tree = common.open_one_tree(src, opts.tree.specs[0], opts.tree.rev, tfile)
     inputs = [src.cache_dir, src.tree_cache, *src.bugs_dirs, *{b.path.parent for b in bugs}]
     inputs += [p for p in (tfile, opts.tree.upstream_repo) if p is not None]
     check_out_dir(opts.out, tree, inputs)
     source = common.fetcher(src)
     fetched = fetch_all(bugs, source, source.series_key, jobs=src.jobs)
-    paths: set[str] = set()
-    for s in fetched.by_fix.values():
-        if isinstance(s, Series):
-            paths |= touched_paths(s, src.max_hunks or MAX_HUNKS)
-    tree.prepare(sorted(paths))
+    tree.prepare(fetched_paths(fetched, limit))
     ctx = tree_context(tree, src.tree_cache, opts.tree.upstream_repo, opts.tree.prereqs, opts.tree.with_prereqs)
 
     account: list[Written] = []
@@ -131,7 +121,7 @@ def execute(opts: BackportOptions) -> int:
             for fix in bug.required_fixes:
                 got = fetched.by_fix[fix]
                 if isinstance(got, Series):
-                    got = over_limit(got, src.max_hunks or MAX_HUNKS) or got
+                    got = over_limit(got, limit) or got
                 if isinstance(got, PatchcheckError):
                     print(f"patchcheck: error: {bug.id}: {fix.label}: {got}", file=sys.stderr)
                     failed += [(bug.id, got)] if isinstance(got, SeriesError) else []
@@ -200,15 +190,11 @@ def _write(opts: BackportOptions, w: Written, number: int, k: int, total: int) -
     return name
 
 
-def _label(verdict: str, method: str | None) -> str:
-    return f"{verdict} ({method})" if method else verdict
-
-
 def _say(w: Written) -> None:
-    from patchcheck.report._common import prereq_lines
+    from patchcheck.report._common import label, prereq_lines
 
     s = w.step
-    head = f"{w.bug}: {s.patch.subject}: {_label(s.result.verdict, s.result.method)}"
+    head = f"{w.bug}: {s.patch.subject}: {label(s.result.verdict, s.result.method)}"
     if s.prereq_of is not None:
         print(f"{head}: wrote {w.name} (a prerequisite of {s.prereq_of!r})")
     elif s.written:

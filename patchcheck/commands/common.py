@@ -30,6 +30,7 @@ from patchcheck.sys.atomic import replace_file
 if TYPE_CHECKING:
     from patchcheck.fetch.fetcher import Fetcher
     from patchcheck.report.model import Report
+    from patchcheck.trees.base import TreeView
 
 
 @dataclass(frozen=True)
@@ -243,22 +244,11 @@ def check_report(
     ``encode``: the report format's per-result encoder, for the workers to run."""
     from patchcheck.pipeline import check_all, fetch_all, run_matrix, tree_context
     from patchcheck.report.model import Report
-    from patchcheck.trees import find_trees_file, open_tree
+    from patchcheck.trees import find_trees_file
 
-    specs = list(dict.fromkeys(request.specs))
     tfile = find_trees_file(src.trees_file)
     # trees first: a bad --tree is exit 2 before any network work
-    trees = [
-        open_tree(
-            s,
-            cache_dir=src.tree_cache,
-            trees_file=tfile,
-            rev=request.rev,
-            max_member_bytes=src.max_member_bytes,
-            arch=src.arch,
-        )
-        for s in specs
-    ]
+    trees = [open_one_tree(src, s, request.rev, tfile) for s in dict.fromkeys(request.specs)]
     contexts = [
         tree_context(t, src.tree_cache, request.upstream_repo, request.prereqs, request.with_prereqs)
         for t in trees
@@ -298,6 +288,20 @@ def check_report(
         encoded=encoded,
     )
     return report, failed
+
+
+def open_one_tree(src: Sources, spec: str, rev: str | None, trees_file: Path | None) -> TreeView:
+    """``spec`` (a trees.toml name or a path) opened as the run's options say."""
+    from patchcheck.trees import open_tree
+
+    return open_tree(
+        spec,
+        cache_dir=src.tree_cache,
+        trees_file=trees_file,
+        rev=rev,
+        max_member_bytes=src.max_member_bytes,
+        arch=src.arch,
+    )
 
 
 def now() -> str:

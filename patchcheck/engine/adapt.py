@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from patchcheck.engine.scratch import Scratch
-from patchcheck.engine.threeway import merged_files
+from patchcheck.engine.threeway import merged_files, named_paths, read_files
 from patchcheck.engine.tools import MAX_FUZZ
 from patchcheck.sys import git, patchtool
-from patchcheck.sys.paths import read_beneath, unlink_beneath, write_beneath
+from patchcheck.sys.paths import unlink_beneath, write_beneath
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
 
 Files = dict[str, bytes | None]  # path -> content, None where there is no file
@@ -37,10 +37,6 @@ class Adapted:
     diff: bytes  # git diff of the files before and after, a/ b/ paths relative to the tree
     stat: str  # its diffstat and summary (git apply --stat --summary)
     after: Files  # the files it leaves, by every path it names
-
-
-def named_paths(files: Sequence[FilePatch]) -> list[str]:
-    return sorted({p for fp in files for p in (fp.old_path, fp.new_path) if p})
 
 
 def adapt(
@@ -70,7 +66,7 @@ def adapt(
             )
             if not r.ok:
                 raise NotExact(f"the original does not apply with fuzz {MAX_FUZZ}: {_first(r.out() + r.err())}")
-        after = _read(ws / _AFTER, paths)
+        after = read_files(ws / _AFTER, paths)
         if after == before:
             raise NotExact("applying it changes no file")
         out = git.git(
@@ -173,7 +169,7 @@ def _verify(ws: Path, ceiling: Path, before: Files, after: Files, adapted: bytes
     r = git.git(["apply", "-"], cwd=gdir, input=adapted, env={"GIT_CEILING_DIRECTORIES": str(ceiling)})
     if not r.ok:
         raise NotExact(f"git apply refuses the adapted diff: {_first(r.err())}")
-    if _read(gdir, paths) != after:
+    if read_files(gdir, paths) != after:
         raise NotExact("git apply of the adapted diff gives other files than the original with fuzz")
 
     pdir = ws / "patch"
@@ -184,7 +180,7 @@ def _verify(ws: Path, ceiling: Path, before: Files, after: Files, adapted: bytes
         raise NotExact(
             f"patch -p1 -F0 does not apply it exactly: {_first(inexact.group(0) if inexact else r.out())}"
         )
-    if _read(pdir, paths) != after:
+    if read_files(pdir, paths) != after:
         raise NotExact("patch -p1 -F0 of the adapted diff gives other files than the original with fuzz")
 
 
@@ -195,10 +191,6 @@ def _lay(root: Path, files: Files) -> None:
             unlink_beneath(root, p)
         else:
             write_beneath(root, p, data)
-
-
-def _read(root: Path, paths: Sequence[str]) -> Files:
-    return {p: read_beneath(root, p, follow=False) for p in paths}
 
 
 _ROUTINE = re.compile(r"^(?:patching file|checking file|Hunk #\d+ succeeded at )")

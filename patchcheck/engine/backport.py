@@ -11,9 +11,11 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from patchcheck.engine.adapt import Adapted, NotExact, adapt, named_paths, take
+from patchcheck.engine.adapt import Adapted, NotExact, adapt, take
 from patchcheck.engine.check import TreeContext, check_patch
 from patchcheck.engine.scratch import Scratch
+from patchcheck.engine.threeway import named_paths
+from patchcheck.engine.tools import split_hunks
 from patchcheck.evidence.prereqs import Search, absent, search, wanted
 from patchcheck.model import Fix, HunkResult, HunkStatus, Method, PatchMail, PatchResult, Prereq, Series, Verdict
 from patchcheck.text.diff import FilePatch, MalformedPatch, parse_diff
@@ -209,13 +211,7 @@ def annotate(tree: TreeView, ctx: TreeContext, series: Series, fix: Fix, results
 def hunk_texts(fp: FilePatch) -> dict[int, bytes]:
     """Each hunk's lines as the diff has them (header line included), by its number in the
     file (as results name it)."""
-    chunks: list[list[bytes]] = []
-    for ln in fp.raw.splitlines(keepends=True):
-        if ln.startswith(b"@@"):
-            chunks.append([])
-        if chunks:
-            chunks[-1].append(ln)
-    return {h.file_index: b"".join(c) for h, c in zip(fp.hunks, chunks, strict=False)}
+    return {h.file_index: t for h, t in zip(fp.hunks, split_hunks(fp.raw)[1], strict=False)}
 
 
 def _comment(text: str) -> list[str]:

@@ -44,7 +44,16 @@ def merged_files(
         r = git.git(["apply", "--3way", "-"], cwd=repo, input=diff, env=env)
         if not r.ok or "with conflicts" in r.err():
             return None
-        named = {p for fp in files for p in (fp.old_path, fp.new_path) if p}
-        return {p: read_beneath(repo, p, follow=False) for p in sorted(named)}
+        return read_files(repo, named_paths(files))
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+
+
+def named_paths(files: Sequence[FilePatch]) -> list[str]:
+    """Every path a patch names, old and new, sorted."""
+    return sorted({p for fp in files for p in (fp.old_path, fp.new_path) if p})
+
+
+def read_files(root: Path, paths: Sequence[str]) -> dict[str, bytes | None]:
+    """Each path's bytes under ``root`` (None where there is no file), never through a link."""
+    return {p: read_beneath(root, p, follow=False) for p in paths}

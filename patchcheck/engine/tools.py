@@ -149,7 +149,7 @@ def section_for(fp: FilePatch, where: str) -> bytes:
     return b"".join(out)
 
 
-def _split_hunks(raw: bytes) -> tuple[bytes, list[bytes]]:
+def split_hunks(raw: bytes) -> tuple[bytes, list[bytes]]:
     """A section's header, and the text of each of its hunks."""
     head: list[bytes] = []
     chunks: list[list[bytes]] = []
@@ -239,7 +239,7 @@ class Section:
         keep = [h for h in self.fp.hunks if self.can_succeed(h, reverse)]
         if len(keep) == len(self.fp.hunks):
             return raw, view
-        head, chunks = _split_hunks(raw)
+        head, chunks = split_hunks(raw)
         if len(chunks) != len(self.fp.hunks):
             return raw, view  # the hunks cannot be told apart: hand it over whole
         if not keep:
