@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     failed: list[tuple[str, SeriesError]] = []
     for b in bugs:
         for f in b.fixes:
-            if f not in fixes:
+            if not (f.msgid or f.mbox):  # as above: not fetched
                 continue
             k = fetcher.series_key(f)
             if k in seen:

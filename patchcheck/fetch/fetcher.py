@@ -96,6 +96,7 @@ class Fetcher:
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self._threads: dict[str, _Thread] = {}
+        self._mbox_keys: dict[Path, str] = {}  # each mbox fix's series key, its file read once
         # downloads in flight, so that an interrupted run (Ctrl-C) can cut them at once
         self._live: set[Watch] = set()
         self._local = threading.local()  # each thread's Downloads
@@ -107,8 +108,17 @@ class Fetcher:
     # -- public API
 
     def series_key(self, fix: Fix) -> str:
-        """``series_key`` under this fetcher's limits."""
-        return series_key(fix, self.limits)
+        """``series_key`` under this fetcher's limits; an mbox file is read and hashed once
+        per run for it (the stages all ask for the key)."""
+        if fix.mbox is None:
+            return series_key(fix, self.limits)
+        with self._lock:
+            key = self._mbox_keys.get(fix.mbox)
+        if key is None:
+            key = series_key(fix, self.limits)
+            with self._lock:
+                self._mbox_keys[fix.mbox] = key
+        return key
 
     def get(self, fix: Fix) -> Series:
         """The fix's selected patches. Raises SeriesError (one line) when unobtainable.

@@ -32,8 +32,6 @@ class UpstreamRepo:
         r = self.git(["rev-parse", "--git-dir"])
         if not r.ok:
             raise BadInput(f"{path}: --upstream-repo: not a git repository (expected a local clone)")
-        gd = Path(r.out().strip())
-        self.git_dir = gd if gd.is_absolute() else (self.path / gd).resolve()
 
     def git(self, args: Sequence[str], input: bytes | None = None) -> proc.Result:
         """A read-only git command in the clone; the same command is run once per run."""
@@ -53,9 +51,6 @@ class UpstreamRepo:
 
     def parent(self, sha: str) -> str | None:
         return self.commit(f"{sha}^")
-
-    def objects(self) -> Path:
-        return self.git_dir / "objects"
 
     def patch_mail(self, sha: str, counter: int = 1, expected: int = 1, paths: Sequence[str] = ()) -> PatchMail:
         """The commit as ``git format-patch -1`` writes it (only its changes to ``paths``,

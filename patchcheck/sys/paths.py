@@ -60,16 +60,26 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes:
             raise _Folder(errno.EISDIR, "is a folder", str(path))
         if not stat.S_ISREG(st.st_mode):
             raise NotRegular(errno.EINVAL, "not a regular file", str(path))
-        if limit is not None and st.st_size > limit:
-            raise TooLarge(str(path), limit)
     except BaseException:
         os.close(fd)
         raise
+    return _read_fd(fd, st.st_size, limit, str(path))
+
+
+def _read_fd(fd: int, size: int, limit: int | None, name: str) -> bytes:
+    """The bytes of the open regular file ``fd`` (``size`` by its fstat), which is closed;
+    TooLarge past ``limit``, checked before reading and again while reading (it may grow)."""
     with open(fd, "rb", closefd=True) as f:
-        data = f.read() if limit is None else f.read(limit + 1)
-    if limit is not None and len(data) > limit:
-        raise TooLarge(str(path), limit)
-    return data
+        if limit is None:
+            return f.read()
+        if size > limit:
+            raise TooLarge(name, limit)
+        data = f.read(size + 1)  # not a buffer of ``limit``
+        if len(data) > size:  # it grew since fstat
+            data += f.read(limit + 1 - len(data))
+        if len(data) > limit:
+            raise TooLarge(name, limit)
+        return data
 
 
 def norm_relpath(path: str) -> str | None:
@@ -225,15 +235,7 @@ def read_beneath(root: Path, rel: str, *, limit: int | None = None, follow: bool
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         return None
-    with open(fd, "rb", closefd=True) as f:
-        if limit is not None and st.st_size > limit:
-            raise TooLarge(target, limit)
-        data = f.read() if limit is None else f.read(st.st_size + 1)  # not a buffer of ``limit``
-        if limit is not None and len(data) > st.st_size:  # it grew since fstat
-            data += f.read(limit + 1 - len(data))
-        if limit is not None and len(data) > limit:
-            raise TooLarge(target, limit)
-        return data
+    return _read_fd(fd, st.st_size, limit, target)
 
 
 def write_beneath(root: Path, rel: str, data: bytes) -> None:

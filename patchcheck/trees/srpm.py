@@ -133,7 +133,6 @@ class SrpmTree(ArchiveTree):
         )
         self.notes: list[str] = []
         queue = self._queue(plan, set(files), tarball)
-        self.applied = queue
         self.notes[:0] = [f"applied {len(queue)} patches for {self.arch} ({spec_name} %prep order)"]
         self.notes += plan.notes
         return Opened(store, f"{self.src} ({tarball})", queue, queue_what="spec patch", queue_key=self.arch)
@@ -277,7 +276,8 @@ class SrpmTree(ArchiveTree):
 
     def queue_headers(self) -> list[tuple[str, str]]:
         # a patch applied -R takes its change out: its header is no evidence of presence
-        return [(p.name, patch_header(p)) for p in self.applied if not p.reverse]
+        applied = self.queue.queue if self.queue is not None else []
+        return [(p.name, patch_header(p)) for p in applied if not p.reverse]
 
 
 def _match_name(path: Path) -> bool:
