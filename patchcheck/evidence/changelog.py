@@ -146,17 +146,36 @@ def queue_match(
     commit, its subject is the fix's, or a CVE line of its own names one of ``cves``."""
     norm = normalise_subject(subject)
     wanted = {c.strip().upper() for c in cves}
+    for q in _queue_index(tuple(headers)):
+        for sha in q.named:
+            if any(_same_commit(sha, u) for u in upstream):
+                return Evidence(Method.CHANGELOG, f"applied patch {q.name} backports commit {sha[:12]}")
+        if specific(norm) and q.subject and q.normalised == norm:
+            quote = _quote(q.subject)
+            return Evidence(Method.CHANGELOG, f"applied patch {q.name} has the fix's subject: '{quote}'")
+        hit = next((c for c in q.cves if c in wanted), None)
+        if hit is not None:
+            return Evidence(Method.CHANGELOG, f"applied patch {q.name} names {hit} (CVE line)")
+    return None
+
+
+@dataclass(frozen=True)
+class _QueuePatch:
+    name: str
+    named: tuple[str, ...]  # the upstream commits its backport lines and inclusion block name
+    subject: str
+    normalised: str
+    cves: tuple[str, ...]  # its inclusion block's CVEs, then its CVE lines
+
+
+@functools.lru_cache(maxsize=8)
+def _queue_index(headers: tuple[tuple[str, str], ...]) -> tuple[_QueuePatch, ...]:
+    # a tree's queue is asked about once per patch of every fix: each header read once
+    out = []
     for name, text in headers:
         block = inclusion(text)
         named = [r.sha for r in upstream_refs(text)] + ([block.commit] if block and block.commit else [])
-        for sha in named:
-            if any(_same_commit(sha, u) for u in upstream):
-                return Evidence(Method.CHANGELOG, f"applied patch {name} backports commit {sha[:12]}")
         subj = _subject(text)
-        if specific(norm) and subj and normalise_subject(subj) == norm:
-            return Evidence(Method.CHANGELOG, f"applied patch {name} has the fix's subject: '{_quote(subj)}'")
-        found = [*(block.cves if block else ()), *cve_lines(text)]
-        hit = next((c for c in found if c in wanted), None)
-        if hit is not None:
-            return Evidence(Method.CHANGELOG, f"applied patch {name} names {hit} (CVE line)")
-    return None
+        cves = (*(block.cves if block else ()), *cve_lines(text))
+        out.append(_QueuePatch(name, tuple(named), subj, normalise_subject(subj) if subj else "", cves))
+    return tuple(out)
