@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import email.message
-import email.parser
 import logging
 import os
 import threading
@@ -27,6 +25,9 @@ from patchcheck.fetch.mail import Msg, keeping_headers, show_diff_parts, with_ms
 from patchcheck.sys.git import git
 
 if TYPE_CHECKING:
+    import email.message
+    import email.parser
+
     import liblore
     import requests
 
@@ -281,6 +282,8 @@ def _parser() -> email.parser.BytesParser[email.message.EmailMessage]:
     """liblore's parser (``liblore.utils.parse_message``: its policy), keeping each parsed header."""
     global _PARSER
     if _PARSER is None:
+        import email.parser
+
         import liblore
 
         _PARSER = email.parser.BytesParser(policy=keeping_headers(liblore.emlpolicy))

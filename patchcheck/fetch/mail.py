@@ -5,9 +5,6 @@ Pure functions over bytes and ``email`` messages; b4 and liblore stay in b4shim.
 
 from __future__ import annotations
 
-import email.message
-import email.policy
-import functools
 import hashlib
 import re
 from collections.abc import Sequence
@@ -15,6 +12,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from patchcheck.text import trailers
+
+if TYPE_CHECKING:
+    import email.message
+    import email.policy
 
 _HUNK_RE = re.compile(rb"^@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
 _GIT_DIFF_RE = re.compile(rb"^diff --git ", re.M)
@@ -34,32 +35,11 @@ class Msg:
     msg: email.message.EmailMessage
 
 
-if TYPE_CHECKING:
-    _Policy = email.policy.EmailPolicy[email.message.EmailMessage]
-else:
-    _Policy = email.policy.EmailPolicy
+def keeping_headers(policy: email.policy.EmailPolicy[email.message.EmailMessage]) -> Any:
+    """``policy`` (all its settings), parsing each header value once (see keptheaders)."""
+    from patchcheck.fetch.keptheaders import KeptHeaders  # the email package's policies: ~4 ms
 
-
-class _KeptHeaders(_Policy):
-    """A policy whose header values are parsed once each: the email package parses a header
-    anew on every ``msg.get`` (its header classes are the CPU hot spot of reading a mail),
-    and b4, liblore and we ask a patch mail for its Content-Type a dozen times, its
-    Message-Id six. The parsed headers are immutable, so sharing them is safe."""
-
-    def header_fetch_parse(self, name: str, value: str) -> Any:
-        if type(value) is not str:  # already a header object (set by a program), or odd
-            return super().header_fetch_parse(name, value)
-        return _parsed_header(self, name, value)
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed_header(policy: _Policy, name: str, value: str) -> Any:
-    return _Policy.header_fetch_parse(policy, name, value)
-
-
-def keeping_headers(policy: _Policy) -> _Policy:
-    """``policy`` (all its settings), parsing each header value once."""
-    return _KeptHeaders(**vars(policy))
+    return KeptHeaders(**vars(policy))
 
 
 def sha256(data: bytes) -> str:
