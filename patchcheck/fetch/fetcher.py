@@ -27,8 +27,6 @@ from patchcheck.model import Fix, Series
 from patchcheck.sys import progress
 from patchcheck.sys.paths import NotRegular, TooLarge, read_regular
 
-DEFAULT_LORE_URL = "https://lore.kernel.org"
-
 
 @dataclass(frozen=True)
 class _Thread:
@@ -79,7 +77,7 @@ class Fetcher:
     def __init__(
         self,
         cache_dir: Path,
-        lore_url: str = DEFAULT_LORE_URL,
+        lore_url: str,  # no default: the caller says which archive (config.lore_url)
         offline: bool = False,
         timeout: float = 30.0,
         limits: Limits | None = None,
