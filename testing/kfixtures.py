@@ -45,6 +45,21 @@ def write_tree(root: Path, files: Mapping[str, str | bytes]) -> Path:
     return root
 
 
+TWO_FILES = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}  # a small tree of two C files
+
+
+def three_hunk_fix(files: dict[str, str]) -> dict[str, str]:
+    """``files`` with a fix applied: two hunks in fs/a.c, one in fs/b.c."""
+    out = dict(files)
+    out["fs/a.c"] = (
+        out["fs/a.c"]
+        .replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
+        .replace("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;")
+    )
+    out["fs/b.c"] = out["fs/b.c"].replace("\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)")
+    return out
+
+
 def make_diff(tmp: Path, old: Mapping[str, str | bytes], new: Mapping[str, str | bytes]) -> bytes:
     """A real git diff (a/ b/ prefixes, repo-relative paths) turning ``old`` into ``new``."""
     a = write_tree(tmp / "_diff_a", old)

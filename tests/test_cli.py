@@ -446,9 +446,11 @@ def test_the_program_entry_returns_mains_code_without_a_last_collection(monkeypa
     from patchcheck import __main__ as entry
 
     monkeypatch.setattr(entry, "main", lambda argv=None: 3)
+    threshold = gc.get_threshold()
     try:
         assert gc.get_freeze_count() == 0
         assert entry.run() == 3
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)  # the rest of this test process runs as it did

@@ -10,24 +10,16 @@ import pytest
 
 from patchcheck.cli import main
 from patchcheck.commands.backport import spec_lines
-from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
+from testing.kfixtures import MAKEFILE, make_diff, write_tree
 from testing.mailgen import make_mbox, make_patch_mail
 from testing.pi_server import PIServer
-from testing.rig import patchcheck_args
+from testing.rig import HUNK_A, HUNK_B, OLD, edit, patchcheck_args
 from testing.treegen import FINAL, _build_dsc, build_srpm, have
 from testing.upstream import apply_with_fuzz, exact_apply, git_am
 
 UPSTREAM = "38f080f3cd19fbd87eb7f6c4f6c236c1c9df6fba"
-OLD = {"Makefile": MAKEFILE, "fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
-STEP1 = ("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
+STEP1 = HUNK_A
 STEP2 = ("\t\treturn 0;\n\treturn ret1;", "\t\treturn 0; /* clamp */\n\treturn ret1;")
-
-
-def edit(files: dict[str, str], path: str, old: str, new: str) -> dict[str, str]:
-    out = dict(files)
-    assert old in out[path]
-    out[path] = out[path].replace(old, new)
-    return out
 
 
 def bug_file(bugs: Path, bug_id: str, fix: str) -> None:
@@ -119,7 +111,7 @@ def test_present_conflicting_and_the_exit_code(
 ) -> None:
     d1, _ = two_step
     done = edit(OLD, "fs/a.c", *STEP1)
-    d3 = make_diff(tmp_path, OLD, edit(OLD, "fs/b.c", "\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)"))
+    d3 = make_diff(tmp_path, OLD, edit(OLD, "fs/b.c", *HUNK_B))
     local_bug(tmp_path / "bugs", "a-present", [make_patch_mail("fs: guard ret1", d1, "p@x.org")])
     local_bug(tmp_path / "bugs", "b-conflict", [make_patch_mail("fs/b: check ctx", d3, "c@x.org")])
     d4 = make_diff(tmp_path, OLD, edit(OLD, "fs/b.c", "\tctx->count5 += ret5;", "\tctx->count5 += ret5 & 1;"))

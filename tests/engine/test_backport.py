@@ -14,29 +14,19 @@ from patchcheck.engine.scratch import Scratch
 from patchcheck.model import Fix, PatchMail
 from patchcheck.text.diff import parse_diff
 from testing.gitrepo import git, init
-from testing.kfixtures import DictTree, c_file, make_diff, write_tree
+from testing.kfixtures import TWO_FILES, DictTree, make_diff, three_hunk_fix, write_tree
 from testing.upstream import apply_with_fuzz, exact_apply
 
-OLD = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
+OLD = TWO_FILES
+fixed = three_hunk_fix
 FIX = Fix(msgid="k@x")
-
-
-def fixed(files: dict[str, str]) -> dict[str, str]:
-    out = dict(files)
-    out["fs/a.c"] = (
-        out["fs/a.c"]
-        .replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
-        .replace("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;")
-    )
-    out["fs/b.c"] = out["fs/b.c"].replace("\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)")
-    return out
 
 
 def mail(diff: bytes, n: int = 1) -> PatchMail:
     return PatchMail(msgid=f"p{n}@x", subject=f"fs: patch {n}", author="A <a@x>", counter=n, expected=n, diff=diff)
 
 
-def written(tmp: Path, tree: dict[str, str], *diffs: bytes) -> list[bytes | None]:
+def written(tree: dict[str, str], *diffs: bytes) -> list[bytes | None]:
     """Each patch's adapted diff (None when none is written), stepped in order."""
     with Backporter(DictTree(tree)) as bp:
         return [
@@ -56,7 +46,7 @@ def diff(tmp_path: Path) -> bytes:
 
 
 def test_clean_patch_is_written_as_it_applies(tmp_path: Path, diff: bytes) -> None:
-    [got] = written(tmp_path, OLD, diff)
+    [got] = written(OLD, diff)
     assert got is not None
     check_exact(tmp_path, OLD, diff, got)
     assert got.count(b"\n+") == diff.count(b"\n+")
@@ -64,7 +54,7 @@ def test_clean_patch_is_written_as_it_applies(tmp_path: Path, diff: bytes) -> No
 
 def test_offset_gets_the_trees_line_numbers(tmp_path: Path, diff: bytes) -> None:
     tree = {k: "/* one */\n/* two */\n/* three */\n" + v for k, v in OLD.items()}
-    [got] = written(tmp_path, tree, diff)
+    [got] = written(tree, diff)
     assert got is not None
     check_exact(tmp_path, tree, diff, got)
     first_old = [ln for ln in diff.splitlines() if ln.startswith(b"@@")][0]
@@ -108,7 +98,7 @@ def test_later_patches_build_on_the_written_ones(tmp_path: Path) -> None:
     two["fs/a.c"] = one["fs/a.c"].replace("\t\treturn 0;\n", "\t\treturn 0; /* clamp */\n")
     d1, d2 = make_diff(tmp_path, OLD, one), make_diff(tmp_path, one, two)
     tree = {k: "/* shifted */\n" + v for k, v in OLD.items()}
-    got1, got2 = written(tmp_path, tree, d1, d2)
+    got1, got2 = written(tree, d1, d2)
     assert got1 is not None and got2 is not None
     root = write_tree(tmp_path / "t", tree)
     mid = exact_apply(root, got1)
@@ -155,7 +145,7 @@ def test_new_deleted_renamed_crlf_and_no_newline(tmp_path: Path) -> None:
     assert b"rename from" in d
     tree = {k: "/* x */\n" + v if k != "fs/dos.c" else "/* x */\r\n" + v for k, v in old.items()}
     tree["fs/gone.c"] = old["fs/gone.c"]
-    [got] = written(tmp_path, tree, d)
+    [got] = written(tree, d)
     assert got is not None
     assert b"rename from fs/moved.c\nrename to fs/renamed.c\n" in got
     assert b"new file mode" in got and b"deleted file mode" in got

@@ -12,21 +12,10 @@ from patchcheck.model import Fix, PatchMail, Series
 from patchcheck.text.diff import MalformedPatch, parse_diff
 from patchcheck.verdict import bug_verdict
 from testing.gitrepo import git, init
-from testing.kfixtures import DictTree, c_file, make_diff
+from testing.kfixtures import TWO_FILES, DictTree, c_file, make_diff, three_hunk_fix
 
-OLD = {"fs/a.c": c_file("a"), "fs/b.c": c_file("b")}
-
-
-def fixed(files: dict[str, str]) -> dict[str, str]:
-    """The fix: two hunks in fs/a.c, one in fs/b.c."""
-    out = dict(files)
-    out["fs/a.c"] = (
-        out["fs/a.c"]
-        .replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;")
-        .replace("\tctx->count4 += ret4;", "\tctx->count4 += ret4 & 0xff;")
-    )
-    out["fs/b.c"] = out["fs/b.c"].replace("\tif (!ctx->ready3)", "\tif (!ctx || !ctx->ready3)")
-    return out
+OLD = TWO_FILES
+fixed = three_hunk_fix
 
 
 def series_of(*diffs: bytes) -> Series:

