@@ -201,10 +201,7 @@ CHUNKS_PER_JOB = 8  # chunks per worker: small enough to even out, big enough to
 
 
 def _worker_start() -> None:
-    import multiprocessing.util
-
     scratch.forget_roots()  # the parent's scratch folders are the parent's to use and remove
-    multiprocessing.util.Finalize(None, scratch.remove_roots, exitpriority=10)
 
 
 def _cells_chunk(part: Sequence[Cell]) -> list[BugResult]:
@@ -223,14 +220,17 @@ def _in_processes(
                 progress(r)
 
     parts = workers.chunks(cells, jobs, CHUNKS_PER_JOB)
-    out = workers.fork_map(_cells_chunk, parts, (fetched, limit), jobs, done, _worker_start)
+    out = workers.fork_map(_cells_chunk, parts, (fetched, limit), jobs, done, _worker_start, scratch.remove_roots)
     return [r for chunk in out for r in chunk]
 
 
 # ---- fetching and checking together, chunk by chunk, in the workers ------------------------
 
-# (tree, bug, result, the result encoded or ""), and the fixes whose series failed
-Streamed = tuple[list[tuple[int, int, BugResult, str]], dict[Fix, SeriesError]]
+# a cell's answer from a worker: (tree, bug, verdict, method, error, patches, the result
+# encoded or ""); the bug and tree, which this process has, do not cross the pipe
+Answer = tuple[int, int, str, str | None, str | None, list[PatchResult], str]
+# a chunk's answers, and the fixes whose series failed
+Streamed = tuple[list[Answer], dict[Fix, SeriesError]]
 
 
 @dataclass
@@ -275,14 +275,20 @@ def check_all(
     with shown:
         work = (bugs, trees, ctxs, source, limit, encode)
         answers = workers.fork_map(
-            _streamed_chunk, parts, work, jobs, lambda got: shown.advance(len(got[0])), _worker_start
+            _streamed_chunk,
+            parts,
+            work,
+            jobs,
+            lambda got: shown.advance(len(got[0])),
+            _worker_start,
+            scratch.remove_roots,
         )
     grid: list[list[tuple[BugResult, str] | None]] = [[None] * len(bugs) for _ in trees]
     failed: dict[Fix, SeriesError] = {}
     for got, errs in answers:
         failed |= errs
-        for k, i, r, text in got:
-            grid[k][i] = (r, text)
+        for k, i, verdict, method, error, patches, text in got:
+            grid[k][i] = (BugResult(bugs[i], trees[k].info, verdict, method, error, patches), text)
     done = [cell for row in grid for cell in row if cell is not None]
     return Checked([r for r, _ in done], failed, [t for _, t in done] if encode is not None else None)
 
@@ -336,4 +342,5 @@ def _streamed_chunk(indices: list[int]) -> Streamed:
         for i in indices
         for k, (t, c) in enumerate(zip(trees, ctxs, strict=True))
     ]
-    return [(k, i, r, encode(r) if encode is not None else "") for k, i, r in cells], failed
+    answers = [(k, i, r.verdict, r.method, r.error, r.patches, encode(r) if encode else "") for k, i, r in cells]
+    return answers, failed

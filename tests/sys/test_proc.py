@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -85,6 +86,24 @@ def test_timeout_stops_what_the_child_started(tmp_path: Path) -> None:
         proc.run(["sh", "-c", script], timeout=0.5)
     assert time.monotonic() - start < 15  # not the grandchild's 60 s
     assert _dies(pidfile)
+
+
+def test_timeout_holds_for_a_child_that_closed_its_pipes(tmp_path: Path) -> None:
+    """The wait after the pipes close keeps the deadline (a pidfd, not Popen.wait)."""
+    pidfile = tmp_path / "pid"
+    script = f"echo $$ > {pidfile}; exec >&- 2>&-; sleep 60"
+    start = time.monotonic()
+    with pytest.raises(ToolError, match="timed out after 0.5s"):
+        proc.run(["sh", "-c", script], timeout=0.5)
+    assert time.monotonic() - start < 15
+    assert _dies(pidfile)
+
+
+@pytest.mark.skipif(len(getattr(os, "sched_getaffinity", lambda _p: ())(0)) < 2, reason="one CPU: nothing to hold")
+def test_a_command_starts_on_the_callers_cpu_and_the_caller_keeps_its_mask() -> None:
+    mask = os.sched_getaffinity(0)
+    res = proc.run([sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"])
+    assert res.stdout.strip() == b"1" and os.sched_getaffinity(0) == mask
 
 
 def test_a_background_child_does_not_outlive_a_finished_command(tmp_path: Path) -> None:
