@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from patchcheck.model import Bug, BugResult, Fix, HunkResult, HunkStatus, PatchResult, TreeInfo, Verdict
-from patchcheck.report import Report
+from patchcheck.report.model import Report
 
 VERSION = "9.9.9-test"
 GENERATED = "2025-01-02T03:04:05+00:00"

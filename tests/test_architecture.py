@@ -45,7 +45,7 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("config",),  # where options, environment and defaults meet; for the verbs
     ("commands",),
-    ("cli", "__main__"),
+    ("cliargs", "cli", "__main__"),
 )
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
 

@@ -15,8 +15,8 @@ from patchcheck.cli import main
 from patchcheck.commands import common
 from patchcheck.engine import scratch
 from patchcheck.pipeline import MIN_CELLS_FOR_PROCESSES
-from patchcheck.report import Report
 from patchcheck.report.json_report import encode_result
+from patchcheck.report.model import Report
 from testing.kfixtures import MAKEFILE, c_file, make_diff, write_tree
 from testing.mailgen import make_patch_mail
 

@@ -3,7 +3,6 @@ filters), and which of its (bug, tree) cells a shard takes."""
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from patchcheck.bugs.load import SEVERITY_RANK, BugSet
@@ -67,6 +66,8 @@ class Shard:
         return cls(int(k), int(n))
 
     def takes(self, bug_id: str, tree_name: str) -> bool:
+        import hashlib  # here: only a sharded run pays for importing it
+
         digest = hashlib.sha256(f"{bug_id}\0{tree_name}".encode()).digest()
         return int.from_bytes(digest[:8], "big") % self.n == self.k - 1
 

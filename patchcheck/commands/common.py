@@ -22,10 +22,8 @@ from patchcheck.bugs.load import BugSet, load_bugs
 from patchcheck.bugs.select import Selection, Shard, at_least
 from patchcheck.bugs.select import select_bugs as _select
 from patchcheck.errors import EXIT_FINDINGS, EXIT_NO_SERIES, EXIT_OK, BadInput, SeriesError
-from patchcheck.fetch.hints import series_hints
 from patchcheck.fetch.limits import Limits
 from patchcheck.model import Bug, BugResult, SearchLimits, Verdict
-from patchcheck.sys.atomic import replace_file
 
 if TYPE_CHECKING:
     from patchcheck.fetch.fetcher import Fetcher
@@ -188,6 +186,8 @@ def print_series_hints(args: argparse.Namespace, failed: list[tuple[str, SeriesE
 
 
 def show_series_hints(src: Sources, failed: Sequence[tuple[str, SeriesError]]) -> None:
+    from patchcheck.fetch.hints import series_hints
+
     for line in series_hints(list(failed), list(src.fetch_args), src.lore_url):
         print(f"hint: {line}", file=sys.stderr)
 
@@ -340,6 +340,8 @@ def emit(text: str, path: Path | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         sys.stdout.flush()
         return
+    from patchcheck.sys.atomic import replace_file  # here: most reports go to standard output
+
     replace_file(path, text.encode("utf-8"))  # atomic: a failed write keeps the old file
 
 

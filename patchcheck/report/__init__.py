@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from patchcheck.errors import BadInput
-from patchcheck.model import BugResult
-from patchcheck.report.model import RenderOptions, Report, TriageReport
+
+if TYPE_CHECKING:  # the command line imports this module for FORMATS: the rest waits for a report
+    from patchcheck.model import BugResult
+    from patchcheck.report.model import RenderOptions, Report, TriageReport
 
 # format name -> module of this package; the order is the one --help shows
 _MODULES = {
@@ -51,6 +53,8 @@ def render(
     report: Report, fmt: str, *, color: bool = False, verbose: bool = False, width: int | None = None
 ) -> str:
     """The report as text in ``fmt``; ``color``, ``verbose`` and ``width`` shape ``table``."""
+    from patchcheck.report.model import RenderOptions
+
     return renderer(fmt).render(report, RenderOptions(color=color, verbose=verbose, width=width))
 
 
@@ -58,7 +62,9 @@ def render_triage(
     triage: TriageReport, fmt: str, *, color: bool = False, verbose: bool = False, width: int | None = None
 ) -> str:
     """A triage (and its check, if any) as one document in ``fmt``."""
+    from patchcheck.report.model import RenderOptions
+
     return renderer(fmt).render_triage(triage, RenderOptions(color=color, verbose=verbose, width=width))
 
 
-__all__ = ["FORMATS", "RenderOptions", "Report", "TriageReport", "render", "render_triage", "result_encoder"]
+__all__ = ["FORMATS", "render", "render_triage", "result_encoder"]

@@ -20,7 +20,6 @@ import select
 import signal
 import struct
 import sys
-import traceback
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn, TypeVar
 
@@ -269,6 +268,8 @@ def _work(
 
 
 def _pickled_error(e: Exception) -> bytes:
+    import traceback  # here: every run imports this module, few have a worker's error
+
     where = "".join(traceback.format_exception(e))
     try:
         return pickle.dumps((e, where), pickle.HIGHEST_PROTOCOL)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from patchcheck.cli import build_parser
+from patchcheck.cliargs import build_parser
 from testing.rig import LOCAL, Rig, no_traceback
 
 # fault -> words of the error (besides the URL)

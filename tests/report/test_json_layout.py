@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from patchcheck.report import RenderOptions, Report
 from patchcheck.report.json_report import encode_result, render, report_dict
+from patchcheck.report.model import RenderOptions, Report
 from testing.report_fixtures import GENERATED, VERSION, sample_report
 
 

@@ -17,8 +17,9 @@ import pytest
 
 from patchcheck.errors import BadInput
 from patchcheck.model import Verdict
-from patchcheck.report import FORMATS, Report, render
+from patchcheck.report import FORMATS, render
 from patchcheck.report._common import short_detail
+from patchcheck.report.model import Report
 from testing.report_fixtures import (
     EXPECTED,
     GENERATED,
