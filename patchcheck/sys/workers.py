@@ -20,8 +20,9 @@ import select
 import signal
 import struct
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn, TypeVar
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -31,14 +32,19 @@ GC_THRESHOLD = 20_000  # allocations between two collections of the youngest gen
 _SHARED: Any = None
 
 _INDEX = struct.Struct("<I")  # an item's index, as queued for whoever takes it next
-_FRAME = struct.Struct("<IBI")  # an answer's item index, kind and length, before its pickle
+_FRAME = struct.Struct("<IBQ")  # an answer's item index, kind and length, before its pickle
 _ANSWER, _ERROR = 0, 1
-MAX_ITEMS = 16_384  # a pipe's default 64 KiB holds this many queued indices
+_NO_ITEM = 0xFFFFFFFF  # the index of an error raised before any item (in ``start``)
+# a pipe holds at least one page even when the user's pipe quota is spent: so many indices
+MAX_ITEMS = 1024
 _PIPE_BYTES = 1 << 20  # a worker's answer pipe: room for its answers while this process works
+_ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+GRACE = 5.0  # seconds a worker told to end (SIGTERM) has before SIGKILL
+_Mask = set[int | signal.Signals]
 
 
 class WorkerLost(RuntimeError):
-    """A worker ended (killed, out of memory) without answering every item it took."""
+    """A worker ended otherwise than by finishing (killed, out of memory, a signal)."""
 
 
 class WorkerTraceback(Exception):
@@ -66,10 +72,11 @@ def fork_map(
     meanwhile: Callable[[], None] | None = None,
 ) -> list[R]:
     """``fn`` over ``items`` in ``jobs`` processes: this one and ``jobs - 1`` forked workers,
-    which see ``shared`` through ``shared()``, first run ``start`` and last ``stop``;
-    answers in item order, each passed to ``done`` as it arrives. A worker's exception is
-    raised here. Every process takes the next item in order: cut work into chunks whose
-    sizes fall (``chunks``), so that the last ones taken are small.
+    which see ``shared`` through ``shared()``, first run ``start`` and, if it ran, ``stop``
+    last; answers in item order, each passed to ``done`` as it arrives. A worker's exception
+    is raised here, and so is WorkerLost when a worker ends otherwise. Every process takes
+    the next item in order: cut work into chunks whose sizes fall (``chunks``), so that the
+    last ones taken are small.
 
     This process runs ``meanwhile`` (its own work that need not wait for the answers) once
     the workers are started, then takes items like them: it would otherwise sit waiting
@@ -83,7 +90,12 @@ def fork_map(
     # no two take the same item); closed for writing, an empty queue reads as the end
     queue, feed = os.pipe()
     try:
-        os.write(feed, b"".join(_INDEX.pack(k) for k in range(len(items))))
+        data = b"".join(_INDEX.pack(k) for k in range(len(items)))
+        if os.write(feed, data) != len(data):  # MAX_ITEMS: one write, never blocking
+            raise OSError(f"fork_map: could not queue {len(items)} items")
+    except BaseException:
+        os.close(queue)
+        raise
     finally:
         os.close(feed)
     kids: list[_Worker] = []
@@ -93,9 +105,13 @@ def fork_map(
     gc.freeze()
     threshold = gc.get_threshold()
     try:
-        for _ in range(min(jobs, len(items)) - 1):
-            kids.append(_fork(fn, items, queue, start, stop, [k.fd for k in kids]))
-        gc.set_threshold(GC_THRESHOLD, *threshold[1:])  # see _start
+        # no signal between a fork and its worker's own handlers (the caller's would raise
+        # in the worker, and unwind it into the caller's code), nor between a fork and
+        # this process knowing the worker (to end it)
+        with _signals_held() as mask:
+            for _ in range(min(jobs, len(items)) - 1):
+                kids.append(_fork(fn, items, queue, start, stop, [k.fd for k in kids], mask))
+        gc.set_threshold(GC_THRESHOLD, *threshold[1:])  # see _work
         if meanwhile is not None:
             meanwhile()
         while (k := _take(queue)) is not None:
@@ -103,11 +119,15 @@ def fork_map(
             done(got)
             answered += 1 + _collect(kids, out, done)
         while answered < len(items):
-            live = [w.fd for w in kids if w.open]
-            if not live:
-                raise WorkerLost(f"a worker process ended without answering ({_statuses(kids)})")
-            select.select(live, [], [])
+            poll = select.poll()  # not select(): a run with many files open has fds >= 1024
+            for w in kids:
+                if w.open:
+                    poll.register(w.fd, select.POLLIN)
+            poll.poll()
             answered += _collect(kids, out, done)
+        for w in kids:  # each has found the queue empty: it is ending
+            w.reap(None)
+            w.check()
     except BaseException:
         # Ctrl-C, a signal, an error here or a worker's: the workers are ended as
         # patchcheck is (SIGTERM unwinds them like this process: their downloads cut,
@@ -116,13 +136,25 @@ def fork_map(
             w.end()
         raise
     finally:
-        os.close(queue)
-        for w in kids:
-            w.reap()
         _SHARED = None
         gc.set_threshold(*threshold)
         gc.unfreeze()
+        os.close(queue)
+        with _signals_held():  # a second Ctrl-C waits until every worker is reaped
+            for w in kids:
+                w.reap(GRACE)
     return out
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[_Mask]:
+    """The ending signals held back from this thread (delivered when let go); yields the
+    mask as it was."""
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+    try:
+        yield mask
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 class _Worker:
@@ -161,19 +193,32 @@ class _Worker:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
 
-    def reap(self) -> None:
-        os.close(self.fd)  # a worker still writing gets EPIPE: it ends
-        if self.status is None:
-            self.status = os.waitpid(self.pid, 0)[1]
+    def reap(self, grace: float | None) -> None:
+        """Wait for the worker's end; with ``grace``, SIGKILL it when that much time has
+        passed (it was told to end and has not)."""
+        if self.fd >= 0:
+            os.close(self.fd)  # a worker still writing gets EPIPE: it ends
+            self.fd = -1
+        if self.status is not None:
+            return
+        if grace is not None:
+            deadline = time.monotonic() + grace
+            while (got := os.waitpid(self.pid, os.WNOHANG))[0] == 0:
+                if time.monotonic() > deadline:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(self.pid, signal.SIGKILL)
+                    break
+                time.sleep(0.005)
+            else:
+                self.status = got[1]
+                return
+        self.status = os.waitpid(self.pid, 0)[1]
 
-
-def _statuses(kids: list[_Worker]) -> str:
-    how: list[str] = []
-    for w in kids:
-        if w.status is None:
-            w.status = os.waitpid(w.pid, 0)[1]
-        how.append(f"pid {w.pid}: {_how(w.status)}")
-    return ", ".join(how)
+    def check(self) -> None:
+        """WorkerLost unless the (reaped) worker ended by finishing its work."""
+        assert self.status is not None
+        if os.waitstatus_to_exitcode(self.status) != 0:
+            raise WorkerLost(f"a worker process ended early (pid {self.pid}: {_how(self.status)})")
 
 
 def _how(status: int) -> str:
@@ -184,7 +229,7 @@ def _how(status: int) -> str:
 
 def _collect(kids: list[_Worker], out: list[Any], done: Callable[[Any], None]) -> int:
     """The workers' answers that have arrived, into ``out``; how many. A worker's error is
-    raised here."""
+    raised here, and WorkerLost for a worker that ended without finishing."""
     n = 0
     for w in kids:
         for k, kind, body in w.frames():
@@ -195,6 +240,9 @@ def _collect(kids: list[_Worker], out: list[Any], done: Callable[[Any], None]) -
             out[k] = got
             done(got)
             n += 1
+        if not w.open and w.status is None:  # its pipe closed: it has ended, or is ending
+            w.reap(None)
+            w.check()
     return n
 
 
@@ -210,22 +258,33 @@ def _fork(
     start: Callable[[], None] | None,
     stop: Callable[[], None] | None,
     inherited: list[int],
+    mask: _Mask,
 ) -> _Worker:
     read, write = os.pipe()
     try:
-        import fcntl
+        try:
+            import fcntl
 
-        fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
-    except (ImportError, AttributeError, OSError):
-        pass  # a smaller pipe: the worker waits for this process to read, nothing worse
-    sys.stdout.flush()  # nothing buffered here is written twice
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:
+            fcntl.fcntl(write, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+        except (ImportError, AttributeError, OSError):
+            pass  # a smaller pipe: the worker waits for this process to read, nothing worse
+        for stream in (sys.stdout, sys.stderr):  # nothing buffered here is written twice
+            if stream is not None:
+                stream.flush()
+        pid = os.fork()
+    except BaseException:
         os.close(read)
-        for fd in inherited:  # the answer pipes of the workers forked before this one
-            os.close(fd)
-        _work(fn, items, queue, write, start, stop)
+        os.close(write)
+        raise
+    if pid == 0:
+        code = 1
+        try:  # whatever happens, the worker ends here: it never returns into the caller
+            os.close(read)
+            for fd in inherited:  # the answer pipes of the workers forked before this one
+                os.close(fd)
+            code = _work(fn, items, queue, write, start, stop, mask)
+        finally:
+            os._exit(code)
     os.close(write)
     os.set_blocking(read, False)
     return _Worker(pid, read)
@@ -238,33 +297,48 @@ def _work(
     answers: int,
     start: Callable[[], None] | None,
     stop: Callable[[], None] | None,
-) -> NoReturn:
-    """A worker's life: items from the queue until it is empty, each answer (or the first
-    error) pickled into the answer pipe; never returns into the caller's code."""
-    code = 0
+    mask: _Mask,
+) -> int:
+    """A worker's life: ``start``, then items from the queue until it is empty, each answer
+    (or the first error) pickled into the answer pipe, then ``stop``; its exit status."""
+    started = False
     try:
-        _start(start)
-        while (k := _take(queue)) is not None:
-            try:
-                kind, body = _ANSWER, pickle.dumps(fn(items[k]), pickle.HIGHEST_PROTOCOL)
-            except Exception as e:  # noqa: BLE001 - raised again in the caller
-                kind, body = _ERROR, _pickled_error(e)
-            _send(answers, _FRAME.pack(k, kind, len(body)) + body)
-            if kind == _ERROR:
-                break
-    except SystemExit as e:  # SIGTERM or SIGHUP (_leave)
-        code = e.code if isinstance(e.code, int) else 1
-    except BaseException:  # noqa: BLE001 - e.g. the caller gone (EPIPE): end quietly
-        code = 1
-    finally:
+        # Ctrl-C is the parent's to handle (it then ends the workers); ended by a signal, a
+        # worker leaves quietly (no traceback of its own), running its exit-time cleanups
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _leave)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # held since before the fork
         try:
-            if stop is not None:
+            # the work makes many short-lived objects and few cycles: the default threshold
+            # (700) runs the collector thousands of times for nothing (~8% of a worker's time)
+            gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+            if start is not None:
+                start()
+            started = True
+            while (k := _take(queue)) is not None:
+                try:
+                    body = pickle.dumps(fn(items[k]), pickle.HIGHEST_PROTOCOL)
+                except Exception as e:  # noqa: BLE001 - raised again in the caller
+                    _send(answers, _ERROR, k, _pickled_error(e))
+                    return 1
+                _send(answers, _ANSWER, k, body)
+        except Exception as e:  # noqa: BLE001 - from ``start``: raised in the caller
+            _send(answers, _ERROR, _NO_ITEM, _pickled_error(e))
+            return 1
+        return 0
+    except SystemExit as e:  # SIGTERM or SIGHUP (_leave)
+        return e.code if isinstance(e.code, int) else 1
+    except BaseException:  # noqa: BLE001 - e.g. the caller gone (EPIPE): end quietly
+        return 1
+    finally:
+        signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)  # the cleanup runs to its end
+        if started and stop is not None:
+            with contextlib.suppress(BaseException):
                 stop()
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):  # the worker is ending either way
-                    stream.flush()
-            os._exit(code)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(BaseException):
+                stream.flush()
 
 
 def _pickled_error(e: Exception) -> bytes:
@@ -272,28 +346,17 @@ def _pickled_error(e: Exception) -> bytes:
 
     where = "".join(traceback.format_exception(e))
     try:
-        return pickle.dumps((e, where), pickle.HIGHEST_PROTOCOL)
-    except Exception:  # noqa: BLE001 - an error that does not pickle: its words do
+        body = pickle.dumps((e, where), pickle.HIGHEST_PROTOCOL)
+        pickle.loads(body)  # an error whose class does not rebuild from its pickle...
+        return body
+    except Exception:  # noqa: BLE001 - ... or does not pickle: its words do
         return pickle.dumps((RuntimeError(f"{type(e).__name__}: {e}"), where), pickle.HIGHEST_PROTOCOL)
 
 
-def _send(fd: int, data: bytes) -> None:
-    view = memoryview(data)
+def _send(fd: int, kind: int, k: int, body: bytes) -> None:
+    view = memoryview(_FRAME.pack(k, kind, len(body)) + body)
     while view:
         view = view[os.write(fd, view) :]
-
-
-def _start(then: Callable[[], None] | None) -> None:
-    # the work makes many short-lived objects and few cycles: the default threshold (700)
-    # runs the collector thousands of times for nothing (~8% of a worker's time)
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-    # Ctrl-C is the parent's to handle (it then ends the workers); ended by a signal, a
-    # worker leaves quietly (no traceback of its own), running its exit-time cleanups
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _leave)
-    if then is not None:
-        then()
 
 
 def _leave(signum: int, _frame: object) -> None:
@@ -308,7 +371,7 @@ def chunks(items: Sequence[T], jobs: int, per_job: int) -> list[Sequence[T]]:
         return [items] if items else []
     out: list[Sequence[T]] = []
     start = 0
-    for size in _falling(len(items), per_job * jobs):
+    for size in _falling(len(items), min(per_job * jobs, MAX_ITEMS)):
         out.append(items[start : start + size])
         start += size
     return out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -28,9 +29,22 @@ def _slow_square(n: int) -> tuple[int, int, int]:
     return _square_with_shared(n)
 
 
-def test_answers_in_item_order_from_the_workers_and_this_process() -> None:
+def _meet(n: int) -> tuple[int, int, int]:
+    """The first ``meet`` (3) items wait until as many processes hold one each: each process
+    takes one of them, whatever the machine's load."""
+    folder, meet = Path(workers.shared()["folder"]), workers.shared().get("meet", 3)
+    if n < meet:
+        (folder / str(os.getpid())).write_text("")
+        deadline = time.monotonic() + 20
+        while len(list(folder.iterdir())) < meet:
+            assert time.monotonic() < deadline, f"{meet} processes never held an item each"
+            time.sleep(0.01)
+    return n * n, workers.shared()["offset"], os.getpid()
+
+
+def test_answers_in_item_order_from_the_workers_and_this_process(tmp_path: Path) -> None:
     seen: list[tuple[int, int, int]] = []
-    got = workers.fork_map(_slow_square, list(range(20)), {"offset": 7}, 3, seen.append)
+    got = workers.fork_map(_meet, list(range(20)), {"offset": 7, "folder": str(tmp_path)}, 3, seen.append)
     assert [g[0] for g in got] == [n * n for n in range(20)]
     assert {g[1] for g in got} == {7}
     pids = {g[2] for g in got}
@@ -179,15 +193,171 @@ def test_chunks_fall_in_size(n: int, jobs: int) -> None:
         assert max(sizes) >= 4 * min(sizes)
 
 
-def _threshold(_n: int) -> int:
+def _threshold(n: int) -> tuple[int, int]:
     import gc
 
-    return gc.get_threshold()[0]
+    _meet(n)  # each of the two processes holds one of the two items
+    return gc.get_threshold()[0], os.getpid()
 
 
-def test_workers_collect_garbage_less_often_and_the_caller_unchanged() -> None:
+def test_workers_collect_garbage_less_often_and_the_caller_unchanged(tmp_path: Path) -> None:
     import gc
 
     before = gc.get_threshold()
-    assert workers.fork_map(_threshold, [1, 2], None, 2) == [workers.GC_THRESHOLD] * 2
+    got = workers.fork_map(_threshold, [0, 1], {"offset": 0, "folder": str(tmp_path), "meet": 2}, 2)
+    assert [g[0] for g in got] == [workers.GC_THRESHOLD] * 2 and len({g[1] for g in got}) == 2
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+# ---- what a map leaves behind: no worker, no open pipe, the collector as it was ----------
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _no_children() -> bool:
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return False
+
+
+def _left_as_before(fds: int) -> None:
+    import gc
+
+    assert _open_fds() == fds and _no_children()
+    assert gc.get_freeze_count() == 0 and workers._SHARED is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_a_map_leaves_nothing_open(tmp_path: Path) -> None:
+    fds = _open_fds()
+    workers.fork_map(_meet, list(range(6)), {"offset": 0, "folder": str(tmp_path)}, 3)
+    _left_as_before(fds)
+
+
+def _interrupted_here(n: int) -> int:
+    folder, parent = workers.shared()
+    if os.getpid() == parent:
+        _wait_for(Path(folder) / "taken")
+        raise KeyboardInterrupt  # Ctrl-C while this process works on an item
+    (Path(folder) / "taken").write_text("")
+    time.sleep(30)  # ended by the caller long before
+    return n
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_ctrl_c_here_ends_and_reaps_the_workers_and_restores_everything(tmp_path: Path) -> None:
+    fds = _open_fds()
+    with pytest.raises(KeyboardInterrupt):
+        workers.fork_map(_interrupted_here, [1, 2], (str(tmp_path), os.getpid()), 2)
+    _left_as_before(fds)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
+def test_an_error_of_done_here_ends_the_workers_too(tmp_path: Path) -> None:
+    def done(_got: object) -> None:
+        raise ValueError("shown")
+
+    fds = _open_fds()
+    with pytest.raises(ValueError, match="shown"):
+        workers.fork_map(_meet, list(range(6)), {"offset": 0, "folder": str(tmp_path)}, 3, done)
+    _left_as_before(fds)
+
+
+class _TwoArgs(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+def _raise_two_args(n: int) -> int:
+    if os.getpid() != workers.shared():
+        raise _TwoArgs("one", "two")  # pickles, but does not rebuild from its pickle
+    time.sleep(0.3)
+    return n
+
+
+def test_a_workers_error_that_does_not_unpickle_still_reaches_the_caller() -> None:
+    with pytest.raises(RuntimeError, match="_TwoArgs: one and two") as e:
+        workers.fork_map(_raise_two_args, [1, 2, 3], os.getpid(), 2)
+    assert isinstance(e.value.__cause__, workers.WorkerTraceback)
+
+
+def test_an_error_of_start_reaches_the_caller_and_stop_does_not_run(tmp_path: Path) -> None:
+    def start() -> None:
+        raise BugFileError("/bugs/start.toml", "title", "a string")
+
+    def stop() -> None:
+        (tmp_path / "stopped").write_text("")
+
+    with pytest.raises(BugFileError, match="start.toml"):
+        workers.fork_map(_slow_square, list(range(4)), {"offset": 0}, 2, start=start, stop=stop)
+    assert not (tmp_path / "stopped").exists()
+
+
+# ---- a worker never comes back into the caller's code ---------------------------------
+
+
+class _Caught(Exception):
+    pass
+
+
+def _escaped(tmp_path: Path, me: int) -> None:
+    """Run by whoever returns from fork_map: a worker that did says so and leaves."""
+    if os.getpid() != me:
+        (tmp_path / f"escaped-{os.getpid()}").write_text("")
+        os._exit(0)
+
+
+def test_a_signal_just_after_the_fork_ends_the_worker_not_the_callers_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM arriving between the fork and the worker's own handlers: the caller's handler
+    (patchcheck's raises) must not run in the worker."""
+    me = os.getpid()
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid == 0:
+            os.kill(os.getpid(), signal.SIGTERM)  # at once, before anything else
+        return pid
+
+    def raising(_signum: int, _frame: object) -> None:
+        raise _Caught
+
+    monkeypatch.setattr(os, "fork", fork)
+    old = signal.signal(signal.SIGTERM, raising)
+    try:
+        with pytest.raises(workers.WorkerLost, match="ended early"):
+            workers.fork_map(_slow_square, list(range(30)), {"offset": 0}, 2)
+    except BaseException:
+        _escaped(tmp_path, me)
+        raise
+    finally:
+        _escaped(tmp_path, me)
+        signal.signal(signal.SIGTERM, old)
+    assert list(tmp_path.iterdir()) == []
+
+
+class _FlushEnds:
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        raise SystemExit(143)  # as a SIGTERM arriving during the worker's last flush
+
+
+def test_a_signal_in_the_workers_last_flush_does_not_bring_it_back(tmp_path: Path) -> None:
+    me = os.getpid()
+
+    def start() -> None:
+        sys.stdout = _FlushEnds()  # type: ignore[assignment]
+
+    try:
+        got = workers.fork_map(_slow_square, list(range(8)), {"offset": 0}, 2, start=start)
+    finally:
+        _escaped(tmp_path, me)
+    assert [g[0] for g in got] == [n * n for n in range(8)] and list(tmp_path.iterdir()) == []
