@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from patchcheck.errors import ToolError
+from patchcheck.sys import workers
 from patchcheck.sys.tools import missing_message
 
 DEFAULT_TIMEOUT = 120.0
@@ -78,17 +79,17 @@ def _start(
     here: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Popen in a new session, registered so that ``terminate_all`` can reach it. ``here``:
-    started on this thread's CPU, for a short command this thread is about to wait for.
+    a short command this thread is about to wait for; while a fork_map keeps every core
+    busy, it starts on this thread's CPU.
 
-    Left free, the scheduler may start a command on another core, busy with a worker of
+    Left free then, the scheduler may start it on another core, busy with a process of
     ours, while this one sits idle waiting for it (measured: 2.3 ms per git apply instead
     of 0.3 in a release audit with -j 2). The command inherits the narrowed mask as it
-    starts; then the thread and the command get the whole mask back (a command may use
-    every core)."""
+    starts; then the thread and the command's first thread get the whole mask back."""
     with _live_lock:
         if _stopping:
             raise ToolError(f"{_label(argv)}: not started, patchcheck is stopping")
-        mask = _hold_cpu() if here else None
+        mask = _hold_cpu() if here and workers.busy() else None
         try:
             p = subprocess.Popen(
                 argv,
@@ -295,9 +296,10 @@ def run(
         env=_environment(env, inherit_env),
         here=True,
     )
-    pidfd = _pidfd(p.pid)
-    deadline = time.monotonic() + timeout
+    pidfd: int | None = None
     try:
+        pidfd = _pidfd(p.pid)
+        deadline = time.monotonic() + timeout
         stdout, stderr = _communicate(p, input, deadline, max_output)
         _wait_exit(p, pidfd, deadline)
     except (_Timeout, subprocess.TimeoutExpired):

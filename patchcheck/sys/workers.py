@@ -12,6 +12,7 @@ while this process works on items of its own (~30 ms per map of a release audit)
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
@@ -21,8 +22,10 @@ import signal
 import struct
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
+
+from patchcheck.sys import signals
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -30,17 +33,17 @@ R = TypeVar("R")
 GC_THRESHOLD = 20_000  # allocations between two collections of the youngest generation, in a worker
 # what the forked workers inherit: the caller's shared data, set just before they are forked
 _SHARED: Any = None
+_BUSY = False  # see busy()
 
 _INDEX = struct.Struct("<I")  # an item's index, as queued for whoever takes it next
 _FRAME = struct.Struct("<IBQ")  # an answer's item index, kind and length, before its pickle
 _ANSWER, _ERROR = 0, 1
 _NO_ITEM = 0xFFFFFFFF  # the index of an error raised before any item (in ``start``)
+_REAPED = -1  # a worker's status once reaped by a wait whose answer an interrupt lost
 # a pipe holds at least one page even when the user's pipe quota is spent: so many indices
 MAX_ITEMS = 1024
 _PIPE_BYTES = 1 << 20  # a worker's answer pipe: room for its answers while this process works
-_ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 GRACE = 5.0  # seconds a worker told to end (SIGTERM) has before SIGKILL
-_Mask = set[int | signal.Signals]
 
 
 class WorkerLost(RuntimeError):
@@ -81,80 +84,110 @@ def fork_map(
     This process runs ``meanwhile`` (its own work that need not wait for the answers) once
     the workers are started, then takes items like them: it would otherwise sit waiting
     (one more process than cores), and its own answers need no pickling."""
-    global _SHARED
+    global _SHARED, _BUSY
     if len(items) > MAX_ITEMS:
         raise ValueError(f"fork_map: {len(items)} items (expected at most {MAX_ITEMS}: pass chunks)")
+    _finish_cut_short()
     out: list[Any] = [None] * len(items)
     answered = 0
-    # the queue of item indices: every process reads the next 4 bytes (one read each, so
-    # no two take the same item); closed for writing, an empty queue reads as the end
-    queue, feed = os.pipe()
-    try:
-        data = b"".join(_INDEX.pack(k) for k in range(len(items)))
-        if os.write(feed, data) != len(data):  # MAX_ITEMS: one write, never blocking
-            raise OSError(f"fork_map: could not queue {len(items)} items")
-    except BaseException:
-        os.close(queue)
-        raise
-    finally:
-        os.close(feed)
-    kids: list[_Worker] = []
-    _SHARED = shared
-    # what the workers inherit is never garbage: kept out of the collector's sight, its
-    # pages are not copied into each worker when the collector would walk them
-    gc.freeze()
-    threshold = gc.get_threshold()
+    m = _Map(gc.get_threshold())
+    _OPEN.append(m)
     try:
         # no signal between a fork and its worker's own handlers (the caller's would raise
         # in the worker, and unwind it into the caller's code), nor between a fork and
         # this process knowing the worker (to end it)
-        with _signals_held() as mask:
+        with signals.held() as mask:
+            m.queue = _queue(len(items))
+            _SHARED = shared
+            # what the workers inherit is never garbage: kept out of the collector's sight,
+            # its pages are not copied into each worker when the collector would walk them
+            gc.freeze()
             for _ in range(min(jobs, len(items)) - 1):
-                kids.append(_fork(fn, items, queue, start, stop, [k.fd for k in kids], mask))
-        gc.set_threshold(GC_THRESHOLD, *threshold[1:])  # see _work
+                m.kids.append(_fork(fn, items, m.queue, start, stop, [k.fd for k in m.kids], mask))
+            _BUSY = bool(m.kids)
+        gc.set_threshold(GC_THRESHOLD, *m.threshold[1:])  # see _work
         if meanwhile is not None:
             meanwhile()
-        while (k := _take(queue)) is not None:
+        while (k := _take(m.queue)) is not None:
             got = out[k] = fn(items[k])
             done(got)
-            answered += 1 + _collect(kids, out, done)
-        while answered < len(items):
+            answered += 1 + _collect(m.kids, out, done)
+        # every worker's pipe to its end: an error still in one is raised, not lost
+        while any(w.open for w in m.kids):
             poll = select.poll()  # not select(): a run with many files open has fds >= 1024
-            for w in kids:
+            for w in m.kids:
                 if w.open:
                     poll.register(w.fd, select.POLLIN)
             poll.poll()
-            answered += _collect(kids, out, done)
-        for w in kids:  # each has found the queue empty: it is ending
-            w.reap(None)
-            w.check()
+            answered += _collect(m.kids, out, done)
+        if answered < len(items):
+            raise WorkerLost(f"workers ended with {len(items) - answered} of {len(items)} items unanswered")
     except BaseException:
         # Ctrl-C, a signal, an error here or a worker's: the workers are ended as
         # patchcheck is (SIGTERM unwinds them like this process: their downloads cut,
         # their scratch folders removed)
-        for w in kids:
+        for w in m.kids:
             w.end()
         raise
     finally:
-        _SHARED = None
-        gc.set_threshold(*threshold)
-        gc.unfreeze()
-        os.close(queue)
-        with _signals_held():  # a second Ctrl-C waits until every worker is reaped
-            for w in kids:
-                w.reap(GRACE)
+        signals.whole(m.finish)  # a second Ctrl-C waits until every worker is reaped
     return out
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[_Mask]:
-    """The ending signals held back from this thread (delivered when let go); yields the
-    mask as it was."""
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)
+class _Map:
+    """What a fork_map changes and must undo: its queue, its workers, the collector."""
+
+    def __init__(self, threshold: tuple[int, int, int]) -> None:
+        self.threshold = threshold
+        self.queue = -1
+        self.kids: list[_Worker] = []
+
+    def finish(self) -> None:
+        """Undo it all (again: a no-op). A signal may cut a map's own finish short before
+        it began (between two lines of Python): the next map, or the exit, finishes it."""
+        global _SHARED, _BUSY
+        if self not in _OPEN:
+            return
+        _SHARED, _BUSY = None, False
+        gc.set_threshold(*self.threshold)
+        gc.unfreeze()
+        queue, self.queue = self.queue, -1
+        if queue >= 0:
+            os.close(queue)
+        for w in self.kids:
+            w.end()  # no-op for a worker already reaped
+            w.reap(GRACE)
+        _OPEN.remove(self)
+
+
+_OPEN: list[_Map] = []  # maps not yet finished
+
+
+@atexit.register
+def _finish_cut_short() -> None:
+    for m in list(_OPEN):
+        signals.whole(m.finish)
+
+
+def busy() -> bool:
+    """True in a fork_map's processes while it runs: every core it asked for is taken."""
+    return _BUSY
+
+
+def _queue(n: int) -> int:
+    """A pipe holding the indices 0..n-1, closed for writing: every process reads the next
+    4 bytes (one read each, so no two take the same item); empty, it reads as the end."""
+    read, feed = os.pipe()
     try:
-        yield mask
+        data = b"".join(_INDEX.pack(k) for k in range(n))
+        if os.write(feed, data) != len(data):  # MAX_ITEMS: one write, never blocking
+            raise OSError(f"fork_map: could not queue {n} items")
+    except BaseException:
+        os.close(read)
+        raise
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        os.close(feed)
+    return read
 
 
 class _Worker:
@@ -195,29 +228,30 @@ class _Worker:
 
     def reap(self, grace: float | None) -> None:
         """Wait for the worker's end; with ``grace``, SIGKILL it when that much time has
-        passed (it was told to end and has not)."""
-        if self.fd >= 0:
-            os.close(self.fd)  # a worker still writing gets EPIPE: it ends
-            self.fd = -1
-        if self.status is not None:
-            return
-        if grace is not None:
-            deadline = time.monotonic() + grace
-            while (got := os.waitpid(self.pid, os.WNOHANG))[0] == 0:
-                if time.monotonic() > deadline:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(self.pid, signal.SIGKILL)
-                    break
-                time.sleep(0.005)
-            else:
-                self.status = got[1]
-                return
-        self.status = os.waitpid(self.pid, 0)[1]
+        passed (it was told to end and has not). Safe to call again (interrupted)."""
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)  # a worker still writing gets EPIPE: it ends
+        try:
+            if self.status is None and grace is not None:
+                deadline = time.monotonic() + grace
+                while (got := os.waitpid(self.pid, os.WNOHANG))[0] == 0:
+                    if time.monotonic() > deadline:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.kill(self.pid, signal.SIGKILL)
+                        break
+                    time.sleep(0.005)
+                else:
+                    self.status = got[1]
+            if self.status is None:
+                self.status = os.waitpid(self.pid, 0)[1]
+        except ChildProcessError:  # reaped by a wait that an interrupt cut short
+            self.status = _REAPED
 
     def check(self) -> None:
         """WorkerLost unless the (reaped) worker ended by finishing its work."""
         assert self.status is not None
-        if os.waitstatus_to_exitcode(self.status) != 0:
+        if self.status != _REAPED and os.waitstatus_to_exitcode(self.status) != 0:
             raise WorkerLost(f"a worker process ended early (pid {self.pid}: {_how(self.status)})")
 
 
@@ -233,7 +267,10 @@ def _collect(kids: list[_Worker], out: list[Any], done: Callable[[Any], None]) -
     n = 0
     for w in kids:
         for k, kind, body in w.frames():
-            got = pickle.loads(body)
+            try:
+                got = pickle.loads(body)
+            except Exception as e:
+                raise RuntimeError(f"a worker's answer could not be read back: {type(e).__name__}: {e}") from e
             if kind == _ERROR:
                 err, where = got
                 raise err from WorkerTraceback(where)
@@ -258,7 +295,7 @@ def _fork(
     start: Callable[[], None] | None,
     stop: Callable[[], None] | None,
     inherited: list[int],
-    mask: _Mask,
+    mask: signals.Mask,
 ) -> _Worker:
     read, write = os.pipe()
     try:
@@ -297,10 +334,12 @@ def _work(
     answers: int,
     start: Callable[[], None] | None,
     stop: Callable[[], None] | None,
-    mask: _Mask,
+    mask: signals.Mask,
 ) -> int:
     """A worker's life: ``start``, then items from the queue until it is empty, each answer
     (or the first error) pickled into the answer pipe, then ``stop``; its exit status."""
+    global _BUSY
+    _BUSY = True
     started = False
     try:
         # Ctrl-C is the parent's to handle (it then ends the workers); ended by a signal, a
@@ -328,11 +367,13 @@ def _work(
             return 1
         return 0
     except SystemExit as e:  # SIGTERM or SIGHUP (_leave)
-        return e.code if isinstance(e.code, int) else 1
+        return e.code if isinstance(e.code, int) and 0 < e.code < 256 else 1
     except BaseException:  # noqa: BLE001 - e.g. the caller gone (EPIPE): end quietly
         return 1
     finally:
-        signal.pthread_sigmask(signal.SIG_BLOCK, _ENDING)  # the cleanup runs to its end
+        # the cleanup runs to its end (a signal already caught would raise here, once)
+        with contextlib.suppress(BaseException):
+            signal.pthread_sigmask(signal.SIG_BLOCK, signals.ENDING)
         if started and stop is not None:
             with contextlib.suppress(BaseException):
                 stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from patchcheck.errors import ToolError
-from patchcheck.sys import proc
+from patchcheck.sys import proc, workers
 
 
 def _alive(pid: int) -> bool:
@@ -99,20 +99,32 @@ def test_timeout_holds_for_a_child_that_closed_its_pipes(tmp_path: Path) -> None
     assert _dies(pidfile)
 
 
-_MASK_SIZE = [sys.executable, "-c", "import os, time; time.sleep(0.5); print(len(os.sched_getaffinity(0)))"]
+_MASK_SIZE = [sys.executable, "-c", "import os; print(len(os.sched_getaffinity(0)))"]
 _CPUS = len(getattr(os, "sched_getaffinity", lambda _p: ())(0))
 
 
 @pytest.mark.skipif(_CPUS < 2, reason="one CPU: nothing to hold")
-def test_a_command_gets_every_cpu_back_and_so_does_its_caller() -> None:
-    """A command starts on its caller's CPU (so it inherits a one-CPU mask), then both get
-    the whole mask back: a command may use every core (xz -T0, git's threads)."""
-    mask = os.sched_getaffinity(0)
-    res = proc.run(_MASK_SIZE)
-    assert res.stdout.strip() == str(_CPUS).encode() and os.sched_getaffinity(0) == mask
+def test_outside_a_map_a_command_starts_with_every_cpu() -> None:
+    assert proc.run(_MASK_SIZE).stdout.strip() == str(_CPUS).encode()
     with proc.stream(_MASK_SIZE) as s:
         assert s.stdout.read().strip() == str(_CPUS).encode()
         assert s.wait() == 0
+
+
+def _mask_after_a_while(_n: int) -> tuple[bool, bytes, bool]:
+    mask = os.sched_getaffinity(0)
+    late = [*_MASK_SIZE[:2], "import os, time; time.sleep(0.5); print(len(os.sched_getaffinity(0)))"]
+    res = proc.run(late)
+    return workers.busy(), res.stdout.strip(), os.sched_getaffinity(0) == mask
+
+
+@pytest.mark.skipif(_CPUS < 2, reason="one CPU: nothing to hold")
+def test_in_a_map_a_command_and_its_caller_get_every_cpu_back() -> None:
+    """In a fork_map a command starts on its caller's CPU (a one-CPU mask as it starts),
+    then both have the whole mask again: a command may use every core."""
+    got = workers.fork_map(_mask_after_a_while, [0, 1], None, 2)
+    assert got == [(True, str(_CPUS).encode(), True)] * 2
+    assert not workers.busy()
 
 
 def test_the_exit_is_seen_when_the_caller_has_fds_past_1024(tmp_path: Path) -> None:

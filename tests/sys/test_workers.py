@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -216,26 +217,35 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def _no_children() -> bool:
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return False
+@pytest.fixture
+def forked(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The pids of the workers forked during the test (this test's, no other's)."""
+    pids: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            pids.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return pids
 
 
-def _left_as_before(fds: int) -> None:
+def _left_as_before(fds: int, pids: list[int]) -> None:
     import gc
 
-    assert _open_fds() == fds and _no_children()
-    assert gc.get_freeze_count() == 0 and workers._SHARED is None
+    assert pids and all(_gone(p) for p in pids)  # reaped: not even a zombie is left
+    assert _open_fds() == fds
+    assert gc.get_freeze_count() == 0 and workers._SHARED is None and not workers.busy()
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
-def test_a_map_leaves_nothing_open(tmp_path: Path) -> None:
+def test_a_map_leaves_nothing_open(tmp_path: Path, forked: list[int]) -> None:
     fds = _open_fds()
     workers.fork_map(_meet, list(range(6)), {"offset": 0, "folder": str(tmp_path)}, 3)
-    _left_as_before(fds)
+    _left_as_before(fds, forked)
 
 
 def _interrupted_here(n: int) -> int:
@@ -249,22 +259,22 @@ def _interrupted_here(n: int) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
-def test_ctrl_c_here_ends_and_reaps_the_workers_and_restores_everything(tmp_path: Path) -> None:
+def test_ctrl_c_here_ends_and_reaps_the_workers_and_restores_everything(tmp_path: Path, forked: list[int]) -> None:
     fds = _open_fds()
     with pytest.raises(KeyboardInterrupt):
         workers.fork_map(_interrupted_here, [1, 2], (str(tmp_path), os.getpid()), 2)
-    _left_as_before(fds)
+    _left_as_before(fds, forked)
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open files in /proc")
-def test_an_error_of_done_here_ends_the_workers_too(tmp_path: Path) -> None:
+def test_an_error_of_done_here_ends_the_workers_too(tmp_path: Path, forked: list[int]) -> None:
     def done(_got: object) -> None:
         raise ValueError("shown")
 
     fds = _open_fds()
     with pytest.raises(ValueError, match="shown"):
         workers.fork_map(_meet, list(range(6)), {"offset": 0, "folder": str(tmp_path)}, 3, done)
-    _left_as_before(fds)
+    _left_as_before(fds, forked)
 
 
 class _TwoArgs(Exception):
@@ -272,16 +282,17 @@ class _TwoArgs(Exception):
         super().__init__(f"{a} and {b}")
 
 
-def _raise_two_args(n: int) -> int:
-    if os.getpid() != workers.shared():
+def _raise_two_args(n: int) -> tuple[int, int, int]:
+    got = _meet(n)  # the worker surely holds an item
+    if os.getpid() != workers.shared()["parent"]:
         raise _TwoArgs("one", "two")  # pickles, but does not rebuild from its pickle
-    time.sleep(0.3)
-    return n
+    return got
 
 
-def test_a_workers_error_that_does_not_unpickle_still_reaches_the_caller() -> None:
+def test_a_workers_error_that_does_not_unpickle_still_reaches_the_caller(tmp_path: Path) -> None:
+    shared = {"offset": 0, "folder": str(tmp_path), "meet": 2, "parent": os.getpid()}
     with pytest.raises(RuntimeError, match="_TwoArgs: one and two") as e:
-        workers.fork_map(_raise_two_args, [1, 2, 3], os.getpid(), 2)
+        workers.fork_map(_raise_two_args, [0, 1], shared, 2)
     assert isinstance(e.value.__cause__, workers.WorkerTraceback)
 
 
@@ -292,9 +303,56 @@ def test_an_error_of_start_reaches_the_caller_and_stop_does_not_run(tmp_path: Pa
     def stop() -> None:
         (tmp_path / "stopped").write_text("")
 
+    # the items are cheap: this process answers them all before the worker's error arrives
     with pytest.raises(BugFileError, match="start.toml"):
-        workers.fork_map(_slow_square, list(range(4)), {"offset": 0}, 2, start=start, stop=stop)
+        workers.fork_map(_square_with_shared, list(range(4)), {"offset": 0}, 2, start=start, stop=stop)
     assert not (tmp_path / "stopped").exists()
+
+
+def _leave_quietly(n: int) -> tuple[int, int, int]:
+    got = _meet(n)
+    if os.getpid() != workers.shared()["parent"]:
+        os._exit(0)  # a worker ending "well" without its answer
+    return got
+
+
+@pytest.fixture
+def alarm() -> Iterator[None]:
+    """A hang becomes a failure (20 s)."""
+
+    def expired(_signum: int, _frame: object) -> None:
+        raise TimeoutError("hung")
+
+    old = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(20)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_a_worker_ending_without_its_answer_is_lost_not_waited_for(tmp_path: Path, alarm: None) -> None:
+    shared = {"offset": 0, "folder": str(tmp_path), "meet": 2, "parent": os.getpid()}
+    with pytest.raises(workers.WorkerLost, match="1 of 2 items unanswered"):
+        workers.fork_map(_leave_quietly, [0, 1], shared, 2)
+
+
+def test_a_map_works_with_files_open_past_1024(tmp_path: Path) -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("cannot open 1200 files")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        got = workers.fork_map(_meet, [0, 1, 2, 3], {"offset": 0, "folder": str(tmp_path), "meet": 2}, 2)
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert [g[0] for g in got] == [0, 1, 4, 9] and len({g[2] for g in got}) == 2
 
 
 # ---- a worker never comes back into the caller's code ---------------------------------
