@@ -338,20 +338,8 @@ def test_a_worker_ending_without_its_answer_is_lost_not_waited_for(tmp_path: Pat
         workers.fork_map(_leave_quietly, [0, 1], shared, 2)
 
 
-def test_a_map_works_with_files_open_past_1024(tmp_path: Path) -> None:
-    import resource
-
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < 1200:
-        pytest.skip("cannot open 1200 files")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
-    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
-    try:
-        got = workers.fork_map(_meet, [0, 1, 2, 3], {"offset": 0, "folder": str(tmp_path), "meet": 2}, 2)
-    finally:
-        for fd in held:
-            os.close(fd)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+def test_a_map_works_with_files_open_past_1024(tmp_path: Path, fds_past_1024: None) -> None:
+    got = workers.fork_map(_meet, [0, 1, 2, 3], {"offset": 0, "folder": str(tmp_path), "meet": 2}, 2)
     assert [g[0] for g in got] == [0, 1, 4, 9] and len({g[2] for g in got}) == 2
 
 
