@@ -190,7 +190,7 @@ def run_matrix(
         if jobs <= 1 or len(cells) <= 1:
             return [one(c) for c in cells]
         if len(cells) >= MIN_CELLS_FOR_PROCESSES and workers.can_fork():
-            return _in_processes(cells, fetched, limit, jobs, lambda _r: shown.advance())
+            return _in_processes(cells, fetched, limit, jobs, shown.advance)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             return list(pool.map(one, cells))
 
@@ -204,31 +204,49 @@ def _worker_start() -> None:
     scratch.forget_roots()  # the parent's scratch folders are the parent's to use and remove
 
 
-def _cells_chunk(part: Sequence[Cell]) -> list[BugResult]:
+# what a worker sends back of a cell's result: its bug and tree, which this process has,
+# do not cross the pipe
+Outcome = tuple[str, str | None, str | None, list[PatchResult]]
+
+
+def _outcome(r: BugResult) -> Outcome:
+    return r.verdict, r.method, r.error, r.patches
+
+
+def _result(bug: Bug, tree: TreeView, o: Outcome) -> BugResult:
+    return BugResult(bug, tree.info, *o)
+
+
+def _cells_chunk(part: Sequence[Cell]) -> list[Outcome]:
     fetched, limit = workers.shared()
-    return [check_bug(b, t, fetched, c, limit) for t, c, b in part]
+    return [_outcome(check_bug(b, t, fetched, c, limit)) for t, c, b in part]
 
 
 def _in_processes(
-    cells: Sequence[Cell], fetched: Fetched, limit: int, jobs: int, progress: Callable[[BugResult], None] | None
+    cells: Sequence[Cell], fetched: Fetched, limit: int, jobs: int, advance: Callable[[int], None]
 ) -> list[BugResult]:
     """The cells in ``jobs`` forked workers, chunk by chunk; results in cell order."""
-
-    def done(chunk: list[BugResult]) -> None:
-        for r in chunk:
-            if progress is not None:
-                progress(r)
-
     parts = workers.chunks(cells, jobs, CHUNKS_PER_JOB)
-    out = workers.fork_map(_cells_chunk, parts, (fetched, limit), jobs, done, _worker_start, scratch.remove_roots)
-    return [r for chunk in out for r in chunk]
+    out = workers.fork_map(
+        _cells_chunk,
+        parts,
+        (fetched, limit),
+        jobs,
+        lambda got: advance(len(got)),
+        _worker_start,
+        scratch.remove_roots,
+    )
+    return [
+        _result(b, t, o)
+        for part, got in zip(parts, out, strict=True)
+        for (t, _c, b), o in zip(part, got, strict=True)
+    ]
 
 
 # ---- fetching and checking together, chunk by chunk, in the workers ------------------------
 
-# a cell's answer from a worker: (tree, bug, verdict, method, error, patches, the result
-# encoded or ""); the bug and tree, which this process has, do not cross the pipe
-Answer = tuple[int, int, str, str | None, str | None, list[PatchResult], str]
+# a cell's answer from a worker: (tree, bug, outcome, the result encoded or "")
+Answer = tuple[int, int, Outcome, str]
 # a chunk's answers, and the fixes whose series failed
 Streamed = tuple[list[Answer], dict[Fix, SeriesError]]
 
@@ -287,8 +305,8 @@ def check_all(
     failed: dict[Fix, SeriesError] = {}
     for got, errs in answers:
         failed |= errs
-        for k, i, verdict, method, error, patches, text in got:
-            grid[k][i] = (BugResult(bugs[i], trees[k].info, verdict, method, error, patches), text)
+        for k, i, o, text in got:
+            grid[k][i] = (_result(bugs[i], trees[k], o), text)
     done = [cell for row in grid for cell in row if cell is not None]
     return Checked([r for r, _ in done], failed, [t for _, t in done] if encode is not None else None)
 
@@ -342,5 +360,5 @@ def _streamed_chunk(indices: list[int]) -> Streamed:
         for i in indices
         for k, (t, c) in enumerate(zip(trees, ctxs, strict=True))
     ]
-    answers = [(k, i, r.verdict, r.method, r.error, r.patches, encode(r) if encode else "") for k, i, r in cells]
+    answers = [(k, i, _outcome(r), encode(r) if encode else "") for k, i, r in cells]
     return answers, failed

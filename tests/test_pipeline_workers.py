@@ -31,22 +31,27 @@ def audit(capsys: pytest.CaptureFixture[str], trees: list[Path], bugs: Path, job
     return doc["results"]  # type: ignore[no-any-return]
 
 
-def test_workers_agree_with_one_process(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    assert 2 * N >= MIN_CELLS_FOR_PROCESSES
-    old = {"Makefile": MAKEFILE, **{f"fs/f{i}.c": c_file(f"f{i}") for i in range(N)}}
+def _old_and_new(tmp_path: Path, n: int = N) -> tuple[list[Path], Path]:
+    """Two trees (without and with n fixes) and the n bugs of those fixes."""
+    assert 2 * n >= MIN_CELLS_FOR_PROCESSES
+    old = {"Makefile": MAKEFILE, **{f"fs/f{i}.c": c_file(f"f{i}") for i in range(n)}}
     new = {
         k: v.replace("\treturn ret1;", "\tif (ret1 < 0)\n\t\treturn 0;\n\treturn ret1;") for k, v in old.items()
     }
     bugs = tmp_path / "bugs"
     (bugs / "fixes").mkdir(parents=True)
-    for i in range(N):
+    for i in range(n):
         diff = make_diff(tmp_path / f"d{i}", {"a.c": old[f"fs/f{i}.c"]}, {"a.c": new[f"fs/f{i}.c"]})
         diff = diff.replace(b"a/a.c", f"a/fs/f{i}.c".encode()).replace(b"b/a.c", f"b/fs/f{i}.c".encode())
         (bugs / "fixes" / f"b{i}.mbox").write_bytes(make_patch_mail(f"fs: fix f{i}", diff, f"b{i}@x.org"))
         (bugs / f"b{i:02d}.toml").write_text(f'id = "b{i:02d}"\ntitle = "t"\n[[fix]]\nmbox = "fixes/b{i}.mbox"\n')
-    trees = [write_tree(tmp_path / "old", old), write_tree(tmp_path / "new", new)]
+    return [write_tree(tmp_path / "old", old), write_tree(tmp_path / "new", new)], bugs
+
+
+def test_workers_agree_with_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trees, bugs = _old_and_new(tmp_path)
     scratch_tmp = tmp_path / "tmp"
     scratch_tmp.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch_tmp))
@@ -74,6 +79,24 @@ def test_workers_agree_with_one_process(
     assert [(r["tree"], r["bug"]) for r in two] == [(str(t), f"b{i:02d}") for t in trees for i in range(N)]
     verdicts = [r["verdict"] for r in two]
     assert verdicts.count("backportable") == N and verdicts.count("present") == N
+
+
+def test_a_shards_cells_in_workers_agree_with_one_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard runs each tree's cells through run_matrix (enough of them for its workers,
+    which send each result without the bug and tree): the same results, in the same order,
+    as one process."""
+    n = MIN_CELLS_FOR_PROCESSES
+    trees, bugs = _old_and_new(tmp_path, n)
+    monkeypatch.setenv("PATCHCHECK_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["audit", *[a for t in trees for a in ("--tree", str(t))], "--all", "--bugs-dir", str(bugs)]
+    args += ["--no-shipped-bugs", "--offline", "--format", "json", "-q", "--shard", "1/1"]
+    outs = []
+    for jobs in ("2", "1"):
+        assert main([*args, "-j", jobs]) == 1
+        outs.append(json.loads(capsys.readouterr().out)["results"])
+    assert outs[0] == outs[1] and len(outs[0]) == 2 * n
 
 
 def test_workers_report_the_series_they_could_not_get(

@@ -122,13 +122,6 @@ def fork_map(
             answered += _collect(m.kids, out, done)
         if answered < len(items):
             raise WorkerLost(f"workers ended with {len(items) - answered} of {len(items)} items unanswered")
-    except BaseException:
-        # Ctrl-C, a signal, an error here or a worker's: the workers are ended as
-        # patchcheck is (SIGTERM unwinds them like this process: their downloads cut,
-        # their scratch folders removed)
-        for w in m.kids:
-            w.end()
-        raise
     finally:
         signals.whole(m.finish)  # a second Ctrl-C waits until every worker is reaped
     return out
@@ -155,7 +148,10 @@ class _Map:
         if queue >= 0:
             os.close(queue)
         for w in self.kids:
-            w.end()  # no-op for a worker already reaped
+            # after Ctrl-C, a signal, an error here or a worker's, workers still running are
+            # ended as patchcheck is (SIGTERM unwinds them like this process: their
+            # downloads cut, their scratch folders removed); a reaped one is left alone
+            w.end()
             w.reap(GRACE)
         _OPEN.remove(self)
 
